@@ -1,0 +1,1 @@
+"""uoe-bench: the harness that runs, measures, stores and reports."""

@@ -1,0 +1,40 @@
+"""What a suite and its tasks declare: the specs the runner, the models and the reports read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bench.config import Scale
+from suites.data import DataRequest, TaskData
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A classification task: the shape of its input and a loader for its data.
+
+    `load` returns the task's data or raises `suites.data.DataUnavailable` with the fix.
+    """
+
+    name: str  # short name, used in records and tables: "listops"
+    suite: str
+    description: str
+    num_classes: int
+    vocab_size: int  # including the padding id 0
+    num_inputs: int  # 1, or 2 for a dual-encoder task (retrieval)
+    load: Callable[[DataRequest], TaskData]
+
+    @property
+    def key(self) -> str:
+        """The registry name, `suite/task`."""
+        return f"{self.suite}/{self.name}"
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named set of tasks, in table order, with its scale presets."""
+
+    name: str
+    description: str
+    tasks: tuple[str, ...]  # short task names
+    scales: Mapping[str, Scale]
