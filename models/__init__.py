@@ -1,0 +1,1 @@
+"""Models: the shared encoder backbone (`models.layers`) and, later, UoE and its kernels."""

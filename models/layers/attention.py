@@ -1,0 +1,38 @@
+"""Dense multi-head self-attention through `scaled_dot_product_attention`, with a padding mask.
+
+The Q/K/V projection is one (D -> 3D) linear whose output is laid out [q | k | v], each split
+into `heads` contiguous slices of D/heads: head h's weights are the column slice h of each,
+which is what the UoE decomposition into head-experts relies on.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.layers.parts import NO_AUX, PartAux
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, attn_dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.attn_dropout = attn_dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
+        batch, length, dim = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)  # (B, L, 3, H, Dh)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, Dh)
+        # Keys at padding are excluded; padded query rows still see the real keys (finite
+        # outputs), and pooling ignores them.
+        key_mask = mask[:, None, None, :]  # (B, 1, 1, L)
+        dropout = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout)
+        y = y.transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
+        return self.out(y), NO_AUX

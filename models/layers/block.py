@@ -1,0 +1,28 @@
+"""A pre-norm transformer block: x + mixer(norm(x)), then x + ffn(norm(x))."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.layers.parts import PartAux
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, mixer: nn.Module, ffn: nn.Module, dropout: float) -> None:
+        super().__init__()
+        self.mixer_norm = nn.LayerNorm(dim)
+        self.mixer = mixer
+        self.ffn_norm = nn.LayerNorm(dim)
+        self.ffn = ffn
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, PartAux]]:
+        """(B, L, D), (B, L) bool -> (B, L, D) and the aux output of each part."""
+        mixed, mixer_aux = self.mixer(self.mixer_norm(x), mask)
+        x = x + self.dropout(mixed)
+        fed, ffn_aux = self.ffn(self.ffn_norm(x), mask)
+        x = x + self.dropout(fed)
+        return x, {"mixer": mixer_aux, "ffn": ffn_aux}

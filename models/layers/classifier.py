@@ -1,0 +1,88 @@
+"""A sequence classifier on the shared encoder, for one input or two (dual encoder), and the
+helper every model file uses to build one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench.config import ModelConfig
+from models.layers.encoder import Encoder, PartFactory
+from models.layers.heads import ClassificationHead, dual_features, masked_mean_pool
+from suites.spec import TaskSpec
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """logits (B, C); aux_loss a scalar (already weighted); per-layer routing statistics."""
+
+    logits: torch.Tensor
+    aux_loss: torch.Tensor
+    layer_stats: tuple[Mapping[str, Mapping[str, torch.Tensor]], ...]
+
+
+class SequenceClassifier(nn.Module):
+    """Encode each input with the same encoder, mean-pool, classify.
+
+    With two inputs the head reads [u, v, u*v, u-v] and the routing statistics of both passes
+    are returned (first input's layers, then the second's).
+    """
+
+    def __init__(self, encoder: Encoder, head: ClassificationHead, num_inputs: int) -> None:
+        super().__init__()
+        if num_inputs not in (1, 2):
+            raise ValueError(f"num_inputs must be 1 or 2, got {num_inputs}")
+        self.encoder = encoder
+        self.head = head
+        self.num_inputs = num_inputs
+
+    def forward(
+        self, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...]
+    ) -> ModelOutput:
+        """inputs[i] (B, L) int64, lengths[i] (B,) -> ModelOutput."""
+        if len(inputs) != self.num_inputs:
+            raise ValueError(f"expected {self.num_inputs} inputs, got {len(inputs)}")
+        encoded = [self.encoder(tokens, n) for tokens, n in zip(inputs, lengths, strict=True)]
+        pooled = [masked_mean_pool(e.hidden, e.mask) for e in encoded]  # each (B, D)
+        features = pooled[0] if self.num_inputs == 1 else dual_features(*pooled)
+        aux_loss = sum((e.aux_loss for e in encoded[1:]), start=encoded[0].aux_loss)
+        stats = tuple(s for e in encoded for s in e.layer_stats)
+        return ModelOutput(self.head(features), aux_loss, stats)
+
+
+def build_classifier(
+    cfg: ModelConfig,
+    task: TaskSpec,
+    max_len: int,
+    *,
+    make_mixer: PartFactory,
+    make_ffn: PartFactory,
+) -> SequenceClassifier:
+    """The shared classifier with this model's mixer and FFN in every block."""
+    encoder = Encoder(
+        vocab_size=task.vocab_size,
+        max_len=max_len,
+        dim=cfg.dim,
+        depth=cfg.depth,
+        dropout=cfg.dropout,
+        make_mixer=make_mixer,
+        make_ffn=make_ffn,
+    )
+    in_dim = cfg.dim * (4 if task.num_inputs == 2 else 1)
+    head = ClassificationHead(in_dim, cfg.ffn_dim, task.num_classes)
+    return SequenceClassifier(encoder, head, task.num_inputs)
+
+
+def parameter_counts(model: nn.Module) -> tuple[int, int]:
+    """(total, active) parameters. Active excludes what a module reports through an
+    `inactive_parameter_count()` method (experts a token does not use); dense: active == total."""
+    total = sum(p.numel() for p in model.parameters())
+    inactive = sum(
+        int(m.inactive_parameter_count())
+        for m in model.modules()
+        if hasattr(m, "inactive_parameter_count")
+    )
+    return total, total - inactive

@@ -1,0 +1,32 @@
+"""Pooling and classification heads: masked mean pooling, a 2-layer MLP head, and the dual-encoder
+head over [u, v, u*v, u-v] for two-input tasks (retrieval)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, D), (B, L) bool -> (B, D): the mean over real tokens only."""
+    weights = mask.to(hidden.dtype)[..., None]  # (B, L, 1)
+    counts = weights.sum(dim=1).clamp_min(1.0)  # (B, 1)
+    return (hidden * weights).sum(dim=1) / counts
+
+
+class ClassificationHead(nn.Module):
+    """(B, in_dim) -> (B, C) logits through Linear, ReLU, Linear."""
+
+    def __init__(self, in_dim: int, hidden: int, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+def dual_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(B, D), (B, D) -> (B, 4D): [u, v, u*v, u-v], the LRA retrieval head input."""
+    return torch.cat([u, v, u * v, u - v], dim=-1)
