@@ -1,0 +1,235 @@
+"""The record schema, the append-only JSONL store, and the run manifest.
+
+One JSON line per (suite, task, model, scale, seed) cell in `<run_dir>/records.jsonl`, appended and
+fsync'ed as soon as the cell finishes, so a killed run loses no finished cell. `manifest.json`
+describes the run (environment, seeds, resolved configs). Metrics are plain numbers in SI units
+(seconds, bytes, flops) with the unit in the name; a missing result is absent, never zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+RECORDS_FILE = "records.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+Status = Literal["ok", "skipped", "error", "oom"]
+STATUSES: tuple[str, ...] = ("ok", "skipped", "error", "oom")
+
+
+@dataclass(frozen=True)
+class CellId:
+    """The identity of one cell of a run."""
+
+    suite: str
+    task: str
+    model: str
+    scale: str
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.suite}/{self.task}/{self.model}/{self.scale}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """The result of one cell.
+
+    metrics: at least `accuracy`, `dev_accuracy`, `majority_accuracy`, `train_loss_final`,
+    `train_time_s`, `examples_per_s` when status is ok; curves are lists of numbers.
+    routing: per-layer routing statistics of MoE models (empty for dense models).
+    artifacts: paths of files the cell wrote, relative to the run directory.
+    """
+
+    run_id: str
+    suite: str
+    task: str
+    model: str
+    scale: str
+    seed: int
+    status: Status
+    reason: str = ""
+    params_total: int | None = None
+    params_active: int | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    routing: list[Any] = field(default_factory=list)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    duration_s: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.status != "ok" and not self.reason:
+            raise ValueError(f"a {self.status} record needs a reason")
+
+    @property
+    def cell(self) -> CellId:
+        return CellId(self.suite, self.task, self.model, self.scale, self.seed)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Record:
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"record schema_version {version} is not {SCHEMA_VERSION}; cannot read it"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"record has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**raw)
+
+
+class RecordStore:
+    """Append-only JSONL records of one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / RECORDS_FILE
+
+    def append(self, record: Record) -> None:
+        """Write one record as one line and force it to disk before returning."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        line = record.to_json() + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read(self) -> list[Record]:
+        """All complete records, in append order.
+
+        A final line without its newline is what a kill during a write leaves: it is reported
+        and ignored (`repair()` removes it before appending). A malformed complete line is an
+        error, since it means the file was edited or corrupted.
+        """
+        return list(self._iter())
+
+    def _iter(self) -> Iterator[Record]:
+        if not self.path.exists():
+            return
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        if lines and lines[-1]:
+            log.warning(
+                "%s: ignoring an incomplete last line (a run was killed mid-write)", self.path
+            )
+        for number, line in enumerate(lines[:-1], start=1):
+            if not line.strip():
+                continue
+            try:
+                yield Record.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+                raise ValueError(f"{self.path}:{number}: malformed record: {exc}") from exc
+
+    def repair(self) -> None:
+        """Truncate an incomplete last line left by a killed run, so appends stay one per line."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            log.warning(
+                "%s: removing %d bytes of an incomplete record", self.path, len(data) - keep
+            )
+            with open(self.path, "r+b") as f:
+                f.truncate(keep)
+
+    def latest(self) -> dict[CellId, Record]:
+        """The last record of each cell (a resumed run appends newer ones)."""
+        return {r.cell: r for r in self.read()}
+
+
+def read_records(run_dir: Path) -> list[Record]:
+    """The latest record of every cell of a run directory."""
+    store = RecordStore(run_dir)
+    if not store.path.exists():
+        raise FileNotFoundError(f"no {RECORDS_FILE} in {run_dir}; is it a `bench run` directory?")
+    return list(store.latest().values())
+
+
+def environment() -> dict[str, Any]:
+    """Versions, device and CPU facts recorded in every manifest."""
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": cuda,
+        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        **_git_state(),
+    }
+
+
+def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / MANIFEST_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_state() -> dict[str, Any]:
+    """The git commit of the bench source and whether the tree had uncommitted changes."""
+    source = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain")
+    return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}

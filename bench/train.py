@@ -1,0 +1,180 @@
+"""The one training and evaluation loop every model shares.
+
+AdamW, linear warmup then linear decay to zero, gradient-norm clipping, evaluation on the dev
+split every `eval_every` steps and after the last step; the weights with the best dev accuracy
+are evaluated once on test (the test split never selects anything). A NaN or infinite loss stops
+training with `TrainingDiverged`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.config import TrainConfig
+from suites.data import Split, TaskData
+
+# Called after each step with (step, loss); the CLI draws a progress bar with it.
+ProgressFn = Callable[[int, float], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """accuracy: test accuracy of the best-dev weights; times in seconds."""
+
+    accuracy: float
+    dev_accuracy: float
+    best_step: int
+    train_loss_final: float
+    train_time_s: float
+    train_compute_s: float
+    examples_per_s: float
+    loss_curve: list[float]  # mean training loss of each eval interval
+    dev_curve: list[tuple[int, float]]  # (step, dev accuracy)
+    routing: list[dict[str, dict[str, list[float]]]]  # last training batch's routing stats
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Multiplier of the peak lr at optimizer step `step` (0-based): linear up, linear down."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Split]:
+    """Endless shuffled mini-batches; each pass over the split is a new permutation."""
+    if len(split) == 0:
+        raise ValueError("cannot draw batches from an empty training split")
+    while True:
+        order = torch.randperm(len(split), generator=generator)
+        for start in range(0, len(split) - batch_size + 1, batch_size):
+            yield split.select(order[start : start + batch_size])
+        if len(split) < batch_size:  # a split smaller than one batch is one short batch
+            yield split.select(order)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> float:
+    """Accuracy over every example of `split` (no example dropped, no partial-batch bias)."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(split), batch_size):
+        batch = split.select(torch.arange(start, min(start + batch_size, len(split))))
+        logits = model(*_to_device(batch, device)[:2]).logits
+        correct += int((logits.argmax(-1).cpu() == batch.labels).sum())
+    return correct / len(split)
+
+
+def train_and_evaluate(
+    model: nn.Module,
+    data: TaskData,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train `model` on data.train, select on data.dev, report test accuracy of the best weights."""
+    if cfg.steps < 1:
+        raise ValueError("train.steps must be at least 1")
+    model.to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=cfg.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, cfg.warmup_steps, cfg.steps)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    dev = _eval_subset(data.dev, cfg.eval_examples, generator)
+    stream = batches(data.train, cfg.batch_size, generator)
+
+    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    loss_curve: list[float] = []
+    dev_curve: list[tuple[int, float]] = []
+    interval_losses: list[float] = []
+    compute_s = 0.0
+    examples = 0
+    started = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        batch = next(stream)
+        t0 = time.perf_counter()
+        model.train()
+        inputs, lengths, labels = _to_device(batch, device)
+        output = model(inputs, lengths)
+        loss = F.cross_entropy(output.logits, labels) + output.aux_loss
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(f"loss became {loss_value} at step {step}; lower train.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        schedule.step()
+        compute_s += time.perf_counter() - t0
+        examples += len(batch)
+        interval_losses.append(loss_value)
+        if progress is not None:
+            progress(step, loss_value)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            dev_accuracy = evaluate(model, dev, cfg.batch_size, device)
+            dev_curve.append((step, dev_accuracy))
+            loss_curve.append(sum(interval_losses) / len(interval_losses))
+            interval_losses = []
+            if dev_accuracy > best[0]:
+                best = (dev_accuracy, step, copy.deepcopy(model.state_dict()))
+    train_time_s = time.perf_counter() - started
+
+    routing = _routing_lists(output.layer_stats)
+    model.load_state_dict(best[2])
+    return TrainResult(
+        accuracy=evaluate(model, data.test, cfg.batch_size, device),
+        dev_accuracy=best[0],
+        best_step=best[1],
+        train_loss_final=loss_curve[-1],
+        train_time_s=train_time_s,
+        train_compute_s=compute_s,
+        examples_per_s=examples / compute_s,
+        loss_curve=loss_curve,
+        dev_curve=dev_curve,
+        routing=routing,
+    )
+
+
+def _to_device(
+    batch: Split, device: torch.device
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], torch.Tensor]:
+    return (
+        tuple(t.to(device) for t in batch.inputs),
+        tuple(n.to(device) for n in batch.lengths),
+        batch.labels.to(device),
+    )
+
+
+def _eval_subset(split: Split, n: int, generator: torch.Generator) -> Split:
+    """The whole split (n == 0) or a fixed random subset of n examples, drawn once."""
+    if n == 0 or n >= len(split):
+        return split
+    return split.select(torch.randperm(len(split), generator=generator)[:n].sort().values)
+
+
+def _routing_lists(layer_stats: tuple) -> list[dict[str, dict[str, list[float]]]]:
+    """Routing statistics as JSON-ready lists, one dict per layer."""
+    return [
+        {
+            part: {k: torch.as_tensor(v).detach().cpu().flatten().tolist() for k, v in s.items()}
+            for part, s in layer.items()
+        }
+        for layer in layer_stats
+    ]
