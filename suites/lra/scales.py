@@ -1,0 +1,134 @@
+"""The LRA scale presets, each defined once here.
+
+paper: the configuration of the released UoE LRA scripts (the Nystromformer/Transformer-LS
+  PyTorch protocol): 2 layers, dim 64, FFN 128, 2 heads, AdamW lr 1e-4, linear warmup then decay,
+  with per-task length, batch, steps, warmup, weight decay, dropout and split sizes from those
+  scripts (see shared/reference/uoe.md §3.2). Two deliberate differences: model selection uses the
+  dev split (the released code selected on test), and evaluation runs about 30 times per run on
+  the whole dev split rather than every 20 steps.
+small: minutes per task on a laptop CPU: shorter sequences, 10k training examples, lr 1e-3
+  (a short budget at lr 1e-4 barely moves).
+tiny: the whole suite for one model in about two minutes on 2 CPU cores (the README's command);
+  enough signal to be clearly above the majority-class rate on ListOps.
+"""
+
+from __future__ import annotations
+
+from bench.config import CellConfig, DataConfig, ModelConfig, Scale, TrainConfig
+
+_PAPER_MODEL = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.1, attn_dropout=0.1)
+
+PAPER = Scale(
+    name="paper",
+    description="released UoE LRA scripts: 2 layers, d 64, FFN 128, 2 heads, AdamW 1e-4",
+    base=CellConfig(
+        model=_PAPER_MODEL,
+        train=TrainConfig(lr=1e-4, grad_clip=1.0, eval_examples=0),
+        data=DataConfig(),
+    ),
+    per_task={
+        "listops": {
+            "model.dropout": 0.0,
+            "model.attn_dropout": 0.0,
+            "data.max_len": 2048,
+            "train.batch_size": 32,
+            "train.steps": 15_000,
+            "train.warmup_steps": 1_000,
+            "train.weight_decay": 0.0,
+            "train.eval_every": 500,
+            "data.n_train": 96_000,
+            "data.n_dev": 2_000,
+            "data.n_test": 2_000,
+        },
+        "text": {
+            "data.max_len": 4096,
+            "train.batch_size": 16,
+            "train.steps": 60_000,
+            "train.warmup_steps": 8_000,
+            "train.weight_decay": 0.01,
+            "train.eval_every": 2_000,
+            "data.n_train": 25_000,
+            "data.n_dev": 2_500,
+            "data.n_test": 25_000,
+        },
+        "retrieval": {
+            "data.max_len": 4096,
+            "train.batch_size": 8,
+            "train.steps": 150_000,
+            "train.warmup_steps": 8_000,
+            "train.weight_decay": 0.01,
+            "train.eval_every": 5_000,
+            "data.n_train": 147_086,
+            "data.n_dev": 17_437,
+            "data.n_test": 17_437,
+        },
+        "image": {
+            "data.max_len": 1024,
+            "train.batch_size": 256,
+            "train.steps": 30_000,
+            "train.warmup_steps": 8_000,
+            "train.weight_decay": 0.0,
+            "train.eval_every": 1_000,
+            "data.n_train": 45_000,
+            "data.n_dev": 5_000,
+            "data.n_test": 10_000,
+        },
+        "pathfinder": {
+            "data.max_len": 1024,
+            "train.batch_size": 256,
+            "train.steps": 150_000,
+            "train.warmup_steps": 8_000,
+            "train.weight_decay": 0.0,
+            "train.eval_every": 5_000,
+            "data.n_train": 160_000,
+            "data.n_dev": 20_000,
+            "data.n_test": 20_000,
+        },
+    },
+)
+
+SMALL = Scale(
+    name="small",
+    description="minutes per task on a laptop CPU: d 64, 2 layers, short sequences, 10k examples",
+    base=CellConfig(
+        model=ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.0, attn_dropout=0.0),
+        train=TrainConfig(
+            batch_size=32,
+            steps=2_000,
+            warmup_steps=200,
+            lr=1e-3,
+            weight_decay=0.01,
+            eval_every=250,
+            eval_examples=0,
+        ),
+        data=DataConfig(max_len=512, n_train=10_000, n_dev=1_000, n_test=1_000),
+    ),
+    per_task={
+        "image": {"data.max_len": 1024, "train.batch_size": 16},
+        "pathfinder": {"data.max_len": 1024, "train.batch_size": 16},
+    },
+)
+
+TINY = Scale(
+    name="tiny",
+    description="seconds per task on 2 CPU cores: d 32, 2 layers, length 128, 4k examples",
+    base=CellConfig(
+        model=ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, dropout=0.0, attn_dropout=0.0),
+        train=TrainConfig(
+            batch_size=32,
+            steps=600,
+            warmup_steps=60,
+            lr=2e-3,
+            weight_decay=0.01,
+            eval_every=100,
+            eval_examples=0,
+        ),
+        data=DataConfig(max_len=128, n_train=4_000, n_dev=500, n_test=500),
+    ),
+    per_task={
+        "image": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},
+        "pathfinder": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},
+    },
+)
+
+LRA_SCALES = {s.name: s for s in (TINY, SMALL, PAPER)}
