@@ -1,0 +1,192 @@
+"""`bench run | list | report`: the command line. Thin: parses, then calls the harness modules,
+which it imports lazily so `bench --help` stays fast.
+
+Exit codes: 0 when every cell is ok or skipped, 1 when a cell ended in error or oom, 2 for bad
+input (unknown name, malformed --set, missing run directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
+DEFAULT_OUT = Path("results") / "runs"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("BENCH_LOG_LEVEL", "WARNING").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        # Bad input: say what was wrong and how to fix it, without a traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"bench: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train and evaluate models on a suite, appending records")
+    run.add_argument("--suite", help="suite name (bench list suites)")
+    run.add_argument("--scale", default="tiny", help="tiny | small | paper (default: tiny)")
+    run.add_argument("--models", help="comma-separated model names (default: all registered)")
+    run.add_argument("--tasks", help="comma-separated task names (default: all of the suite)")
+    run.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field: model.dim=128, train.steps=50, "
+        "listops.data.max_len=2048 (repeatable)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"parent directory of run directories (default: {DEFAULT_OUT})",
+    )
+    run.add_argument("--run-id", help="name of the run directory (default: suite-scale-time)")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: rerun only cells without an ok record",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        help="directory with a task's official files (e.g. the LRA ListOps TSVs)",
+    )
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"cache of generated data (default: $BENCH_CACHE_DIR or {DEFAULT_CACHE})",
+    )
+    run.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    run.add_argument("--no-progress", action="store_true", help="draw no progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    lst = sub.add_parser("list", help="list registered models, suites or tasks")
+    lst.add_argument(
+        "what",
+        nargs="?",
+        choices=["models", "suites", "tasks"],
+        help="which registry (default: all three)",
+    )
+    lst.set_defaults(func=_cmd_list)
+
+    report = sub.add_parser("report", help="accuracy table (Markdown) of one or more runs")
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bench import catalog, runner
+    from bench.records import read_manifest
+    from bench.report.tables import summary_table
+
+    catalog.discover()
+    if args.resume:
+        if args.suite or args.models or args.tasks or args.overrides:
+            raise ValueError("--resume reruns the stored plan; drop --suite/--models/--tasks/--set")
+        run_dir = args.resume
+        plan = runner.plan_from_manifest(read_manifest(run_dir))
+        resolved = runner.resolve(plan)
+    else:
+        if not args.suite:
+            raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
+        suite = catalog.SUITES.get(args.suite)
+        plan = runner.RunPlan(
+            suite=args.suite,
+            scale=args.scale,
+            models=_names(args.models) or tuple(catalog.MODELS.names()),
+            tasks=_names(args.tasks) or suite.tasks,
+            seeds=_seeds(args.seeds),
+            overrides=tuple(args.overrides),
+            data_dir=str(args.data_dir) if args.data_dir else None,
+            cache_dir=str(args.cache_dir),
+            device=_check_device(args.device),
+        )
+        resolved = runner.resolve(plan)
+        run_dir = args.out / (args.run_id or runner.new_run_id(plan))
+        runner.start(resolved, run_dir, sys.argv)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    progress = None
+    if not args.no_progress:
+        from bench.progress import tqdm_progress
+
+        progress = tqdm_progress
+    records = runner.execute(resolved, run_dir, progress)
+    print(summary_table(records))
+    print(f"\nrecords: {run_dir / 'records.jsonl'}")
+    return 1 if any(r.status in ("error", "oom") for r in records) else 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from bench import catalog
+
+    catalog.discover()
+    registries = {"models": catalog.MODELS, "suites": catalog.SUITES, "tasks": catalog.TASKS}
+    for what in [args.what] if args.what else list(registries):
+        print(f"{what}:")
+        entries = list(registries[what].entries())
+        width = max((len(e.name) for e in entries), default=0)
+        for entry in entries:
+            print(f"  {entry.name:<{width}}  {entry.description}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bench.records import read_manifest, read_records
+    from bench.report.tables import accuracy_table
+
+    records, tasks = [], []
+    for run_dir in args.run_dirs:
+        records += read_records(run_dir)
+        tasks += [t for t in read_manifest(run_dir)["plan"]["tasks"] if t not in tasks]
+    print(accuracy_table(records, tasks))
+    return 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _names(text))
+    except ValueError:
+        raise ValueError(
+            f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2"
+        ) from None
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device; use cpu or cuda") from None
+    return device
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reports built from records only (they never rerun a model)."""
