@@ -138,7 +138,7 @@ def execute(
     store = RecordStore(run_dir)
     store.repair()
     done = {cell for cell, r in store.latest().items() if r.status == "ok"}
-    data_by_task: dict[str, TaskData | DataUnavailable] = {}
+    data_by_task: dict[str, TaskData | Exception] = {}
     for cell in resolved.plan.cells():
         if cell in done:
             log.info("%s: already ok, skipped on resume", cell)
@@ -155,11 +155,15 @@ def execute(
 def run_cell(
     resolved: ResolvedPlan,
     cell: CellId,
-    data: TaskData | DataUnavailable,
+    data: TaskData | Exception,
     run_id: str,
     progress: ProgressFactory | None = None,
 ) -> Record:
-    """Train and evaluate one cell; every outcome becomes a record."""
+    """Train and evaluate one cell; every outcome becomes a record.
+
+    `data` is the task's data, or the exception its loader raised: DataUnavailable makes the
+    cell `skipped`, any other loader failure (e.g. an example longer than max_len) `error`.
+    """
     started_at, t0 = utc_now(), time.perf_counter()
     identity = dict(
         run_id=run_id,
@@ -172,6 +176,8 @@ def run_cell(
     )
     if isinstance(data, DataUnavailable):
         return Record(**identity, status="skipped", reason=str(data))
+    if isinstance(data, Exception):
+        return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
     cfg = resolved.configs[cell.task]
     task = resolved.tasks[cell.task]
     counts: tuple[int, int] | None = None
@@ -189,11 +195,12 @@ def run_cell(
             device=torch.device(resolved.plan.device),
             progress=step_fn,
         )
-    except torch.OutOfMemoryError as exc:
-        return _failed(identity, counts, "oom", f"out of memory: {exc}; lower train.batch_size", t0)
     except TrainingDiverged as exc:
         return _failed(identity, counts, "error", f"diverged: {exc}", t0)
     except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
+        if _is_out_of_memory(exc):
+            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
+            return _failed(identity, counts, "oom", reason, t0)
         log.error("%s failed:\n%s", cell, traceback.format_exc())
         return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
     finally:
@@ -222,7 +229,15 @@ def run_cell(
     )
 
 
-def _load(resolved: ResolvedPlan, task: str) -> TaskData | DataUnavailable:
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; the CPU allocator raises a plain RuntimeError."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def _load(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
+    """The task's data, or the loader's exception (recorded per cell; traceback logged)."""
     cfg = resolved.configs[task].data
     plan = resolved.plan
     request = DataRequest(
@@ -237,6 +252,9 @@ def _load(resolved: ResolvedPlan, task: str) -> TaskData | DataUnavailable:
     try:
         return resolved.tasks[task].load(request)
     except DataUnavailable as exc:
+        return exc
+    except Exception as exc:  # recorded in every cell of the task, not swallowed
+        log.error("loading %s failed:\n%s", task, traceback.format_exc())
         return exc
 
 

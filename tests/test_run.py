@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench import runner
 from bench.cli import main
@@ -122,10 +123,38 @@ def test_an_unexpected_exception_is_recorded_with_its_type(tmp_path, monkeypatch
     assert (listops.status, listops.reason) == ("error", "RuntimeError: shape mismatch in layer 1")
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ],
+)
+def test_out_of_memory_is_recorded_as_oom(tmp_path, monkeypatch, error) -> None:
+    def exhaust(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(runner, "train_and_evaluate", exhaust)
+    assert _run(tmp_path, "--tasks", "listops") == 1
+    (listops,) = read_records(tmp_path / "runs" / "r")
+    assert listops.status == "oom" and "lower train.batch_size" in listops.reason
+    assert listops.metrics == {}
+
+
 def test_data_dir_without_the_official_files_is_skipped_with_where_it_looked(tmp_path) -> None:
     assert _run(tmp_path, "--tasks", "listops", "--data-dir", str(tmp_path)) == 0
     (listops,) = read_records(tmp_path / "runs" / "r")
     assert listops.status == "skipped" and str(tmp_path) in listops.reason
+
+
+def test_data_that_does_not_fit_is_an_error_record_and_the_run_goes_on(tmp_path) -> None:
+    long_source = "( [SM " + "1 " * 80 + "] )"  # 82 tokens, more than max_len 64
+    for name in ("basic_train.tsv", "basic_val.tsv", "basic_test.tsv"):
+        (tmp_path / name).write_text(f"Source\tTarget\n{long_source}\t0\n")
+    assert _run(tmp_path, "--tasks", "listops,text", "--data-dir", str(tmp_path)) == 1
+    listops, text = read_records(tmp_path / "runs" / "r")
+    assert listops.status == "error" and "listops.data.max_len=128" in listops.reason
+    assert text.status == "skipped"
 
 
 def test_bad_input_is_refused_before_a_run_starts(tmp_path, capsys) -> None:
