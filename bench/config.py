@@ -29,6 +29,17 @@ class ModelConfig:
     ffn_dim: int = 128
     dropout: float = 0.0
     attn_dropout: float = 0.0
+    # Mixture-of-experts parts (UoE, Switch, Mixtral); dense models ignore these.
+    experts: int = 4  # FFN experts (UoE: slices of the dense FFN, each ffn_dim / experts wide)
+    top_k: int = 2  # FFN experts per token (Switch is top-1 by definition)
+    attn_top_k: int = 1  # UoE: head-experts per token
+    capacity_factor: float = 1.25  # tokens an expert may keep = factor x fair share
+    balance_loss_weight: float = 0.01  # load-balancing auxiliary loss
+    z_loss_weight: float = 0.001  # router z-loss (Switch)
+    patch_size: int = 1  # UoE data selection: tokens per patch (1 = token-level)
+    # Efficient-attention mixers; other models ignore these.
+    proj_len: int = 256  # Linformer: keys/values projected along the sequence to this length
+    random_features: int = 256  # Performer: FAVOR+ random features per head
 
 
 @dataclass(frozen=True)
