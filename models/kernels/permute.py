@@ -1,4 +1,4 @@
-"""Permute (gather rows by expert) and unpermute (weighted scatter-add back) around a grouped GEMM."""
+"""Permute (gather rows by expert) and unpermute (weighted scatter-add back) around a GEMM."""
 
 from __future__ import annotations
 
