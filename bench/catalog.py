@@ -24,7 +24,7 @@ SUITES: Registry[SuiteSpec] = Registry("suite")
 TASKS: Registry[TaskSpec] = Registry("task")
 
 # Packages whose every module is imported by discover(); each module registers what it defines.
-MODEL_PACKAGES = ("baselines",)
+MODEL_PACKAGES = ("baselines", "models.uoe")
 SUITE_PACKAGES = ("suites",)
 
 

@@ -1,0 +1,242 @@
+"""UoE hierarchical routing: expert selection, then patch-wise data selection.
+
+Level 1, expert selection: a softmax gate s = softmax(W_g x + b_g) over E experts, per token
+(level "token") or once per sequence from its masked mean (level "sample"); each token keeps its
+top-k experts, with route score r = s renormalised over those k (0 elsewhere).
+Level 2, data selection: the sequence is cut into patches of p tokens (p = 1: token level); a
+patch's score for expert e is the mean of r over its real tokens; each expert keeps at most c
+patches per sequence, best score first, then puts them back in position order.
+
+Capacity c (in patches, per sequence):
+  factor    ceil(value * k * n / E), n = real patches of the sequence (fair share x factor)
+  fraction  floor(value * n)          (the released MLP rule is fraction 0.5 of L)
+  max_load  the busiest expert's demand (the released attention rule: nothing dropped)
+
+Two behaviours, set by `mask_padding`:
+  True (corrected `uoe`): padding and slots an expert did not fill are never processed; the
+    capacity is per sequence, so a sequence's output does not depend on the rest of the batch.
+  False (released code, `uoe_paper`): padding is routed like a real token and, when an expert
+    was chosen by fewer than c patches, the free slots are filled with unchosen patches
+    (in position order here; arbitrary ties in the released code) that are processed as real;
+    max_load is taken over the whole batch, as released.
+Attention keys are always restricted to real tokens (the released code masks them too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.kernels import Dispatch
+
+CAPACITY_RULES = ("factor", "fraction", "max_load")
+LEVELS = ("token", "sample")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many patches an expert may keep per sequence; `value` is unused by max_load."""
+
+    rule: str
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.rule not in CAPACITY_RULES:
+            raise ValueError(f"unknown capacity rule {self.rule!r}; rules: {CAPACITY_RULES}")
+        if self.rule != "max_load" and self.value <= 0:
+            raise ValueError(f"capacity {self.rule} needs a positive value, got {self.value}")
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """One UoE part's routing. `weighted`: expert outputs scaled by the gate (router learns);
+    `balance_loss_weight` > 0 adds the load-balancing loss (and reports it in the stats)."""
+
+    num_experts: int
+    top_k: int
+    capacity: Capacity
+    patch_size: int = 1
+    level: str = "token"
+    mask_padding: bool = True
+    weighted: bool = True
+    balance_loss_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= self.num_experts:
+            raise ValueError(
+                f"top_k {self.top_k} must be in [1, {self.num_experts}] (the number of experts); "
+                "fix model.top_k / model.attn_top_k"
+            )
+        if self.patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {self.patch_size}")
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown routing level {self.level!r}; levels: {LEVELS}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What each expert processes, as B x E rows of C token slots in position order.
+
+    positions (B, E, C) int64: the token of each slot (clamped into [0, L) where `valid` is False)
+    valid (B, E, C) bool: the slot is computed and its output scatter-added back
+    key_mask (B, E, C) bool: the slot may serve as an attention key (valid and a real token)
+    weight (B, E, C) float or None: the output scale of each slot (None: unweighted union)
+    aux_loss: unweighted balance loss (differentiable) or None
+    stats: routing statistics per the project conventions (detached tensors)
+    """
+
+    positions: torch.Tensor
+    valid: torch.Tensor
+    key_mask: torch.Tensor
+    weight: torch.Tensor | None
+    aux_loss: torch.Tensor | None
+    stats: dict[str, torch.Tensor]
+
+
+def balance_loss(probs: torch.Tensor, chosen: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Switch-style load balance over N real tokens: E * sum_e f_e * P_e, with f_e the share of
+    the N*k top-k assignments that went to e and P_e the mean gate probability of e.
+    probs (N, E) float, chosen (N, E) bool. Equals 1 when both are uniform."""
+    tokens, experts = probs.shape
+    if tokens == 0:
+        return probs.new_zeros(())
+    share = chosen.to(probs.dtype).sum(0) / (tokens * top_k)  # (E,)
+    return experts * (share * probs.mean(0)).sum()
+
+
+def load_stats(kept: torch.Tensor, demand: torch.Tensor) -> dict[str, torch.Tensor]:
+    """kept, demand (B, L, E) bool: real token assignments kept / asked for -> the conventions'
+    statistics (tokens_per_expert, load_max_over_mean, load_cv, dropped_fraction)."""
+    per_expert = kept.sum((0, 1)).to(torch.float32)  # (E,)
+    mean = per_expert.mean()
+    wanted = demand.sum()
+    return {
+        "tokens_per_expert": per_expert,
+        "load_max_over_mean": per_expert.max() / mean if mean > 0 else mean.new_zeros(()),
+        "load_cv": per_expert.std(unbiased=False) / mean if mean > 0 else mean.new_zeros(()),
+        "dropped_fraction": (1.0 - kept.sum() / wanted).to(torch.float32)
+        if wanted > 0
+        else mean.new_zeros(()),
+    }
+
+
+class Router(nn.Module):
+    """The gate W_g (D -> E, Xavier-normal as released) and the two-level selection."""
+
+    def __init__(self, dim: int, cfg: RoutingConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.gate = nn.Linear(dim, cfg.num_experts)
+        nn.init.xavier_normal_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Selection:
+        """x (B, L, D), mask (B, L) bool True = real -> Selection."""
+        cfg = self.cfg
+        batch, length, _ = x.shape
+        experts, k, p = cfg.num_experts, cfg.top_k, cfg.patch_size
+        routed = mask if cfg.mask_padding else torch.ones_like(mask)  # (B, L) tokens routed
+
+        if cfg.level == "token":
+            probs = torch.softmax(self.gate(x), dim=-1)  # (B, L, E)
+        else:
+            weights = routed.to(x.dtype)[..., None]  # (B, L, 1)
+            pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D)
+            probs = torch.softmax(self.gate(pooled), dim=-1)[:, None].expand(-1, length, -1)
+        top = probs.topk(k, dim=-1).indices  # (B, L, k)
+        chosen_tok = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, top, True)
+        chosen_tok = chosen_tok & routed[..., None]  # (B, L, E)
+        kept_probs = probs * chosen_tok
+        route = kept_probs / kept_probs.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, L, E)
+
+        # Patches: pad the sequence to P * p; pad positions are never routed.
+        patches = math.ceil(length / p)
+        pad = patches * p - length
+        routed_p = F.pad(routed, (0, pad)).view(batch, patches, p)  # (B, P, p)
+        real_count = routed_p.sum(-1)  # (B, P)
+        score = F.pad(route, (0, 0, 0, pad)).view(batch, patches, p, experts).sum(2)
+        score = score / real_count.clamp_min(1)[..., None]  # (B, P, E)
+        chosen = F.pad(chosen_tok, (0, 0, 0, pad)).view(batch, patches, p, experts).any(2)
+
+        cap = self._capacity(chosen, (real_count > 0).sum(-1), patches)  # (B,)
+        slots = int(cap.max())
+        key = torch.where(chosen, score, -1.0).transpose(1, 2)  # (B, E, P)
+        ranked = torch.sort(key, dim=-1, descending=True, stable=True).indices[..., :slots]
+        taken = torch.arange(slots, device=x.device)[None, None, :] < cap[:, None, None]
+        taken = taken.expand(batch, experts, slots)  # (B, E, c)
+        # Back to position order, the slots over capacity last.
+        by_position = torch.sort(torch.where(taken, ranked, ranked + patches), dim=-1).indices
+        patch_index = ranked.gather(-1, by_position)  # (B, E, c)
+        taken = taken.gather(-1, by_position)
+        patch_chosen = chosen.transpose(1, 2).gather(-1, patch_index) & taken  # (B, E, c)
+        active = patch_chosen if cfg.mask_padding else taken
+
+        offsets = torch.arange(p, device=x.device)
+        positions = (patch_index[..., None] * p + offsets).flatten(-2)  # (B, E, C), C = c * p
+        exists = positions < length
+        positions = positions.clamp(max=length - 1)
+        real = mask[:, None, :].expand(-1, experts, -1).gather(-1, positions)  # (B, E, C)
+        valid = active.repeat_interleave(p, -1) & exists
+        if cfg.mask_padding:
+            valid = valid & real
+        weight = None
+        if cfg.weighted:
+            patch_score = score.transpose(1, 2).gather(-1, patch_index)  # (B, E, c)
+            weight = k * patch_score.repeat_interleave(p, -1)  # (B, E, C)
+
+        # Statistics count real tokens only, whatever the variant routes.
+        demand = mask[..., None] & chosen.repeat_interleave(p, 1)[:, :length]  # (B, L, E)
+        kept_slots = (patch_chosen.repeat_interleave(p, -1) & exists).to(torch.float32)
+        kept_by = torch.zeros(batch, experts, length, device=x.device)
+        kept_by = kept_by.scatter_add(-1, positions, kept_slots) > 0  # (B, E, L)
+        stats = load_stats(demand & kept_by.transpose(1, 2), demand)
+        aux = None
+        if cfg.balance_loss_weight > 0:
+            real_tokens = mask.reshape(-1)  # (B L,)
+            aux = balance_loss(
+                probs.reshape(-1, experts)[real_tokens],
+                chosen_tok.reshape(-1, experts)[real_tokens],
+                k,
+            )
+        stats["aux_loss"] = aux.detach() if aux is not None else x.new_zeros(())
+        stats = {name: value.detach() for name, value in stats.items()}
+        return Selection(positions, valid, valid & real, weight, aux, stats)
+
+    def _capacity(
+        self, chosen: torch.Tensor, real_patches: torch.Tensor, total: int
+    ) -> torch.Tensor:
+        """chosen (B, P, E) bool, real_patches (B,) -> capacity in patches per sequence (B,)."""
+        rule, value = self.cfg.capacity.rule, self.cfg.capacity.value
+        experts, k = self.cfg.num_experts, self.cfg.top_k
+        if rule == "factor":
+            cap = torch.ceil(value * k * real_patches.to(torch.float64) / experts).long()
+        elif rule == "fraction":
+            cap = torch.floor(value * real_patches.to(torch.float64)).long()
+        else:
+            cap = chosen.sum(1).amax(-1)  # (B,) the busiest expert of each sequence
+            if not self.cfg.mask_padding:
+                cap = cap.amax().expand_as(cap)  # released: the busiest row of the batch
+        return cap.clamp(min=1, max=total)
+
+
+def dispatch(selection: Selection, length: int) -> tuple[Dispatch, torch.Tensor | None]:
+    """The kernels' Dispatch of a selection's valid slots and their output weights in row order.
+
+    Assignments are listed expert-major, (E, B, C) flattened, so the Dispatch keeps them in that
+    order and `Dispatch.order` indexes an (E * B * C) slot buffer directly.
+    """
+    batch, experts, slots = selection.positions.shape
+    device = selection.positions.device
+    rows = torch.arange(batch, device=device)[:, None, None] * length
+    token_index = (rows + selection.positions).transpose(0, 1).reshape(-1)  # (E B C,)
+    expert = torch.arange(experts, device=device)[:, None, None].expand(experts, batch, slots)
+    expert_index = torch.where(selection.valid.transpose(0, 1), expert, -1).reshape(-1)
+    plan = Dispatch.build(token_index, expert_index, experts, batch * length)
+    weight = None
+    if selection.weight is not None:
+        weight = selection.weight.transpose(0, 1).reshape(-1)[plan.order]  # (A,)
+    return plan, weight

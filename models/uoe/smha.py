@@ -1,0 +1,113 @@
+"""SMHA (selective multi-head attention): the UoE token mixer, one expert per attention head.
+
+Each head-expert e projects only the tokens the router gave it (through the grouped GEMM of
+`models.kernels`), attends among those tokens alone (keys restricted to real tokens), projects
+back with its row slice of W_o, and the outputs are scatter-added to the tokens' positions
+(weighted by the gate in the corrected variant). The output bias is added once per token.
+With every head taking every token this is exactly the dense `MultiHeadAttention`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.kernels import grouped_mm, permute, unpermute
+from models.layers.parts import PartAux
+from models.uoe.decompose import AttentionExperts, split_attention
+from models.uoe.routing import Router, RoutingConfig, dispatch
+
+
+class SelectiveAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, routing: RoutingConfig, attn_dropout: float) -> None:
+        super().__init__()
+        if routing.num_experts != heads:
+            raise ValueError(
+                f"SMHA has one expert per head: num_experts {routing.num_experts} != heads {heads}"
+            )
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.attn_dropout = attn_dropout
+        self.router = Router(dim, routing)
+        # Initialised as the split of a fresh dense layer, so both start from the same law.
+        qkv, out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        parts = split_attention(qkv.weight, qkv.bias, out.weight, out.bias, heads)
+        self.qkv_weight = nn.Parameter(parts.qkv_weight)  # (E, D, 3 Dh)
+        self.qkv_bias = nn.Parameter(parts.qkv_bias)  # (E, 3 Dh)
+        self.out_weight = nn.Parameter(parts.out_weight)  # (E, Dh, D)
+        self.out_bias = nn.Parameter(parts.out_bias)  # (D,)
+        self.last_shapes: dict[str, int] = {}
+
+    def load_experts(self, parts: AttentionExperts) -> None:
+        """Copy decomposed dense weights in (see `decompose.split_attention`)."""
+        with torch.no_grad():
+            for name in ("qkv_weight", "qkv_bias", "out_weight", "out_bias"):
+                getattr(self, name).copy_(getattr(parts, name))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
+        """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
+        batch, length, dim = x.shape
+        experts, head_dim = self.heads, self.head_dim
+        sel = self.router(x, mask)
+        slots = sel.positions.shape[-1]
+        plan, row_weight = dispatch(sel, length)
+        rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+        qkv = grouped_mm(rows, self.qkv_weight, plan.offsets)  # (A, 3 Dh)
+        qkv = qkv + self.qkv_bias[plan.expert_index]
+        buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
+        buffer = buffer.index_copy(0, plan.order, qkv)
+        q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
+
+        keys = sel.key_mask.transpose(0, 1)  # (E, B, C)
+        # A row with no real key would give NaN; its outputs are never read, so any key will do.
+        empty = ~keys.any(-1, keepdim=True)  # (E, B, 1)
+        first = torch.arange(slots, device=x.device) == 0  # (C,)
+        keys = keys | (empty & first)
+        dropout = self.attn_dropout if self.training else 0.0
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
+        )  # (E, B, C, Dh)
+        heads_out = attended.reshape(experts * batch * slots, head_dim)[plan.order]  # (A, Dh)
+        out = grouped_mm(heads_out, self.out_weight, plan.offsets)  # (A, D)
+        y = unpermute(out, plan, row_weight) + self.out_bias  # (B L, D)
+
+        self.last_shapes = {
+            "batch": batch,
+            "length": length,
+            "dim": dim,
+            "experts": experts,
+            "head_dim": head_dim,
+            "slots": slots,
+            "rows": int(plan.token_index.shape[0]),
+            "gated": batch * (length if self.router.cfg.level == "token" else 1),
+        }
+        loss = None
+        if sel.aux_loss is not None:
+            loss = self.router.cfg.balance_loss_weight * sel.aux_loss
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats)
+
+    def analytic_flops(self) -> dict[str, float]:
+        """Forward FLOPs of the last call (2 per multiply-add, matmuls only). The attention
+        products count every slot of every (expert, sequence) row: SDPA multiplies them all."""
+        s = self.last_shapes
+        if not s:
+            raise RuntimeError("analytic_flops() needs a forward call first")
+        square = s["experts"] * s["batch"] * s["slots"] ** 2 * s["head_dim"]
+        return {
+            "router": 2.0 * s["gated"] * s["dim"] * s["experts"],
+            "qkv_proj": 2.0 * s["rows"] * s["dim"] * 3 * s["head_dim"],
+            "attn_scores": 2.0 * square,
+            "attn_values": 2.0 * square,
+            "out_proj": 2.0 * s["rows"] * s["head_dim"] * s["dim"],
+        }
+
+    def inactive_parameter_count(self) -> int:
+        """A token uses top_k of the E head-experts: the other (E - k) / E of the per-expert
+        weights (q/k/v columns and their biases, W_o rows) are inactive. Router and the shared
+        output bias are always active."""
+        cfg = self.router.cfg
+        per_expert = self.qkv_weight.numel() + self.qkv_bias.numel() + self.out_weight.numel()
+        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts

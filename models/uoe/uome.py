@@ -1,0 +1,80 @@
+"""UoME (union of MLP experts): the UoE feed-forward part, E slices of one dense MLP.
+
+Expert e is the column slice e of the up projection and the row slice e of the down projection
+(`decompose.split_mlp`); each token's output is the union (sum) of the experts that took it,
+scaled by the gate in the corrected variant, plus the down bias once. The expert computation is
+gather -> grouped GEMM -> GELU -> grouped GEMM -> scatter-add through `models.kernels`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.kernels import grouped_mm, permute, unpermute
+from models.layers.parts import PartAux
+from models.uoe.decompose import MLPExperts, split_mlp
+from models.uoe.routing import Router, RoutingConfig, dispatch
+
+
+class UnionMLP(nn.Module):
+    def __init__(self, dim: int, hidden: int, routing: RoutingConfig, dropout: float) -> None:
+        super().__init__()
+        self.router = Router(dim, routing)
+        up, down = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        parts = split_mlp(up.weight, up.bias, down.weight, down.bias, routing.num_experts)
+        self.up_weight = nn.Parameter(parts.up_weight)  # (E, D, Hs)
+        self.up_bias = nn.Parameter(parts.up_bias)  # (E, Hs)
+        self.down_weight = nn.Parameter(parts.down_weight)  # (E, Hs, D)
+        self.down_bias = nn.Parameter(parts.down_bias)  # (D,)
+        self.dropout = nn.Dropout(dropout)
+        self.last_shapes: dict[str, int] = {}
+
+    def load_experts(self, parts: MLPExperts) -> None:
+        """Copy decomposed dense weights in (see `decompose.split_mlp`)."""
+        with torch.no_grad():
+            for name in ("up_weight", "up_bias", "down_weight", "down_bias"):
+                getattr(self, name).copy_(getattr(parts, name))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
+        """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
+        batch, length, dim = x.shape
+        sel = self.router(x, mask)
+        plan, row_weight = dispatch(sel, length)
+        rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+        hidden = grouped_mm(rows, self.up_weight, plan.offsets)  # (A, Hs)
+        hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
+        out = grouped_mm(hidden, self.down_weight, plan.offsets)  # (A, D)
+        y = unpermute(out, plan, row_weight) + self.down_bias  # (B L, D)
+
+        self.last_shapes = {
+            "dim": dim,
+            "experts": self.router.cfg.num_experts,
+            "width": self.up_weight.shape[2],
+            "rows": int(plan.token_index.shape[0]),
+            "gated": batch * (length if self.router.cfg.level == "token" else 1),
+        }
+        loss = None
+        if sel.aux_loss is not None:
+            loss = self.router.cfg.balance_loss_weight * sel.aux_loss
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats)
+
+    def analytic_flops(self) -> dict[str, float]:
+        """Forward FLOPs of the last call: 2 per multiply-add over the rows actually multiplied
+        (filler rows included in the released variant, where they are computed)."""
+        s = self.last_shapes
+        if not s:
+            raise RuntimeError("analytic_flops() needs a forward call first")
+        return {
+            "router": 2.0 * s["gated"] * s["dim"] * s["experts"],
+            "ffn_up": 2.0 * s["rows"] * s["dim"] * s["width"],
+            "ffn_down": 2.0 * s["rows"] * s["width"] * s["dim"],
+        }
+
+    def inactive_parameter_count(self) -> int:
+        """A token uses top_k of the E experts: the other (E - k) / E of the per-expert weights
+        (up columns and biases, down rows) are inactive. Router and down bias always count."""
+        cfg = self.router.cfg
+        per_expert = self.up_weight.numel() + self.up_bias.numel() + self.down_weight.numel()
+        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts
