@@ -1,0 +1,150 @@
+"""Records -> tidy pandas frames, the one input of every table and plot.
+
+`load_runs` reads the latest record of every cell of one or more run directories and the task
+order of each suite from their manifests. `cells_frame` has one row per cell (identity, status,
+sequence length); `metrics_frame` one row per (cell, scalar metric) of the `ok` cells, parameter
+counts included. Lists (curves, latency samples) and strings stay in the records; nothing here
+knows a fixed list of metrics, so metrics added later flow through unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.catalog import MODELS
+from bench.records import Record, read_manifest, read_records
+
+GROUP = ("suite", "scale")  # a table or plot never mixes suites or scales
+CELL_COLUMNS = ("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason")
+METRIC_COLUMNS = ("suite", "scale", "task", "model", "seed", "length", "metric", "value")
+REFERENCE_MODEL = "full_attention"  # relative figures are ratios to this model
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The latest record of every cell of some runs, and each suite's task order."""
+
+    records: tuple[Record, ...]
+    task_order: dict[str, tuple[str, ...]]
+
+    def tasks(self, suite: str) -> tuple[str, ...]:
+        """Tasks of `suite` in manifest order, then any other task its records name."""
+        seen = list(self.task_order.get(suite, ()))
+        seen += [r.task for r in self.records if r.suite == suite and r.task not in seen]
+        return tuple(dict.fromkeys(seen))
+
+    def models(self) -> tuple[str, ...]:
+        """Models in first-appearance order (the runs' plan order)."""
+        return tuple(dict.fromkeys(r.model for r in self.records))
+
+
+def load_runs(run_dirs: Iterable[Path]) -> Runs:
+    """Read every run directory; a later directory's record of the same cell wins."""
+    latest: dict = {}
+    order: dict[str, list[str]] = {}
+    for run_dir in run_dirs:
+        manifest = read_manifest(run_dir)
+        plan = manifest["plan"]
+        tasks = order.setdefault(plan["suite"], [])
+        tasks += [t for t in plan["tasks"] if t not in tasks]
+        for record in read_records(run_dir):
+            latest[record.cell] = record
+    return Runs(tuple(latest.values()), {s: tuple(t) for s, t in order.items()})
+
+
+def task_lengths(records: Sequence[Record]) -> dict[tuple[str, str, str], int]:
+    """(suite, scale, task) -> padded sequence length, from any record that has its data.
+
+    Failed cells carry no data summary; their task's length comes from a sibling record.
+    """
+    lengths: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        if "max_len" in r.data:
+            lengths.setdefault((r.suite, r.scale, r.task), int(r.data["max_len"]))
+    return lengths
+
+
+def cells_frame(records: Sequence[Record]) -> pd.DataFrame:
+    """One row per cell: identity, status, reason and the task's length (NA when unknown)."""
+    lengths = task_lengths(records)
+    rows = [
+        (
+            r.run_id,
+            r.suite,
+            r.scale,
+            r.task,
+            r.model,
+            r.seed,
+            lengths.get((r.suite, r.scale, r.task)),
+            r.status,
+            r.reason,
+        )
+        for r in records
+    ]
+    frame = pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+    frame["length"] = frame["length"].astype("Int64")
+    return frame
+
+
+def scalar_metrics(record: Record) -> dict[str, float]:
+    """The record's finite scalar numbers: parameter counts and every numeric metric."""
+    values: dict[str, float] = {}
+    if record.params_total is not None:
+        values["params_total"] = float(record.params_total)
+    if record.params_active is not None:
+        values["params_active"] = float(record.params_active)
+    for name, value in record.metrics.items():
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and math.isfinite(value):
+            values[name] = float(value)
+    return values
+
+
+def metrics_frame(records: Sequence[Record]) -> pd.DataFrame:
+    """Tidy: one row per (ok cell, scalar metric)."""
+    lengths = task_lengths(records)
+    rows = [
+        (
+            r.suite,
+            r.scale,
+            r.task,
+            r.model,
+            r.seed,
+            lengths.get((r.suite, r.scale, r.task)),
+            name,
+            value,
+        )
+        for r in records
+        if r.status == "ok"
+        for name, value in scalar_metrics(r).items()
+    ]
+    frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    frame["length"] = frame["length"].astype("Int64")
+    return frame
+
+
+def seed_summary(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, sample std (n - 1; NaN for one seed) and seed count of `metric` per
+    (suite, scale, task, model)."""
+    keys = ["suite", "scale", "task", "model"]
+    chosen = metrics[metrics["metric"] == metric]
+    summary = chosen.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"])
+    return summary.reset_index()
+
+
+def model_colors(models: Iterable[str]) -> dict[str, str]:
+    """One fixed colour per model: the sorted registered names (plus any others given) index
+    a qualitative palette, so a model keeps its colour across every plot of a report."""
+    from matplotlib import colormaps
+
+    names = sorted(set(MODELS.names()) | set(models))
+    palette = [colormaps["tab10"](i) for i in range(10)] + [colormaps["Dark2"](i) for i in range(8)]
+    return {
+        name: "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in palette[i % len(palette)][:3]))
+        for i, name in enumerate(names)
+    }

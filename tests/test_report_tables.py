@@ -1,0 +1,142 @@
+"""Golden tests: the fixture runs (tests/fixtures/report: two seeds, a missing cell, an oom)
+render the tables whose figures were derived by hand from the fixture's numbers.
+
+listops: full_attention 40, 42 -> 41.00 ± 1.41 (sample std sqrt(2)); switch 44, 44 -> 44.00 ±
+0.00 (best, bold); linformer has no record (n/a). text: full_attention 60, 64 -> 62.00 ± 2.83
+(best); switch oom (OOM); linformer 58, 62 -> 60.00 ± 2.83 (second, underlined). Averages:
+full_attention (41 + 62) / 2 = 51.50; the others lack a task, so 44.00* and 60.00*, not ranked
+(a column with one ranked value gets no mark).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.report.frame import cells_frame, load_runs, metrics_frame, seed_summary
+from bench.report.tables import accuracy_tables, efficiency_tables, render, report_tables
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+ACCURACY_MD = """\
+Test accuracy (%) on lra at scale tiny, mean ± std over seeds.
+
+| model          |             listops |                text |   average |
+|----------------|---------------------|---------------------|-----------|
+| full_attention | <u>41.00 ± 1.41</u> |    **62.00 ± 2.83** |     51.50 |
+| switch         |    **44.00 ± 0.00** |                 OOM |    44.00* |
+| linformer      |                 n/a | <u>60.00 ± 2.83</u> |    60.00* |
+
+\\* average over the available tasks only; the row lacks a task.
+
+OOM: out of memory at this setting (recorded as an oom cell)."""
+
+ACCURACY_LATEX = r"""% Test accuracy (\%) on lra at scale tiny, mean $\pm$ std over seeds
+\begin{tabular}{lrrr}
+\hline
+ model           &                      listops &                         text &   average \\
+\hline
+ full\_attention & \underline{41.00 $\pm$ 1.41} &    \textbf{62.00 $\pm$ 2.83} &     51.50 \\
+ switch          &    \textbf{44.00 $\pm$ 0.00} &                          OOM &    44.00* \\
+ linformer       &                          n/a & \underline{60.00 $\pm$ 2.83} &    60.00* \\
+\hline
+\end{tabular}
+{\footnotesize * average over the available tasks only; the row lacks a task.}\par
+{\footnotesize OOM: out of memory at this setting (recorded as an oom cell).}\par"""
+
+ACCURACY_CSV = """\
+model,listops,text,average
+full_attention,41.00 ± 1.41,62.00 ± 2.83,51.50
+switch,44.00 ± 0.00,OOM,44.00*
+linformer,n/a,60.00 ± 2.83,60.00*"""
+
+# eff fixture: steps/s full_attention 10 and 4, switch 12 and oom, linformer 20 and 16:
+# ratios 12/10 = 1.20, 20/10 = 2.00, 16/4 = 4.00.
+SPEED_MD = """\
+Training steps per second on eff at scale tiny (ratio to full_attention).
+
+| model          |   len256 (L=256) |   len512 (L=512) |
+|----------------|------------------|------------------|
+| full_attention |       10 (1.00×) |        4 (1.00×) |
+| switch         |       12 (1.20×) |              OOM |
+| linformer      |       20 (2.00×) |       16 (4.00×) |
+
+OOM: out of memory at this setting (recorded as an oom cell)."""
+
+
+@pytest.fixture(scope="module")
+def lra():
+    return load_runs([FIXTURES / "lra"])
+
+
+def test_tidy_frames_hold_every_cell_and_only_ok_metrics(lra) -> None:
+    cells = cells_frame(lra.records)
+    assert len(cells) == 10  # 2 tasks x 3 models x 2 seeds, minus linformer/listops
+    assert sorted(cells.status.unique()) == ["ok", "oom"]
+    assert set(cells.length.dropna()) == {128}, "oom cells get their task's length"
+    metrics = metrics_frame(lra.records)
+    assert set(metrics.model[metrics.metric == "accuracy"]) == {
+        "full_attention",
+        "switch",
+        "linformer",
+    }
+    assert "loss_curve" not in set(metrics.metric), "lists stay out of the tidy frame"
+    summary = seed_summary(metrics, "accuracy").set_index(["model", "task"])
+    assert summary.loc[("full_attention", "text"), "mean"] == pytest.approx(0.62)
+    assert summary.loc[("full_attention", "text"), "count"] == 2
+
+
+def test_accuracy_table_markdown_latex_and_csv(lra) -> None:
+    (table,) = accuracy_tables(lra)
+    assert render(table, "md") == ACCURACY_MD
+    assert render(table, "latex") == ACCURACY_LATEX
+    assert render(table, "csv") == ACCURACY_CSV
+
+
+def test_efficiency_speed_table_is_relative_to_full_attention() -> None:
+    speed, memory = efficiency_tables(load_runs([FIXTURES / "eff"]))
+    assert render(speed, "md") == SPEED_MD
+    # memory: 30/20 = 1.50, 10/20 = 0.50, 20/80 = 0.25 (MB = 1e6 bytes)
+    rows = [[c.text for c in row] for row in memory.rows]
+    assert rows[1][1] == "30 (1.50×)" and rows[2][2] == "20 (0.25×)"
+    assert memory.headers[1:] == ("len256 (L=256)", "len512 (L=512)")
+
+
+def test_tables_without_their_metrics_are_omitted_with_a_note() -> None:
+    tables, omitted = report_tables(load_runs([FIXTURES / "eff"]))
+    assert [t.name for t in tables] == [
+        "efficiency_speed_eff_tiny",
+        "efficiency_memory_eff_tiny",
+        "cost_eff_tiny",
+    ]
+    assert omitted == ["accuracy table omitted: no ok record carries accuracy"]
+
+
+def test_cost_table_has_units_and_shows_oom(lra) -> None:
+    tables, _ = report_tables(lra)
+    cost = next(t for t in tables if t.name == "cost_lra_tiny")
+    assert cost.headers == (
+        "task",
+        "model",
+        "length",
+        "parameters total",
+        "parameters active",
+        "GFLOP fwd/example",
+        "train step ms (median)",
+        "peak train memory MB",
+    )
+    by_key = {(r[0].text, r[1].text): [c.text for c in r[2:]] for r in cost.rows}
+    # switch: 3000 params, 1500 active, 3e6 FLOPs = 0.003 GFLOP, median 9 ms, 6e6 B = 6 MB
+    assert by_key[("listops", "switch")] == ["128", "3000", "1500", "0.003", "9", "6"]
+    assert by_key[("text", "switch")][1:] == ["OOM"] * 5
+    assert by_key[("listops", "linformer")][1:] == ["n/a"] * 5
+
+
+def test_bench_report_writes_every_format(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(FIXTURES / "lra"), "--format", "latex", "--out", str(out)]) == 0
+    assert (out / "accuracy_lra_tiny.tex").read_text() == ACCURACY_LATEX + "\n"
+    assert main(["report", str(FIXTURES / "lra"), "--format", "csv"]) == 0
+    assert ACCURACY_CSV in capsys.readouterr().out
