@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.measure.ranges import ATTENTION, phase
 from models.layers.parts import NO_AUX, PartAux
 
 
@@ -24,15 +25,34 @@ class MultiHeadAttention(nn.Module):
         self.attn_dropout = attn_dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
+        self.last_shape: tuple[int, int] | None = None  # (B, L) of the last forward
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         batch, length, dim = x.shape
+        self.last_shape = (batch, length)
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)  # (B, L, 3, H, Dh)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, Dh)
         # Keys at padding are excluded; padded query rows still see the real keys (finite
         # outputs), and pooling ignores them.
         key_mask = mask[:, None, None, :]  # (B, 1, 1, L)
         dropout = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout)
+        with phase(ATTENTION):
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout)
         y = y.transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
         return self.out(y), NO_AUX
+
+    def analytic_flops(self) -> dict[str, float]:
+        """Forward FLOPs of the last call: every query attends to every key, padding included
+        (the kernel multiplies those rows too)."""
+        if self.last_shape is None:
+            raise RuntimeError("analytic_flops() needs a forward call first")
+        batch, length = self.last_shape
+        dim = self.heads * self.head_dim
+        tokens = batch * length
+        scores = 2.0 * batch * self.heads * length * length * self.head_dim
+        return {
+            "qkv_proj": 2.0 * tokens * dim * 3 * dim,
+            "attn_scores": scores,
+            "attn_values": scores,
+            "out_proj": 2.0 * tokens * dim * dim,
+        }

@@ -1,0 +1,187 @@
+"""The measurements of one cell: FLOPs (counted, analytic, fvcore), latency and peak memory of a
+training step and of an inference batch, and optionally a profiler trace.
+
+Everything runs on a deep copy of the model, so measuring never changes the trained weights, on
+one fixed batch (the first `batch_size` examples of the given split). A training step is what
+`bench.train` does per step: forward, cross-entropy plus aux loss, backward, gradient clipping,
+AdamW step. Metric names follow the project conventions (SI units in the names).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.measure.flops import analytic_flops, count_flops, fvcore_flops, missing_analytic
+from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
+from bench.measure.memory import measure_peak, resident_bytes
+from bench.measure.profile import ProfileConfig, profile_steps
+from suites.data import Split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How hard to measure: latency sampling rules, the profiler schedule, whether to run the
+    fvcore cross-check (a traced forward, slow for big models)."""
+
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    fvcore: bool = True
+
+
+# Per scale: cheap at tiny (the whole LRA tiny run stays minutes per model), stricter above.
+MEASURE_PRESETS = {
+    "tiny": MeasureConfig(LatencyConfig(warmup=1, min_count=3, min_time_s=0.2)),
+    "small": MeasureConfig(LatencyConfig(warmup=2, min_count=5, min_time_s=1.0)),
+    "paper": MeasureConfig(LatencyConfig(warmup=3, min_count=10, min_time_s=3.0)),
+}
+
+
+def preset(scale: str) -> MeasureConfig:
+    if scale not in MEASURE_PRESETS:
+        raise ValueError(
+            f"no measurement preset for scale {scale!r}; known: {list(MEASURE_PRESETS)}"
+        )
+    return MEASURE_PRESETS[scale]
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """metrics: JSON-ready values; artifacts: name -> absolute path of a written file."""
+
+    metrics: dict[str, Any]
+    artifacts: dict[str, Path]
+
+
+def fixed_batch(split: Split, batch_size: int) -> Split:
+    """The first `batch_size` examples (all of them if fewer): the same input for every model."""
+    return split.select(torch.arange(min(batch_size, len(split))))
+
+
+def measure_model(
+    model: nn.Module,
+    batch: Split,
+    *,
+    lr: float,
+    grad_clip: float,
+    device: torch.device,
+    cfg: MeasureConfig,
+    trace_dir: Path | None = None,
+    trace_worker: str = "cell",
+) -> Measurements:
+    """FLOPs, latency and memory of `model` on `batch`; a trace into `trace_dir` if given."""
+    work = copy.deepcopy(model).to(device)
+    inputs = tuple(t.to(device) for t in batch.inputs)
+    lengths = tuple(n.to(device) for n in batch.lengths)
+    labels = batch.labels.to(device)
+    size = len(batch)
+    optimizer = torch.optim.AdamW(work.parameters(), lr=lr, eps=1e-6)
+
+    def forward() -> Any:
+        return work(inputs, lengths)
+
+    def loss_and_backward() -> None:
+        output = forward()
+        (F.cross_entropy(output.logits, labels) + output.aux_loss).backward()
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_and_backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(work.parameters(), grad_clip)
+        optimizer.step()
+
+    @torch.no_grad()
+    def infer() -> None:
+        forward()
+
+    metrics: dict[str, Any] = {}
+    work.eval()
+    with torch.no_grad():
+        analytic: dict[str, float] = {}
+        counted = count_flops(lambda: analytic.update(analytic_flops(work, forward)))
+    metrics["flops_fwd_per_example"] = counted.total / size
+    metrics["flops_fwd_by_op"] = {k: v / size for k, v in counted.by_op.items()}
+    lacking = missing_analytic(work)
+    if lacking:
+        metrics["flops_analytic_missing"] = lacking
+    else:
+        metrics["flops_fwd_per_example_analytic"] = sum(analytic.values()) / size
+        metrics["flops_fwd_analytic_components"] = {k: v / size for k, v in analytic.items()}
+    if cfg.fvcore:
+        metrics.update(_fvcore_metrics(work, inputs, lengths, size))
+
+    work.train()
+    metrics["flops_train_per_example"] = count_flops(loss_and_backward).total / size
+    optimizer.zero_grad(set_to_none=True)
+
+    train = sample_latency(train_step, cfg.latency, device)
+    metrics.update(_latency_metrics("train_step", train))
+    metrics["train_steps_per_s"] = 1.0 / train.median_s
+    optimizer.zero_grad(set_to_none=True)  # the phase must free no resident tensor
+    peak = measure_peak(train_step, device, resident=resident_bytes(work, optimizer))
+    metrics["memory_peak_train_bytes"] = peak.peak_bytes
+    metrics["memory_method"] = peak.method
+    if peak.reserved_bytes is not None:
+        metrics["memory_reserved_train_bytes"] = peak.reserved_bytes
+
+    work.eval()
+    optimizer.zero_grad(set_to_none=True)
+    metrics.update(_latency_metrics("infer", sample_latency(infer, cfg.latency, device)))
+    peak = measure_peak(infer, device, resident=resident_bytes(work))
+    metrics["memory_peak_infer_bytes"] = peak.peak_bytes
+    if peak.reserved_bytes is not None:
+        metrics["memory_reserved_infer_bytes"] = peak.reserved_bytes
+
+    artifacts: dict[str, Path] = {}
+    if trace_dir is not None:
+        work.train()
+        result = profile_steps(train_step, trace_dir, trace_worker, cfg.profile, device)
+        artifacts = {"trace": result.trace, "op_table": result.op_table}
+    return Measurements(metrics, artifacts)
+
+
+def _latency_metrics(name: str, samples: LatencySamples) -> dict[str, Any]:
+    return {
+        f"latency_{name}_s_median": samples.median_s,
+        f"latency_{name}_s_p90": samples.p90_s,
+        f"latency_{name}_s_samples": list(samples.samples_s),
+    }
+
+
+def _fvcore_metrics(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...], size: int
+) -> dict[str, Any]:
+    """fvcore's figure and unsupported ops; a model fvcore cannot trace gets the reason instead
+    (recorded, not raised: the counted figure does not depend on it)."""
+    try:
+        result = fvcore_flops(model, inputs, lengths)
+    except Exception as exc:  # recorded in the metrics and logged with its traceback
+        log.warning("fvcore could not trace %s: %s", type(model).__name__, exc)
+        log.debug("fvcore traceback", exc_info=True)
+        first_line = (str(exc).splitlines() or [""])[0]
+        return {"fvcore_error": f"{type(exc).__name__}: {first_line}"[:300]}
+    return {
+        "flops_fwd_per_example_fvcore": result.flops / size,
+        "fvcore_unsupported_ops": dict(result.unsupported),
+    }
+
+
+def run_measurements(fn: Callable[[], Measurements]) -> tuple[Measurements | None, str]:
+    """Call `fn`; a failure becomes a reason string (logged with its traceback), never a crash
+    of a cell whose training already succeeded."""
+    try:
+        return fn(), ""
+    except Exception as exc:
+        log.error("measurements failed", exc_info=True)
+        return None, f"measurements failed: {type(exc).__name__}: {exc}"

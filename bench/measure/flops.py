@@ -1,0 +1,255 @@
+"""FLOPs: what actually ran (FlopCounterMode plus our formulas), the analytic sum of the parts, and
+the fvcore cross-check.
+
+Convention: 2 FLOPs per multiply-add, matmul-like ops only (no elementwise, softmax, norm, bias).
+`torch.utils.flop_counter.FlopCounterMode` counts mm/addmm/bmm/baddbmm/conv/CUDA attention, but
+in torch 2.13 it silently counts 0 for `aten._grouped_mm` and for the CPU attention kernels; the
+formulas in `FORMULAS` fill those gaps. A recording dispatch mode under the counter sees every
+leaf op that ran, so `count_flops` names any matmul-like op without a formula (`unformulated`)
+and, when strict, raises `MissingFlopFormula` instead of reporting a silent zero.
+
+fvcore traces the model and counts one per multiply-add; `fvcore_flops` registers handles for
+the same ops and returns 2 x its MACs, so it is comparable with ours, plus its unsupported ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.utils.flop_counter as fc
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+# Pieces of an op name (split on "_") that make it matmul-like.
+_MATMUL_PIECES = frozenset(
+    {"mm", "bmm", "addmm", "addbmm", "baddbmm", "addmv", "mv", "dot", "vdot", "matmul"}
+    | {"linear", "einsum", "tensordot", "convolution", "conv1d", "conv2d", "conv3d"}
+)
+
+
+def _grouped_mm_flop(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """`aten._grouped_mm(a, b, offs)` in its four operand forms (groups never overlap, so the
+    FLOPs are those of one GEMM over the whole jagged dimension):
+    2D (M, K) x 3D (G, K, N): rows split by offs      -> 2 M K N
+    2D (M, K) x 2D (K, N): K split by offs (weight grad, output (G, M, N)) -> 2 M K N
+    3D (G, M, K) x 2D (K, N): N split by offs         -> 2 M K N
+    3D (G, M, K) x 3D (G, K, N): batched              -> 2 G M K N
+    """
+    if len(a_shape) == 2 and len(b_shape) == 3:
+        return 2 * a_shape[0] * a_shape[1] * b_shape[2]
+    if len(a_shape) == 2 and len(b_shape) == 2:
+        return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+    if len(a_shape) == 3 and len(b_shape) == 2:
+        return 2 * a_shape[1] * a_shape[2] * b_shape[1]
+    if len(a_shape) == 3 and len(b_shape) == 3:
+        return 2 * a_shape[0] * a_shape[1] * a_shape[2] * b_shape[2]
+    raise ValueError(f"_grouped_mm with operand shapes {a_shape} x {b_shape} has no formula")
+
+
+def _sdpa_cpu_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+    """CPU flash attention forward: scores (L x S) and values, over every query and key."""
+    return fc.sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+def _sdpa_cpu_backward_flop(grad_shape, q_shape, k_shape, v_shape, *args, out_shape=None, **kw):
+    """CPU flash attention backward: recomputed scores plus the four gradient GEMMs."""
+    return fc.sdpa_backward_flop_count(grad_shape, q_shape, k_shape, v_shape)
+
+
+# Ops FlopCounterMode misses in torch 2.13 (it counts them as 0); keys are overload packets.
+FORMULAS: dict[Any, Callable[..., int]] = {
+    aten._grouped_mm: _grouped_mm_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward_flop,
+}
+
+
+class MissingFlopFormula(RuntimeError):
+    """A matmul-like op ran that no formula counts (it would have been a silent zero)."""
+
+
+def is_matmul_like(packet: Any) -> bool:
+    """True for ops that multiply matrices (and for any non-aten op: custom kernels must say
+    what they cost, even if it is 0)."""
+    namespace, _, name = str(packet).partition(".")
+    if namespace == "profiler":  # record_function range markers
+        return False
+    if namespace not in ("aten", "prim"):
+        return True
+    pieces = [p for p in name.split("_") if p]
+    return (
+        any(p in _MATMUL_PIECES for p in pieces)
+        or "attention" in name
+        or any(p.startswith("fft") for p in pieces)
+    )
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Records the overload packet of every op that reaches it (the leaf ops that execute)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.packets: set[Any] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.packets.add(func._overloadpacket)
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """total: FLOPs counted; by_op: per op name; unformulated: matmul-like ops that ran
+    without a formula (their FLOPs are missing from total)."""
+
+    total: int
+    by_op: Mapping[str, int]
+    unformulated: tuple[str, ...]
+
+
+def count_flops(
+    fn: Callable[[], Any],
+    *,
+    formulas: Mapping[Any, Callable[..., int]] | None = None,
+    strict: bool = True,
+) -> FlopCount:
+    """Run `fn()` under FlopCounterMode with FORMULAS (plus `formulas`) and count its FLOPs.
+
+    strict: raise MissingFlopFormula when a matmul-like op ran without a formula.
+    """
+    recorder = _OpRecorder()
+    counter = fc.FlopCounterMode(display=False, custom_mapping={**FORMULAS, **(formulas or {})})
+    # The recorder is entered first, so it sits under the counter and sees the leaf ops the
+    # counter executes (after it has decomposed what it has no formula for).
+    with recorder, counter:
+        fn()
+    known = set(counter.flop_registry)
+    missing = tuple(
+        sorted(str(p) for p in recorder.packets if is_matmul_like(p) and p not in known)
+    )
+    if strict and missing:
+        raise MissingFlopFormula(
+            f"matmul-like ops ran without a FLOP formula: {', '.join(missing)}; add one to "
+            "bench.measure.flops.FORMULAS (2 FLOPs per multiply-add; 0 if it multiplies nothing)"
+        )
+    by_op = {str(k): int(v) for k, v in counter.get_flop_counts().get("Global", {}).items()}
+    return FlopCount(int(counter.get_total_flops()), by_op, missing)
+
+
+def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> dict[str, float]:
+    """Run `fn()` and sum the `analytic_flops()` of every module that has one, after each of its
+    forward calls (a dual encoder calls each part twice), split by component name.
+
+    Only the outermost such modules count, so a part built from other parts is not counted twice.
+    """
+    counted = _outermost_with_analytic(model)
+    totals: dict[str, float] = defaultdict(float)
+
+    def add(module: nn.Module, _inputs: Any, _output: Any) -> None:
+        for name, value in module.analytic_flops().items():
+            totals[name] += float(value)
+
+    hooks = [m.register_forward_hook(add) for m in counted]
+    try:
+        fn()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return dict(totals)
+
+
+def _outermost_with_analytic(model: nn.Module) -> list[nn.Module]:
+    found: list[nn.Module] = []
+    prefixes: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(p) for p in prefixes):
+            continue
+        if callable(getattr(module, "analytic_flops", None)):
+            found.append(module)
+            prefixes.append(f"{name}." if name else "")
+    return found
+
+
+def missing_analytic(model: nn.Module) -> list[str]:
+    """Names of the encoder parts (mixer, ffn) and head that lack `analytic_flops()`."""
+    names = []
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        has = callable(getattr(module, "analytic_flops", None))
+        if leaf in ("mixer", "ffn", "head") and not has:
+            names.append(f"{name} ({type(module).__name__})")
+    return names
+
+
+# ---- fvcore cross-check ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FvcoreCount:
+    """flops = 2 x fvcore's multiply-adds; unsupported: op -> occurrences it counted as 0."""
+
+    flops: int
+    unsupported: Mapping[str, int]
+
+
+def _shape(value: Any) -> list[int]:
+    from fvcore.nn.jit_handles import get_shape
+
+    return get_shape(value)
+
+
+def _fv_sdpa(inputs: list[Any], outputs: list[Any]) -> int:
+    q, k, v = (_shape(x) for x in inputs[:3])
+    return math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # MACs of scores + values
+
+
+def _fv_zero(inputs: list[Any], outputs: list[Any]) -> int:
+    return 0
+
+
+def _fv_grouped_mm(inputs: list[Any], outputs: list[Any]) -> int:
+    return _grouped_mm_flop(_shape(inputs[0]), _shape(inputs[1])) // 2
+
+
+class _Logits(nn.Module):
+    """fvcore traces a module with flat tensor inputs and tensor outputs: adapt the classifier."""
+
+    def __init__(self, model: nn.Module, num_inputs: int) -> None:
+        super().__init__()
+        self.model = model
+        self.num_inputs = num_inputs
+
+    def forward(self, *flat: torch.Tensor) -> torch.Tensor:
+        n = self.num_inputs
+        return self.model(tuple(flat[:n]), tuple(flat[n:])).logits
+
+
+def fvcore_flops(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...]
+) -> FvcoreCount:
+    """fvcore's count of one forward of `model(inputs, lengths)`, as 2 x MACs."""
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(_Logits(model, len(inputs)), (*inputs, *lengths))
+    analysis.set_op_handle(
+        **{
+            "aten::scaled_dot_product_attention": _fv_sdpa,
+            "aten::_grouped_mm": _fv_grouped_mm,
+            # Our convention counts matmul-like ops only; fvcore's defaults also count norms.
+            # (A None handle would not replace a default one: fvcore keeps counting it.)
+            "aten::layer_norm": _fv_zero,
+            "aten::batch_norm": _fv_zero,
+            "aten::group_norm": _fv_zero,
+            "aten::instance_norm": _fv_zero,
+        }
+    )
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    return FvcoreCount(round(2 * analysis.total()), dict(analysis.unsupported_ops()))

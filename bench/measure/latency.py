@@ -1,0 +1,101 @@
+"""Latency sampling: warm up, then time a callable until BOTH a minimum number of samples and a
+minimum total measured time are reached; keep every sample, report the median and p90.
+
+On CUDA each sample is timed with a pair of CUDA events and the device is synchronized before it
+is read; on CPU with `time.perf_counter`. The timed callable is one whole unit of work (a
+training step or an inference batch), so each sample is one step's latency in seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """warmup: untimed calls first; then sample until >= min_count samples AND their sum is
+    >= min_time_s."""
+
+    warmup: int = 2
+    min_count: int = 5
+    min_time_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.min_count < 1 or self.min_time_s < 0:
+            raise ValueError(
+                f"latency config {self}: need warmup >= 0, min_count >= 1, min_time_s >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class LatencySamples:
+    """Raw per-call latencies in seconds, in the order they were taken."""
+
+    samples_s: tuple[float, ...]
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.samples_s)
+
+    @property
+    def p90_s(self) -> float:
+        return percentile(self.samples_s, 90.0)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.samples_s)
+
+
+def percentile(values: tuple[float, ...] | list[float], q: float) -> float:
+    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no samples")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def sample_latency(
+    fn: Callable[[], Any],
+    cfg: LatencyConfig,
+    device: torch.device | str = "cpu",
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LatencySamples:
+    """Time `fn()` per cfg; `clock` (seconds) is replaceable so tests can drive the time rule."""
+    device = torch.device(device)
+    for _ in range(cfg.warmup):
+        fn()
+    _sync(device)
+    samples: list[float] = []
+    while len(samples) < cfg.min_count or sum(samples) < cfg.min_time_s:
+        samples.append(_time_cuda(fn) if device.type == "cuda" else _time_host(fn, clock))
+    return LatencySamples(tuple(samples))
+
+
+def _time_host(fn: Callable[[], Any], clock: Callable[[], float]) -> float:
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def _time_cuda(fn: Callable[[], Any]) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000.0  # ms -> s
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,78 @@
+"""Profiler traces of a few training steps: torch.profiler with a wait/warmup/active schedule.
+
+The trace goes through `tensorboard_trace_handler`, so its directory is a TensorBoard profiler
+run (`tensorboard --logdir <run_dir>/traces` with torch-tb-profiler) and the file itself is a
+Chrome-trace JSON that chrome://tracing and Perfetto open. Beside it, a text table of the top
+operators by self time. Layer phases appear as the ranges named in `bench.measure.ranges`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Steps skipped, then traced but discarded (warm-up), then recorded; rows of the table."""
+
+    wait: int = 1
+    warmup: int = 1
+    active: int = 2
+    table_rows: int = 30
+
+    def __post_init__(self) -> None:
+        if self.wait < 0 or self.warmup < 0 or self.active < 1:
+            raise ValueError(f"profile config {self}: need wait, warmup >= 0 and active >= 1")
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """Paths of the Chrome/TensorBoard trace and of the operator table."""
+
+    trace: Path
+    op_table: Path
+
+
+def profile_steps(
+    step: Callable[[], Any],
+    out_dir: Path,
+    worker: str,
+    cfg: ProfileConfig,
+    device: torch.device | str = "cpu",
+) -> ProfileResult:
+    """Run `step()` wait + warmup + active times under the profiler; write into `out_dir` the
+    trace `<worker>.<ns>.pt.trace.json` and `<worker>.op_table.txt`."""
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = set(out_dir.glob(f"{worker}.*.pt.trace.json"))
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(
+        activities=activities,
+        schedule=schedule(wait=cfg.wait, warmup=cfg.warmup, active=cfg.active, repeat=1),
+        on_trace_ready=tensorboard_trace_handler(str(out_dir), worker_name=worker),
+        record_shapes=True,
+        profile_memory=True,
+        with_flops=True,
+    ) as prof:
+        for _ in range(cfg.wait + cfg.warmup + cfg.active):
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            prof.step()
+    written = sorted(set(out_dir.glob(f"{worker}.*.pt.trace.json")) - before)
+    if len(written) != 1:
+        raise RuntimeError(f"expected one new trace in {out_dir}, found {len(written)}")
+    sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort_by, row_limit=cfg.table_rows)
+    op_table = out_dir / f"{worker}.op_table.txt"
+    op_table.write_text(table + "\n", encoding="utf-8")
+    return ProfileResult(written[0], op_table)
