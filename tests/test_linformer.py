@@ -139,3 +139,12 @@ def test_sdpa_reference_for_k_smaller_than_l() -> None:
     expected = attn.out(y)
     got, _ = attn(x, torch.ones(1, LEN, dtype=torch.bool))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu() -> None:
+    attn = _linformer(proj_len=3, per_head=True)
+    x, mask = torch.randn(3, LEN, DIM), lengths_to_mask(LENGTHS, LEN)
+    expected, _ = attn(x, mask)
+    got, _ = attn.cuda()(x.cuda(), mask.cuda())
+    torch.testing.assert_close(got.cpu(), expected, atol=1e-4, rtol=1e-4)

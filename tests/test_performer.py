@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -205,3 +206,15 @@ def test_invalid_options_are_refused() -> None:
         PerformerAttention(DIM, HEADS, 8, seed=0, kernel="cosine")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="redraw_interval"):
         PerformerAttention(DIM, HEADS, 8, seed=0, redraw_interval=-1)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_redraws_on_the_device() -> None:
+    attn = _performer(16, redraw_interval=1).train()
+    x, mask = torch.randn(3, LEN, DIM), lengths_to_mask(LENGTHS, LEN)
+    expected, _ = copy.deepcopy(attn)(x, mask)
+    attn.cuda()
+    got, _ = attn(x.cuda(), mask.cuda())  # call 1: draw 0, as on the CPU
+    torch.testing.assert_close(got.cpu(), expected, atol=1e-4, rtol=1e-4)
+    attn(x.cuda(), mask.cuda())  # call 2: draw 1
+    assert attn.projection.device.type == "cuda" and attn.draw == 1
