@@ -2,10 +2,12 @@
 
 Level 1, expert selection: a softmax gate s = softmax(W_g x + b_g) over E experts, per token
 (level "token") or once per sequence from its masked mean (level "sample"); each token keeps its
-top-k experts, with route score r = s renormalised over those k (0 elsewhere).
+top-k experts (its gate probability s_e is its score for e; 0 for the other experts).
 Level 2, data selection: the sequence is cut into patches of p tokens (p = 1: token level); a
-patch's score for expert e is the mean of r over its real tokens; each expert keeps at most c
-patches per sequence, best score first, then puts them back in position order.
+patch's score for expert e is the mean of its real tokens' scores; each expert keeps at most c
+patches per sequence, best score first (ties: earlier patch), then puts them back in position
+order. The corrected variant scales each output by k x the patch mean of r, r = s renormalised
+over the token's top-k (so a uniform gate gives weight 1, the dense scale).
 
 Capacity c (in patches, per sequence):
   factor    ceil(value * k * n / E), n = real patches of the sequence (fair share x factor)
@@ -150,7 +152,7 @@ class Router(nn.Module):
         top = probs.topk(k, dim=-1).indices  # (B, L, k)
         chosen_tok = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, top, True)
         chosen_tok = chosen_tok & routed[..., None]  # (B, L, E)
-        kept_probs = probs * chosen_tok
+        kept_probs = probs * chosen_tok  # (B, L, E): ranks the tokens of each expert
         route = kept_probs / kept_probs.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, L, E)
 
         # Patches: pad the sequence to P * p; pad positions are never routed.
@@ -158,8 +160,8 @@ class Router(nn.Module):
         pad = patches * p - length
         routed_p = F.pad(routed, (0, pad)).view(batch, patches, p)  # (B, P, p)
         real_count = routed_p.sum(-1)  # (B, P)
-        score = F.pad(route, (0, 0, 0, pad)).view(batch, patches, p, experts).sum(2)
-        score = score / real_count.clamp_min(1)[..., None]  # (B, P, E)
+        per_patch = real_count.clamp_min(1)[..., None]  # (B, P, 1)
+        score = _patch_sum(kept_probs, pad, p) / per_patch  # (B, P, E) ranking score
         chosen = F.pad(chosen_tok, (0, 0, 0, pad)).view(batch, patches, p, experts).any(2)
 
         cap = self._capacity(chosen, (real_count > 0).sum(-1), patches)  # (B,)
@@ -185,8 +187,8 @@ class Router(nn.Module):
             valid = valid & real
         weight = None
         if cfg.weighted:
-            patch_score = score.transpose(1, 2).gather(-1, patch_index)  # (B, E, c)
-            weight = k * patch_score.repeat_interleave(p, -1)  # (B, E, C)
+            patch_route = (_patch_sum(route, pad, p) / per_patch).transpose(1, 2)  # (B, E, P)
+            weight = k * patch_route.gather(-1, patch_index).repeat_interleave(p, -1)  # (B, E, C)
 
         # Statistics count real tokens only, whatever the variant routes.
         demand = mask[..., None] & chosen.repeat_interleave(p, 1)[:, :length]  # (B, L, E)
@@ -221,6 +223,12 @@ class Router(nn.Module):
             if not self.cfg.mask_padding:
                 cap = cap.amax().expand_as(cap)  # released: the busiest row of the batch
         return cap.clamp(min=1, max=total)
+
+
+def _patch_sum(values: torch.Tensor, pad: int, p: int) -> torch.Tensor:
+    """(B, L, E) -> (B, P, E): the sum over each patch of p tokens (the sequence padded by pad)."""
+    batch, _, experts = values.shape
+    return F.pad(values, (0, 0, 0, pad)).view(batch, -1, p, experts).sum(2)
 
 
 def dispatch(selection: Selection, length: int) -> tuple[Dispatch, torch.Tensor | None]:

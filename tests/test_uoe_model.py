@@ -1,0 +1,176 @@
+"""The registered UoE models: router gradients (none for uoe_paper, some for uoe), batch
+permutation, parameter counts, analytic FLOPs against FlopCounterMode and against the dense
+figure, and every LRA scale preset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench import catalog
+from bench.config import ModelConfig
+from models.layers.classifier import parameter_counts
+from models.layers.parts import lengths_to_mask
+from models.uoe.flops import GROUPS, compare, dense_layer_flops, total_ratio
+from models.uoe.routing import Capacity, RoutingConfig
+from models.uoe.smha import SelectiveAttention
+from models.uoe.uome import UnionMLP
+from suites.lra.scales import LRA_SCALES
+from suites.spec import TaskSpec
+
+LRA = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, experts=4, top_k=2, attn_top_k=1)
+
+
+def _task(vocab: int = 20) -> TaskSpec:
+    def load(request):  # never called here
+        raise AssertionError
+
+    return TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=vocab, num_inputs=1, load=load)
+
+
+def _batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(1, 20, (batch, length), generator=g)
+    lengths = torch.randint(length // 4, length + 1, (batch,), generator=g)
+    lengths[0] = length
+    return tokens, lengths
+
+
+def _build(name: str, cfg: ModelConfig = LRA, max_len: int = 64) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return catalog.MODELS.get(name)(cfg, _task(), max_len)
+
+
+def _router_grads(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:
+    return {n: p.grad for n, p in model.named_parameters() if ".router." in n}
+
+
+def test_uoe_paper_routers_get_no_gradient_and_uoe_routers_do() -> None:
+    """The released code's flaw: gates only choose indices, so nothing trains them."""
+    tokens, lengths = _batch(4, 64)
+    labels = torch.tensor([0, 1, 2, 0])
+    for name in ("uoe_paper", "uoe"):
+        model = _build(name)
+        out = model((tokens,), (lengths,))
+        (F.cross_entropy(out.logits, labels) + out.aux_loss).backward()
+        grads = _router_grads(model)
+        assert len(grads) == 8  # weight and bias of 2 parts x 2 layers
+        if name == "uoe_paper":
+            assert all(g is None for g in grads.values()), grads.keys()
+            assert out.aux_loss.item() == 0.0
+        else:
+            assert all(g is not None and g.abs().sum() > 0 for g in grads.values())
+            assert out.aux_loss.item() > 0
+
+
+def test_uoe_routers_learn_through_the_gate_weighting_alone() -> None:
+    """Without the balance loss the gradient can only come from the gate-weighted outputs."""
+    cfg = ModelConfig(**{**LRA.__dict__, "balance_loss_weight": 0.0})
+    model = _build("uoe", cfg)
+    tokens, lengths = _batch(4, 64)
+    out = model((tokens,), (lengths,))
+    assert out.aux_loss.item() == 0.0
+    out.logits.sum().backward()
+    assert all(g is not None and g.abs().sum() > 0 for g in _router_grads(model).values())
+
+
+@pytest.mark.parametrize("name", ["uoe", "uoe_paper"])
+def test_a_permutation_of_the_batch_permutes_the_outputs(name: str) -> None:
+    model = _build(name).eval()
+    tokens, lengths = _batch(6, 64, seed=1)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    with torch.no_grad():
+        logits = model((tokens,), (lengths,)).logits
+        permuted = model((tokens[perm],), (lengths[perm],)).logits
+    torch.testing.assert_close(permuted, logits[perm], rtol=1e-5, atol=1e-6)
+
+
+def test_uoe_sequence_output_does_not_depend_on_the_rest_of_the_batch() -> None:
+    model = _build("uoe").eval()
+    tokens, lengths = _batch(5, 64, seed=2)
+    with torch.no_grad():
+        together = model((tokens,), (lengths,)).logits
+        alone = model((tokens[2:3],), (lengths[2:3],)).logits
+    torch.testing.assert_close(alone, together[2:3], rtol=1e-5, atol=1e-6)
+
+
+def test_active_parameters_count_top_k_of_the_experts() -> None:
+    total, active = parameter_counts(_build("uoe"))
+    # Per layer: MLP experts 64x128 + 128 + 128x64 = 16512, top-2 of 4 -> 8256 inactive;
+    # attention experts 64x192 + 192 + 64x64 = 16576, top-1 of 2 -> 8288 inactive.
+    assert total - active == 2 * (8256 + 8288)
+    dense_total, _ = parameter_counts(_build("full_attention"))
+    assert total == dense_total + 2 * (64 * 2 + 2 + 64 * 4 + 4)  # plus the two routers
+
+
+def test_analytic_flops_match_flop_counter_for_the_matmuls() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 16, 8)
+    mask = lengths_to_mask(torch.tensor([16, 9, 4]), 16)
+    uome = UnionMLP(8, 16, RoutingConfig(4, 2, Capacity("factor", 1.25)), 0.0)
+    with FlopCounterMode(display=False) as counter:
+        uome(x, mask)
+    assert counter.get_total_flops() == sum(uome.analytic_flops().values())
+
+    smha = SelectiveAttention(8, 2, RoutingConfig(2, 1, Capacity("max_load")), 0.0)
+    with FlopCounterMode(display=False) as counter:
+        smha(x, mask)
+    counts = smha.analytic_flops()
+    # CPU SDPA is not counted by FlopCounterMode; the projections and router are.
+    assert counter.get_total_flops() == counts["router"] + counts["qkv_proj"] + counts["out_proj"]
+    slots = smha.last_shapes["slots"]
+    assert counts["attn_scores"] == 2 * 2 * 3 * slots * slots * 4  # E x B x C x C x Dh
+
+
+def test_uoe_paper_mlp_runs_at_half_the_dense_flops() -> None:
+    tokens, lengths = _batch(4, 128, seed=3)
+    for name in ("uoe_paper", "uoe"):
+        rows = compare(_build(name, max_len=128), LRA, (tokens,), (lengths,))
+        mlp = [r for r in rows if r.group == "mlp"]
+        assert len(mlp) == 2
+        for r in mlp:
+            if name == "uoe_paper":  # fixed L/2 per expert, fillers included: exactly 1/2
+                assert r.ratio == pytest.approx(0.5, rel=1e-9)
+            else:  # only real, kept assignments: at most k / E = 1/2 of the dense rows
+                assert 0.0 < r.ratio <= 0.5
+        assert 0.2 < total_ratio(rows) < 0.8
+    dense = dense_layer_flops(LRA, 128)
+    assert dense["ffn_up"] == 2 * 128 * 64 * 128
+    assert set(dense) | {"router"} == {n for names in GROUPS.values() for n in names}
+
+
+def test_uoe_mlp_flops_follow_its_kept_assignments() -> None:
+    tokens = torch.randint(1, 20, (4, 128))
+    lengths = torch.full((4,), 128)
+    model = _build("uoe", max_len=128).eval()
+    with torch.no_grad():
+        out = model((tokens,), (lengths,))
+    for layer, stats in zip(model.encoder.blocks, out.layer_stats, strict=True):
+        kept = stats["ffn"]["tokens_per_expert"].sum().item()
+        assert kept == pytest.approx(2 * 4 * 128 * (1 - stats["ffn"]["dropped_fraction"].item()))
+        assert layer.ffn.analytic_flops()["ffn_up"] == 2 * kept * 64 * 32
+
+
+@pytest.mark.parametrize("scale", sorted(LRA_SCALES))
+@pytest.mark.parametrize("name", ["uoe", "uoe_paper"])
+def test_builds_and_runs_at_every_lra_scale(scale: str, name: str) -> None:
+    cfg = LRA_SCALES[scale].resolve("listops")
+    length = min(cfg.data.max_len, 256)  # the forward is length-generic; keep the test fast
+    model = _build(name, cfg.model, cfg.data.max_len).eval()
+    tokens, lengths = _batch(2, length)
+    with torch.no_grad():
+        out = model((tokens,), (lengths,))
+    assert out.logits.shape == (2, 3) and torch.isfinite(out.logits).all()
+    assert len(out.layer_stats) == cfg.model.depth
+    for layer in out.layer_stats:
+        assert set(layer) == {"mixer", "ffn"}
+        for stats in layer.values():
+            assert set(stats) == {
+                "tokens_per_expert",
+                "load_max_over_mean",
+                "load_cv",
+                "dropped_fraction",
+                "aux_loss",
+            }
