@@ -1,8 +1,9 @@
-"""`bench run | list | report`: the command line. Thin: parses, then calls the harness modules,
-which it imports lazily so `bench --help` stays fast.
+"""`bench run | list | report | compare`: the command line. Thin: parses, then calls the harness
+modules, which it imports lazily so `bench --help` stays fast.
 
 Exit codes: 0 when every cell is ok or skipped, 1 when a cell ended in error or oom, 2 for bad
-input (unknown name, malformed --set, missing run directory).
+input (unknown name, malformed --set, missing run directory). `bench compare` exits 1 when a
+figure regressed.
 """
 
 from __future__ import annotations
@@ -89,9 +90,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     lst.set_defaults(func=_cmd_list)
 
-    report = sub.add_parser("report", help="accuracy table (Markdown) of one or more runs")
+    report = sub.add_parser(
+        "report", help="accuracy, efficiency and cost tables (and plots) of one or more runs"
+    )
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument(
+        "--format", choices=["md", "latex", "csv"], default="md", help="table format (default: md)"
+    )
+    report.add_argument(
+        "--out", type=Path, help="write each table and plot (PNG and PDF) into this directory"
+    )
+    report.add_argument("--no-plots", action="store_true", help="with --out: tables only")
     report.set_defaults(func=_cmd_report)
+
+    compare = sub.add_parser(
+        "compare", help="compare two runs cell by cell; exit 1 when a figure regressed"
+    )
+    compare.add_argument("base", type=Path, metavar="BASE", help="reference run directory")
+    compare.add_argument("new", type=Path, metavar="NEW", help="run directory to check")
+    compare.add_argument(
+        "--factor",
+        type=float,
+        default=1.1,
+        help="timing/memory slack beyond the base spread (default: 1.1)",
+    )
+    compare.add_argument(
+        "--acc-tol",
+        type=float,
+        default=0.0,
+        help="absolute accuracy tolerance, 0.01 = 1 point (default: 0, exact)",
+    )
+    compare.add_argument(
+        "--rel-tol",
+        type=float,
+        default=0.0,
+        help="relative tolerance of other deterministic floats, e.g. losses (default: 0)",
+    )
+    compare.set_defaults(func=_cmd_compare)
     return parser
 
 
@@ -152,15 +187,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from bench.records import read_manifest, read_records
-    from bench.report.tables import accuracy_table
+    from bench import catalog
+    from bench.report.build import build_report
 
-    records, tasks = [], []
-    for run_dir in args.run_dirs:
-        records += read_records(run_dir)
-        tasks += [t for t in read_manifest(run_dir)["plan"]["tasks"] if t not in tasks]
-    print(accuracy_table(records, tasks))
+    catalog.discover()  # plot colours follow the registered model names
+    report = build_report(args.run_dirs, args.format, args.out, plots=not args.no_plots)
+    if args.out is None:
+        print(report.text)
+    for path in report.files:
+        print(path)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from bench.report.compare import Tolerances, compare_runs
+
+    tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
+    text, regressed = compare_runs(args.base, args.new, tolerances)
+    print(text)
+    return 1 if regressed else 0
 
 
 def _names(text: str | None) -> tuple[str, ...]:

@@ -1,0 +1,49 @@
+"""`bench report`: every table and plot the records of some runs support, printed or written.
+
+Without an output directory the tables are returned as text in the chosen format; with one,
+each table goes to `<name>.<md|tex|csv>` and each plot to `<stem>.png` and `<stem>.pdf`. What
+the records cannot support is left out with a one-line note, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.report.frame import load_runs
+from bench.report.tables import render, report_tables
+
+EXTENSIONS = {"md": "md", "latex": "tex", "csv": "csv"}
+
+
+@dataclass(frozen=True)
+class Report:
+    text: str  # the rendered tables (stdout)
+    files: tuple[Path, ...]  # files written under the output directory
+    notes: tuple[str, ...]  # what was left out, one line each
+
+
+def build_report(
+    run_dirs: Sequence[Path], fmt: str, out: Path | None = None, plots: bool = True
+) -> Report:
+    runs = load_runs(run_dirs)
+    tables, notes = report_tables(runs)
+    rendered = [(table, render(table, fmt)) for table in tables]
+    files: list[Path] = []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for table, text in rendered:
+            path = out / f"{table.name}.{EXTENSIONS[fmt]}"
+            path.write_text(text + "\n", encoding="utf-8")
+            files.append(path)
+        if plots:
+            from bench.report.plots import all_plots, save
+
+            figures, plot_notes = all_plots(runs)
+            notes += plot_notes
+            for stem, fig in figures:
+                files += save(fig, out, stem)
+    elif plots:
+        notes.append("plots are written only with --out DIR")
+    return Report("\n\n".join(text for _, text in rendered), tuple(files), tuple(notes))

@@ -1,0 +1,120 @@
+"""`bench compare` on the fixture run and planted changes: identical runs pass; a changed
+deterministic figure, a timing well beyond the stored spread and a lost cell fail, naming the
+cell and figure; a timing change inside the spread passes."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.records import RecordStore, read_records
+from bench.report.compare import (
+    ACCURACY,
+    EXACT,
+    FLOAT,
+    INFO,
+    MEMORY,
+    TIME_HIGH,
+    TIME_LOW,
+    Tolerances,
+    compare_records,
+    kind,
+)
+
+BASE = Path(__file__).parent / "fixtures" / "report" / "lra"
+CELL = "lra/listops/switch/tiny/seed0"  # latency samples [0.008, 0.009, 0.010], median 0.009
+
+
+def _planted(tmp_path: Path, **metrics) -> Path:
+    """A copy of BASE whose CELL record has `metrics` (or params_total) replaced."""
+    new = tmp_path / "new"
+    shutil.copytree(BASE, new)
+    (new / "records.jsonl").unlink()
+    store = RecordStore(new)
+    for r in read_records(BASE):
+        if str(r.cell) == CELL:
+            params = metrics.pop("params_total", r.params_total)
+            r = dataclasses.replace(r, params_total=params, metrics={**r.metrics, **metrics})
+        store.append(r)
+    return new
+
+
+def _compare(capsys, new: Path, *extra: str) -> tuple[int, str]:
+    code = main(["compare", str(BASE), str(new), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_figures_are_classed_by_their_names() -> None:
+    assert kind("params_active") == kind("flops_fwd_per_example_analytic") == EXACT
+    assert kind("accuracy") == kind("dev_accuracy") == ACCURACY
+    assert kind("train_loss_final") == FLOAT
+    assert kind("latency_infer_s_p90") == kind("train_time_s") == TIME_LOW
+    assert kind("train_steps_per_s") == kind("examples_per_s") == TIME_HIGH
+    assert kind("memory_peak_train_bytes") == MEMORY
+    assert kind("some_future_count") == INFO
+
+
+def test_identical_runs_pass_and_print_ratios(capsys) -> None:
+    code, out = _compare(capsys, BASE)
+    assert code == 0
+    assert "no regression in 10 cell(s) of base (8 ok)" in out
+    row = next(line for line in out.splitlines() if CELL in line and "| params_total" in line)
+    assert "| 1.000 " in row and "same" in row
+
+
+def test_a_changed_parameter_count_fails_naming_cell_and_figure(tmp_path, capsys) -> None:
+    code, out = _compare(capsys, _planted(tmp_path, params_total=3001))
+    assert code == 1
+    assert f"  {CELL}: params_total CHANGED" in out
+
+
+def test_accuracy_is_exact_unless_a_tolerance_is_stated(tmp_path, capsys) -> None:
+    new = _planted(tmp_path, accuracy=0.44 + 0.005)
+    assert _compare(capsys, new)[0] == 1
+    assert _compare(capsys, new, "--acc-tol", "0.01")[0] == 0
+
+
+def test_timing_far_beyond_the_spread_fails_inside_it_passes(tmp_path, capsys) -> None:
+    # spread [0.008, 0.010] widened by 1.1: [0.00727, 0.011]
+    code, out = _compare(capsys, _planted(tmp_path, latency_train_step_s_median=0.0108))
+    assert code == 0 and "| ~ " in out
+    shutil.rmtree(tmp_path / "new")
+    code, out = _compare(capsys, _planted(tmp_path, latency_train_step_s_median=0.05))
+    assert code == 1 and f"{CELL}: latency_train_step_s_median SLOWER" in out
+    shutil.rmtree(tmp_path / "new")
+    # faster is not a regression; a looser factor absorbs a 4.5x slowdown
+    assert _compare(capsys, _planted(tmp_path, latency_train_step_s_median=0.001))[0] == 0
+    shutil.rmtree(tmp_path / "new")
+    new = _planted(tmp_path, latency_train_step_s_median=0.045)
+    assert _compare(capsys, new, "--factor", "5")[0] == 0
+
+
+def test_throughput_regresses_when_it_drops(tmp_path, capsys) -> None:
+    code, out = _compare(capsys, _planted(tmp_path, examples_per_s=50.0))
+    assert code == 1 and f"{CELL}: examples_per_s SLOWER" in out
+
+
+def test_a_lost_cell_is_a_regression_and_a_new_cell_is_not() -> None:
+    base = read_records(BASE)
+    lost = [r for r in base if str(r.cell) != CELL]
+    findings = compare_records(base, lost, Tolerances())
+    assert [(f.cell, f.verdict) for f in findings if f.regression] == [(CELL, "MISSING")]
+    failed = [
+        dataclasses.replace(r, status="error", reason="boom", metrics={})
+        if str(r.cell) == CELL
+        else r
+        for r in base
+    ]
+    (missing,) = [f for f in compare_records(base, failed, Tolerances()) if f.regression]
+    assert missing.figure == "status ok -> error: boom"
+    gained = compare_records(lost, base, Tolerances())
+    assert not any(f.regression for f in gained)
+
+
+def test_bad_tolerances_are_refused() -> None:
+    with pytest.raises(ValueError, match="--factor must be >= 1"):
+        Tolerances(factor=0.5)
