@@ -1,0 +1,187 @@
+"""`bench data download TASK` and `bench data status`: fetch, verify, unpack and report LRA data.
+
+An archive is streamed to cache_dir/downloads/ while its SHA-256 is computed, checked against
+the known digest (or `--sha256`), then unpacked (only the members the task needs, with tarfile's
+"data" filter) into cache_dir/data/TASK, where the loaders look after --data-dir. The URL can be
+overridden (`--url`, any urllib scheme, file:// included), so tests run end to end offline.
+
+Digests: IMDB and CIFAR-10 are pinned below (the published SHA-256 of each archive). No digest
+for the LRA release (lra_release.gz, ~8 GB, used for retrieval and the ListOps TSVs) is known to
+this project, so those downloads require `--sha256` instead of skipping the check.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from suites.data import DataRequest, DataUnavailable
+from suites.lra.files import download_dir
+
+_LRA_RELEASE = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A public archive holding one task's files."""
+
+    url: str
+    filename: str
+    sha256: str | None  # None: unknown here, the user must pass one
+    members: tuple[str, ...]  # fnmatch patterns of the members to unpack; () = all
+
+
+ARCHIVES: dict[str, Archive] = {
+    "text": Archive(
+        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        "aclImdb_v1.tar.gz",
+        "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+        ("aclImdb/train/pos/*", "aclImdb/train/neg/*", "aclImdb/test/pos/*", "aclImdb/test/neg/*"),
+    ),
+    "image": Archive(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "cifar-10-python.tar.gz",
+        "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        (),
+    ),
+    "retrieval": Archive(_LRA_RELEASE, "lra_release.gz", None, ("*tsv_data/new_aan_pairs.*.tsv",)),
+    "listops": Archive(_LRA_RELEASE, "lra_release.gz", None, ("*listops-1000/basic_*.tsv",)),
+}
+
+
+class ChecksumMismatch(ValueError):
+    """The downloaded bytes do not have the expected SHA-256."""
+
+
+def _fetch(url: str, dest: Path, expected: str) -> None:
+    """Stream `url` to `dest`, verifying its SHA-256; a mismatch removes the file and raises."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with open(fd, "wb") as out, urllib.request.urlopen(url) as response:
+            while block := response.read(_BLOCK):
+                digest.update(block)
+                out.write(block)
+        got = digest.hexdigest()
+        if got != expected.lower():
+            raise ChecksumMismatch(
+                f"SHA-256 mismatch for {url}: expected {expected}, got {got}; the download was "
+                "discarded. Retry, or if you trust this file, pass --sha256 with its digest"
+            )
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _unpack(archive: Path, members: tuple[str, ...], dest: Path) -> int:
+    """Stream-unpack the members matching `members` (all if empty) into dest; returns a count."""
+    dest.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tarfile.open(archive, "r|*") as tar:
+        for member in tar:
+            if members and not any(fnmatch.fnmatch(member.name, p) for p in members):
+                continue
+            tar.extract(member, dest, filter="data")
+            count += member.isfile()
+    return count
+
+
+def _finders() -> dict[str, Callable[[DataRequest], Path]]:
+    from suites.lra.image import find_cifar
+    from suites.lra.listops import _find_tsv_dir
+    from suites.lra.retrieval import find_aan
+    from suites.lra.text import find_imdb
+
+    def listops(request: DataRequest) -> Path:
+        if request.data_dir is not None:
+            return _find_tsv_dir(Path(request.data_dir))
+        root = download_dir(request.cache_dir, "listops")
+        found = sorted(root.rglob("basic_train.tsv")) if root.is_dir() else []
+        return _find_tsv_dir(found[0].parent if found else root)
+
+    return {"text": find_imdb, "image": find_cifar, "retrieval": find_aan, "listops": listops}
+
+
+def _request(cache_dir: Path, data_dir: Path | None) -> DataRequest:
+    return DataRequest(0, 0, 0, 0, 0, cache_dir=Path(cache_dir), data_dir=data_dir)
+
+
+def download(
+    task: str,
+    cache_dir: Path,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    keep_archive: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Fetch, verify and unpack TASK's archive into the cache; returns the ready data path."""
+    if task not in ARCHIVES:
+        raise ValueError(
+            f"no download for task {task!r}; downloadable: {', '.join(ARCHIVES)} (pathfinder "
+            "is generated on first use)"
+        )
+    spec = ARCHIVES[task]
+    expected = sha256 or spec.sha256
+    if expected is None:
+        raise ValueError(
+            f"{task}: no SHA-256 of {spec.filename} is known to uoe-bench, and downloads are "
+            f"always verified; pass --sha256 HEX (the digest of a copy you trust)"
+        )
+    archive = Path(cache_dir) / "downloads" / spec.filename
+    source = url or spec.url
+    log(f"downloading {source} -> {archive}")
+    _fetch(source, archive, expected)
+    dest = download_dir(cache_dir, task)
+    log(f"verified SHA-256 {expected}; unpacking into {dest}")
+    count = _unpack(archive, spec.members, dest)
+    if not keep_archive:
+        archive.unlink()
+    try:
+        ready = _finders()[task](_request(cache_dir, None))
+    except DataUnavailable as err:
+        message = f"{task}: unpacked {count} files, but the data is incomplete: {err}"
+        raise ValueError(message) from None
+    log(f"{task}: ready at {ready} ({count} files)")
+    return ready
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task: str
+    present: bool
+    where: str  # the data path, or where we looked and what to run
+    size_bytes: int | None
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def status(cache_dir: Path, data_dir: Path | None = None) -> list[TaskStatus]:
+    """Each LRA task's data: present or not, where, size in bytes (generated sets: the cache)."""
+    rows = []
+    for task, find in _finders().items():
+        try:
+            path = find(_request(cache_dir, data_dir))
+        except DataUnavailable as err:
+            rows.append(TaskStatus(task, False, str(err), None))
+            continue
+        rows.append(TaskStatus(task, True, str(path), _size(path)))
+    for task in ("listops", "pathfinder"):
+        cache = Path(cache_dir) / task
+        files = sorted(cache.glob("*.pt")) if cache.is_dir() else []
+        where = f"{len(files)} generated set(s) cached in {cache}"
+        rows.append(TaskStatus(f"{task} (generated)", True, where, sum(_size(f) for f in files)))
+    return rows

@@ -1,0 +1,76 @@
+"""Helpers shared by the LRA loaders that read files: where data is looked for, the "not found"
+error, byte-level encoding, seeded subsets, atomic cache writes.
+
+Data is looked for under `--data-dir` (DataRequest.data_dir) first, then where
+`bench data download TASK` unpacks it: cache_dir/data/TASK.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from suites.data import DataRequest, DataUnavailable
+
+DOWNLOAD_SUBDIR = "data"
+
+
+def download_dir(cache_dir: Path, task: str) -> Path:
+    """Where `bench data download TASK` unpacks TASK's archive."""
+    return Path(cache_dir) / DOWNLOAD_SUBDIR / task
+
+
+def data_roots(request: DataRequest, task: str) -> list[Path]:
+    """Directories to search for TASK's files, in order: --data-dir, then the download dir."""
+    roots = [Path(request.data_dir)] if request.data_dir is not None else []
+    return [*roots, download_dir(request.cache_dir, task)]
+
+
+def not_found(task: str, what: str, looked: Sequence[Path]) -> DataUnavailable:
+    """The error for absent files: where we looked and the command that fetches them."""
+    places = ", ".join(str(p) for p in looked)
+    return DataUnavailable(
+        f"{task}: {what} not found; looked in {places}. Fetch it with `bench data download "
+        f"{task}` (or pass --data-dir DIR with the files in DIR)"
+    )
+
+
+def encode_bytes(texts: Sequence[bytes], max_len: int, where: str) -> tuple[torch.Tensor, ...]:
+    """Byte-level tokens as LRA's ByteTextEncoder: byte b -> id b + 1 (1..256), 0 = padding.
+
+    Each text keeps its first max_len bytes (LRA truncates to max_length). Returns
+    ((N, max_len) int64 tokens, (N,) int64 lengths). An empty text is an error naming `where`.
+    """
+    tokens = np.zeros((len(texts), max_len), dtype=np.int64)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        kept = np.frombuffer(text[:max_len], dtype=np.uint8)
+        if not len(kept):
+            raise ValueError(f"{where}: example {i} is empty; every example needs at least 1 byte")
+        tokens[i, : len(kept)] = kept.astype(np.int64) + 1
+        lengths[i] = len(kept)
+    return torch.from_numpy(tokens), torch.from_numpy(lengths)
+
+
+def seeded_order(n: int, seed: int, salt: int) -> torch.Tensor:
+    """A permutation of range(n) fixed by (seed, salt): which examples a capped split keeps."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, salt]))
+    return torch.from_numpy(rng.permutation(n).astype(np.int64))
+
+
+def save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """torch.save to a temporary file in path's directory, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(tensors, f)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
