@@ -1,5 +1,5 @@
-"""`bench run | list | report | compare`: the command line. Thin: parses, then calls the harness
-modules, which it imports lazily so `bench --help` stays fast.
+"""`bench run | list | report | compare | profile | data`: the command line. Thin: parses, then
+calls the harness modules, which it imports lazily so `bench --help` stays fast.
 
 Exit codes: 0 when every cell is ok or skipped, 1 when a cell ended in error or oom, 2 for bad
 input (unknown name, malformed --set, missing run directory). `bench compare` exits 1 when a
@@ -79,7 +79,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
     run.add_argument("--no-progress", action="store_true", help="draw no progress bars")
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write a profiler trace of a few training steps per ok cell "
+        "(<run dir>/traces, a TensorBoard logdir; Chrome/Perfetto JSON)",
+    )
     run.set_defaults(func=_cmd_run)
+
+    prof = sub.add_parser(
+        "profile", help="profiler trace of a few training steps of one model on one task"
+    )
+    prof.add_argument("model", help="model name (bench list models)")
+    prof.add_argument("task", help="suite/task, e.g. lra/listops (bench list tasks)")
+    prof.add_argument("--scale", default="tiny", help="tiny | small | paper (default: tiny)")
+    prof.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    prof.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    prof.add_argument("--run-id", help="name of the output directory (default: profile-...)")
+    prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
+    prof.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    prof.set_defaults(func=_cmd_profile)
 
     lst = sub.add_parser("list", help="list registered models, suites or tasks")
     lst.add_argument(
@@ -127,6 +147,19 @@ def _parser() -> argparse.ArgumentParser:
         help="relative tolerance of other deterministic floats, e.g. losses (default: 0)",
     )
     compare.set_defaults(func=_cmd_compare)
+
+    data = sub.add_parser("data", help="download task data (verified) or show what is present")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("download", help="fetch, verify (SHA-256) and unpack a task's data")
+    fetch.add_argument("task", help="text | image | retrieval | listops")
+    fetch.add_argument("--url", help="fetch from this URL instead (any urllib scheme, file://)")
+    fetch.add_argument("--sha256", help="expected SHA-256 (needed where none is known)")
+    fetch.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")
+    stat = data_sub.add_parser("status", help="each task's data: present or not, where, bytes")
+    stat.add_argument("--data-dir", type=Path, help="also look here, as bench run --data-dir")
+    for sub_parser in (fetch, stat):
+        sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    data.set_defaults(func=_cmd_data)
     return parser
 
 
@@ -137,8 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     catalog.discover()
     if args.resume:
-        if args.suite or args.models or args.tasks or args.overrides:
-            raise ValueError("--resume reruns the stored plan; drop --suite/--models/--tasks/--set")
+        if args.suite or args.models or args.tasks or args.overrides or args.profile:
+            raise ValueError(
+                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
+            )
         run_dir = args.resume
         plan = runner.plan_from_manifest(read_manifest(run_dir))
         resolved = runner.resolve(plan)
@@ -156,6 +191,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             data_dir=str(args.data_dir) if args.data_dir else None,
             cache_dir=str(args.cache_dir),
             device=_check_device(args.device),
+            profile=args.profile,
         )
         resolved = runner.resolve(plan)
         run_dir = args.out / (args.run_id or runner.new_run_id(plan))
@@ -208,6 +244,78 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     text, regressed = compare_runs(args.base, args.new, tolerances)
     print(text)
     return 1 if regressed else 0
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from bench import catalog, runner
+    from bench.measure.cell import fixed_batch, preset, profile_model
+
+    catalog.discover()
+    catalog.TASKS.get(args.task)  # an unknown task lists the nearest names
+    suite, _, task = args.task.partition("/")
+    plan = runner.RunPlan(
+        suite=suite,
+        scale=args.scale,
+        models=(args.model,),
+        tasks=(task,),
+        seeds=(0,),
+        overrides=tuple(args.overrides),
+        data_dir=str(args.data_dir) if args.data_dir else None,
+        cache_dir=str(args.cache_dir),
+        device=_check_device(args.device),
+        profile=True,
+    )
+    resolved = runner.resolve(plan)
+    data = runner.load_task_data(resolved, task)
+    if isinstance(data, Exception):
+        print(f"bench: error: {task}: {type(data).__name__}: {data}", file=sys.stderr)
+        return 2
+    cfg = resolved.configs[task]
+    torch.manual_seed(0)
+    model = catalog.MODELS.get(args.model)(cfg.model, resolved.tasks[task], cfg.data.max_len)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")
+    traces = out / "traces"
+    result = profile_model(
+        model,
+        fixed_batch(data.train, cfg.train.batch_size),
+        lr=cfg.train.lr,
+        grad_clip=cfg.train.grad_clip,
+        device=torch.device(plan.device),
+        cfg=preset(args.scale).profile,
+        trace_dir=traces / f"{task}-{args.model}",
+        trace_worker=args.model,
+    )
+    print(result.op_table.read_text(encoding="utf-8"))
+    print(f"trace: {result.trace}  (chrome://tracing, https://ui.perfetto.dev)")
+    print(f"op table: {result.op_table}")
+    print(f"tensorboard --logdir {traces}  (torch-tb-profiler)")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from suites.lra import download
+
+    if args.data_command == "download":
+        download.download(
+            args.task,
+            args.cache_dir,
+            url=args.url,
+            sha256=args.sha256,
+            keep_archive=args.keep_archive,
+        )
+        return 0
+    rows = download.status(args.cache_dir, args.data_dir)
+    width = max(len(r.task) for r in rows)
+    for r in rows:
+        size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"
+        state = "present" if r.present else "absent"
+        print(f"{r.task:<{width}}  {state:<7}  {size:>16}  {r.where}")
+    return 0
 
 
 def _names(text: str | None) -> tuple[str, ...]:

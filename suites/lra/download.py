@@ -108,7 +108,12 @@ def _finders() -> dict[str, Callable[[DataRequest], Path]]:
         found = sorted(root.rglob("basic_train.tsv")) if root.is_dir() else []
         return _find_tsv_dir(found[0].parent if found else root)
 
-    return {"text": find_imdb, "image": find_cifar, "retrieval": find_aan, "listops": listops}
+    return {
+        "text": find_imdb,
+        "image": find_cifar,
+        "retrieval": find_aan,
+        "listops (official TSVs)": listops,
+    }
 
 
 def _request(cache_dir: Path, data_dir: Path | None) -> DataRequest:
@@ -147,7 +152,8 @@ def download(
     if not keep_archive:
         archive.unlink()
     try:
-        ready = _finders()[task](_request(cache_dir, None))
+        finder = _finders()["listops (official TSVs)" if task == "listops" else task]
+        ready = finder(_request(cache_dir, None))
     except DataUnavailable as err:
         message = f"{task}: unpacked {count} files, but the data is incomplete: {err}"
         raise ValueError(message) from None
@@ -182,6 +188,6 @@ def status(cache_dir: Path, data_dir: Path | None = None) -> list[TaskStatus]:
     for task in ("listops", "pathfinder"):
         cache = Path(cache_dir) / task
         files = sorted(cache.glob("*.pt")) if cache.is_dir() else []
-        where = f"{len(files)} generated set(s) cached in {cache}"
-        rows.append(TaskStatus(f"{task} (generated)", True, where, sum(_size(f) for f in files)))
+        where = f"generated on first use; {len(files)} cached set(s) in {cache}"
+        rows.append(TaskStatus(f"{task} (generated)", bool(files), where, sum(map(_size, files))))
     return rows
