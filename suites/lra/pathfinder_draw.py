@@ -260,7 +260,7 @@ def _start_snake(canvas, rows, g, tail, theta, contrast) -> _Snake:
     s = g.seed_stamps
     canvas.paste(canvas.image, rows, tail, contrast * s.line[theta], s.half)
     head, pivot = _seed_dash(canvas.p, theta - 180, tail, g.margin)
-    return _Snake(pivot, np.deg2rad(theta - 180.0), tail, head, tail, s.mask[theta])
+    return _Snake(pivot, np.deg2rad(theta - 180.0), tail, head, tail.copy(), s.mask[theta])
 
 
 def _occupancy(canvas: _Canvas, rows, ys, xs, other: _Snake | None) -> np.ndarray:
