@@ -203,7 +203,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         progress = tqdm_progress
     records = runner.execute(resolved, run_dir, progress)
-    print(summary_table(records))
+    if resolved.suite.kind == "efficiency":
+        from bench.measure.efficiency import summary_table as efficiency_summary
+
+        print(efficiency_summary(records))
+    else:
+        print(summary_table(records))
     print(f"\nrecords: {run_dir / 'records.jsonl'}")
     return 1 if any(r.status in ("error", "oom") for r in records) else 0
 

@@ -21,6 +21,8 @@ import torch
 
 from bench import catalog
 from bench.config import CellConfig, Override, Scale, parse_override
+from bench.measure import efficiency
+from bench.measure.cell import Measurements, fixed_batch, measure_model, preset, run_measurements
 from bench.records import CellId, Record, RecordStore, environment, utc_now, write_manifest
 from bench.train import ProgressFn, TrainingDiverged, train_and_evaluate
 from models.layers.classifier import parameter_counts
@@ -46,6 +48,7 @@ class RunPlan:
     data_dir: str | None = None
     cache_dir: str = ""
     device: str = "cpu"
+    profile: bool = False  # write a profiler trace of a few training steps per ok cell
 
     def cells(self) -> list[CellId]:
         """Task-major order, so each task's data is loaded once."""
@@ -128,6 +131,7 @@ def plan_from_manifest(manifest: dict[str, Any]) -> RunPlan:
         data_dir=raw["data_dir"],
         cache_dir=raw["cache_dir"],
         device=raw["device"],
+        profile=raw.get("profile", False),
     )
 
 
@@ -139,13 +143,18 @@ def execute(
     store.repair()
     done = {cell for cell, r in store.latest().items() if r.status == "ok"}
     data_by_task: dict[str, TaskData | Exception] = {}
-    for cell in resolved.plan.cells():
+    cells = resolved.plan.cells()
+    if resolved.suite.kind == "efficiency":
+        cells = efficiency.in_run_order(cells)  # the baseline first: others are relative to it
+    for cell in cells:
         if cell in done:
             log.info("%s: already ok, skipped on resume", cell)
             continue
         if cell.task not in data_by_task:
             data_by_task[cell.task] = _load(resolved, cell.task)
-        record = run_cell(resolved, cell, data_by_task[cell.task], run_dir.name, progress)
+        record = run_cell(
+            resolved, cell, data_by_task[cell.task], run_dir.name, progress, run_dir=run_dir
+        )
         store.append(record)
         log.info("%s: %s %s", cell, record.status, record.reason)
     latest = store.latest()
@@ -158,8 +167,13 @@ def run_cell(
     data: TaskData | Exception,
     run_id: str,
     progress: ProgressFactory | None = None,
+    *,
+    run_dir: Path | None = None,
 ) -> Record:
-    """Train and evaluate one cell; every outcome becomes a record.
+    """Train and evaluate one cell, then measure it; every outcome becomes a record.
+
+    Efficiency suites only measure (no training). `run_dir` is where profiler traces go (with
+    plan.profile) and, for efficiency suites, where the baseline's record is read.
 
     `data` is the task's data, or the exception its loader raised: DataUnavailable makes the
     cell `skipped`, any other loader failure (e.g. an example longer than max_len) `error`.
@@ -186,6 +200,22 @@ def run_cell(
         torch.manual_seed(cell.seed)
         model = catalog.MODELS.get(cell.model)(cfg.model, task, cfg.data.max_len)
         counts = parameter_counts(model)
+        if resolved.suite.kind == "efficiency":
+            measured = _measure(resolved, cell, model, data, cfg, run_dir)
+            latest = RecordStore(run_dir).latest() if run_dir else {}
+            return Record(
+                **identity,
+                status="ok",
+                params_total=counts[0],
+                params_active=counts[1],
+                metrics={
+                    **measured.metrics,
+                    **efficiency.relative_metrics(measured.metrics, cell, latest),
+                },
+                artifacts=_relative_paths(measured, run_dir),
+                data=_data_summary(data, cfg),
+                duration_s=time.perf_counter() - t0,
+            )
         step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
         result = train_and_evaluate(
             model,
@@ -206,6 +236,9 @@ def run_cell(
     finally:
         if close is not None:
             close()
+    measured, failure = run_measurements(
+        lambda: _measure(resolved, cell, model, data, cfg, run_dir)
+    )
     return Record(
         **identity,
         status="ok",
@@ -222,11 +255,44 @@ def run_cell(
             "best_step": result.best_step,
             "loss_curve": result.loss_curve,
             "dev_curve": [list(p) for p in result.dev_curve],
+            **(measured.metrics if measured else {}),
         },
+        reason=failure,
+        artifacts=_relative_paths(measured, run_dir),
         routing=result.routing,
         data=_data_summary(data, cfg),
         duration_s=time.perf_counter() - t0,
     )
+
+
+def _measure(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    model: torch.nn.Module,
+    data: TaskData,
+    cfg: CellConfig,
+    run_dir: Path | None,
+) -> Measurements:
+    """FLOPs, latency and memory on the first batch of the test split; a trace with --profile."""
+    trace_dir = None
+    if resolved.plan.profile and run_dir is not None:
+        trace_dir = run_dir / "traces" / f"{cell.task}-{cell.model}-seed{cell.seed}"
+    return measure_model(
+        model,
+        fixed_batch(data.test, cfg.train.batch_size),
+        lr=cfg.train.lr,
+        grad_clip=cfg.train.grad_clip,
+        device=torch.device(resolved.plan.device),
+        cfg=preset(cell.scale),
+        trace_dir=trace_dir,
+        trace_worker=cell.model,
+    )
+
+
+def _relative_paths(measured: Measurements | None, run_dir: Path | None) -> dict[str, str]:
+    if measured is None or run_dir is None:
+        return {}
+    return {name: str(path.relative_to(run_dir)) for name, path in measured.artifacts.items()}
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -234,6 +300,11 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.OutOfMemoryError | MemoryError):
         return True
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
+    """The task's data, or the exception its loader raised (for `bench profile`)."""
+    return _load(resolved, task)
 
 
 def _load(resolved: ResolvedPlan, task: str) -> TaskData | Exception:

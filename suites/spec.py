@@ -30,11 +30,23 @@ class TaskSpec:
         return f"{self.suite}/{self.name}"
 
 
+SUITE_KINDS = ("accuracy", "efficiency")
+
+
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A named set of tasks, in table order, with its scale presets."""
+    """A named set of tasks, in table order, with its scale presets.
+
+    kind: "accuracy" cells train, evaluate, then measure; "efficiency" cells only measure
+    (training step speed, memory, FLOPs) on the task's data, with no training to convergence.
+    """
 
     name: str
     description: str
     tasks: tuple[str, ...]  # short task names
     scales: Mapping[str, Scale]
+    kind: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        if self.kind not in SUITE_KINDS:
+            raise ValueError(f"suite {self.name!r}: kind must be one of {SUITE_KINDS}")

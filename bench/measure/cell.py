@@ -23,7 +23,7 @@ from torch import nn
 from bench.measure.flops import analytic_flops, count_flops, fvcore_flops, missing_analytic
 from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 from bench.measure.memory import measure_peak, resident_bytes
-from bench.measure.profile import ProfileConfig, profile_steps
+from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
 from suites.data import Split
 
 log = logging.getLogger(__name__)
@@ -80,30 +80,11 @@ def measure_model(
     trace_worker: str = "cell",
 ) -> Measurements:
     """FLOPs, latency and memory of `model` on `batch`; a trace into `trace_dir` if given."""
-    work = copy.deepcopy(model).to(device)
-    inputs = tuple(t.to(device) for t in batch.inputs)
-    lengths = tuple(n.to(device) for n in batch.lengths)
-    labels = batch.labels.to(device)
-    size = len(batch)
-    optimizer = torch.optim.AdamW(work.parameters(), lr=lr, eps=1e-6)
-
-    def forward() -> Any:
-        return work(inputs, lengths)
-
-    def loss_and_backward() -> None:
-        output = forward()
-        (F.cross_entropy(output.logits, labels) + output.aux_loss).backward()
-
-    def train_step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss_and_backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(work.parameters(), grad_clip)
-        optimizer.step()
-
-    @torch.no_grad()
-    def infer() -> None:
-        forward()
+    bench = _Bench(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    work, optimizer, size = bench.work, bench.optimizer, len(batch)
+    forward, loss_and_backward = bench.forward, bench.loss_and_backward
+    train_step, infer = bench.train_step, bench.infer
+    inputs, lengths = bench.inputs, bench.lengths
 
     metrics: dict[str, Any] = {}
     work.eval()
@@ -151,6 +132,56 @@ def measure_model(
     return Measurements(metrics, artifacts)
 
 
+def profile_model(
+    model: nn.Module,
+    batch: Split,
+    *,
+    lr: float,
+    grad_clip: float,
+    device: torch.device,
+    cfg: ProfileConfig,
+    trace_dir: Path,
+    trace_worker: str,
+) -> ProfileResult:
+    """Only the profiler trace of a few training steps (`bench profile`)."""
+    bench = _Bench(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    bench.work.train()
+    return profile_steps(bench.train_step, trace_dir, trace_worker, cfg, device)
+
+
+class _Bench:
+    """A deep copy of the model on the device with its batch, optimizer and the timed units."""
+
+    def __init__(
+        self, model: nn.Module, batch: Split, *, lr: float, grad_clip: float, device: torch.device
+    ) -> None:
+        self.work = copy.deepcopy(model).to(device)
+        self.inputs = tuple(t.to(device) for t in batch.inputs)  # each (B, L)
+        self.lengths = tuple(n.to(device) for n in batch.lengths)  # each (B,)
+        self.labels = batch.labels.to(device)  # (B,)
+        self.grad_clip = grad_clip
+        self.optimizer = torch.optim.AdamW(self.work.parameters(), lr=lr, eps=1e-6)
+
+    def forward(self) -> Any:
+        return self.work(self.inputs, self.lengths)
+
+    def loss_and_backward(self) -> None:
+        output = self.forward()
+        (F.cross_entropy(output.logits, self.labels) + output.aux_loss).backward()
+
+    def train_step(self) -> None:
+        """What bench.train does per step: zero grads, loss, backward, clip, AdamW step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss_and_backward()
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.work.parameters(), self.grad_clip)
+        self.optimizer.step()
+
+    @torch.no_grad()
+    def infer(self) -> None:
+        self.forward()
+
+
 def _latency_metrics(name: str, samples: LatencySamples) -> dict[str, Any]:
     return {
         f"latency_{name}_s_median": samples.median_s,
@@ -167,9 +198,9 @@ def _fvcore_metrics(
     try:
         result = fvcore_flops(model, inputs, lengths)
     except Exception as exc:  # recorded in the metrics and logged with its traceback
-        log.warning("fvcore could not trace %s: %s", type(model).__name__, exc)
-        log.debug("fvcore traceback", exc_info=True)
         first_line = (str(exc).splitlines() or [""])[0]
+        log.warning("fvcore could not trace %s: %s", type(model).__name__, first_line)
+        log.debug("fvcore traceback", exc_info=True)
         return {"fvcore_error": f"{type(exc).__name__}: {first_line}"[:300]}
     return {
         "flops_fwd_per_example_fvcore": result.flops / size,

@@ -1,0 +1,102 @@
+"""The LRA efficiency table (Tay et al. 2021, Table 2), re-measured: training steps per second and
+peak memory of every model on byte-level inputs of four lengths, each also relative to full
+attention measured in the same run.
+
+LRA measured the byte-level Text model at 1K/2K/3K/4K tokens, batch 32. Here the inputs are
+uniform random bytes at full length (speed and memory do not depend on the text; no data to
+download, no accuracy), and the model is this harness's shared encoder at the scale's size.
+Tasks are named by their paper length; `tiny` and `small` shrink every length and the batch
+(records keep the real `data.max_len`):
+
+    scale   lengths (tasks 1k, 2k, 3k, 4k)   batch   model
+    tiny    256, 512, 768, 1024              4       d 32, 2 layers, FFN 64
+    small   512, 1024, 1536, 2048            8       d 64, 2 layers, FFN 128
+    paper   1024, 2048, 3072, 4096           32      d 64, 2 layers, FFN 128 (the UoE LRA model)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bench.catalog import register_suite
+from bench.config import CellConfig, DataConfig, ModelConfig, Scale, TrainConfig
+from suites.data import DataRequest, Split, TaskData
+from suites.spec import SuiteSpec, TaskSpec
+
+BYTE_VOCAB = 257  # bytes 1..256, 0 = padding
+PAPER_LENGTHS = {"1k": 1024, "2k": 2048, "3k": 3072, "4k": 4096}
+
+
+def random_bytes(request: DataRequest) -> TaskData:
+    """Uniform random bytes at exactly max_len (no padding) with random binary labels."""
+    generator = torch.Generator().manual_seed(request.seed)
+
+    def split(n: int) -> Split:
+        tokens = torch.randint(1, BYTE_VOCAB, (n, request.max_len), generator=generator)
+        lengths = torch.full((n,), request.max_len, dtype=torch.int64)
+        return Split((tokens,), (lengths,), torch.randint(0, 2, (n,), generator=generator))
+
+    return TaskData(
+        split(request.n_train),
+        split(request.n_dev),
+        split(request.n_test),
+        source=f"synthetic uniform random bytes, length {request.max_len}, seed {request.seed}",
+    )
+
+
+def _scale(name: str, description: str, model: ModelConfig, batch: int, divisor: int) -> Scale:
+    return Scale(
+        name=name,
+        description=description,
+        base=CellConfig(
+            model=model,
+            # Only the step is timed: lr and clipping as in training, nothing runs to convergence.
+            train=TrainConfig(batch_size=batch, steps=1, warmup_steps=0, lr=1e-4, grad_clip=1.0),
+            data=DataConfig(max_len=1024, n_train=batch, n_dev=batch, n_test=batch),
+        ),
+        per_task={task: {"data.max_len": n // divisor} for task, n in PAPER_LENGTHS.items()},
+    )
+
+
+_SMALL_MODEL = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.0, attn_dropout=0.0)
+SCALES = {
+    "tiny": _scale(
+        "tiny",
+        "lengths 256-1024, batch 4, d 32: seconds per model on 2 CPU cores",
+        ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, dropout=0.0, attn_dropout=0.0),
+        batch=4,
+        divisor=4,
+    ),
+    "small": _scale("small", "lengths 512-2048, batch 8, d 64", _SMALL_MODEL, batch=8, divisor=2),
+    "paper": _scale(
+        "paper",
+        "LRA Table 2: lengths 1K-4K, batch 32; the UoE LRA model (d 64, 2 layers, FFN 128)",
+        ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.1, attn_dropout=0.1),
+        batch=32,
+        divisor=1,
+    ),
+}
+
+TASKS = [
+    TaskSpec(
+        task,
+        "lra_efficiency",
+        f"random bytes, {n // 1024}K tokens at paper scale (training speed and memory only)",
+        num_classes=2,
+        vocab_size=BYTE_VOCAB,
+        num_inputs=1,
+        load=random_bytes,
+    )
+    for task, n in PAPER_LENGTHS.items()
+]
+
+register_suite(
+    SuiteSpec(
+        name="lra_efficiency",
+        description="LRA efficiency: steps/s, peak memory at 1K-4K bytes; ratios to full attention",
+        tasks=tuple(t.name for t in TASKS),
+        scales=SCALES,
+        kind="efficiency",
+    ),
+    TASKS,
+)
