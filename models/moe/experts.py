@@ -1,0 +1,139 @@
+"""The MoE FFN part: route the real tokens, run the chosen experts as grouped GEMMs, combine.
+
+One module serves Switch (GELU experts, top-1 with capacity) and Mixtral (SwiGLU experts, top-k):
+the router policy and the expert activation are the only differences. Expert weights live in the
+(E, K, N) layout the grouped GEMM takes. Padding tokens are never routed: they get output 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.kernels import Dispatch, grouped_mm, permute, unpermute
+from models.kernels.dispatch import choose, multiplied_rows
+from models.layers.parts import PartAux
+from models.moe.routing import (
+    Routing,
+    balance_loss,
+    capacity,
+    load_stats,
+    switch_top1,
+    top_k_softmax,
+    z_loss,
+)
+
+
+@dataclass(frozen=True)
+class MoEConfig:
+    """router: "switch" (top-1, capacity_factor applies) or "top_k" (dropless);
+    activation: "gelu" (Linear-GELU-Linear experts with biases) or "swiglu" (no biases)."""
+
+    dim: int
+    hidden: int
+    experts: int
+    top_k: int
+    router: str
+    activation: str
+    capacity_factor: float = 1.0
+    balance_loss_weight: float = 0.0
+    z_loss_weight: float = 0.0
+    dropout: float = 0.0
+    impl: str | None = None  # force a grouped_mm implementation (tests); None = dispatcher
+
+    def __post_init__(self) -> None:
+        if self.router not in ("switch", "top_k"):
+            raise ValueError(f"router must be 'switch' or 'top_k', got {self.router!r}")
+        if self.activation not in ("gelu", "swiglu"):
+            raise ValueError(f"activation must be 'gelu' or 'swiglu', got {self.activation!r}")
+        if self.router == "switch" and self.top_k != 1:
+            raise ValueError(f"the switch router is top-1; got top_k={self.top_k}")
+        if not 1 <= self.top_k <= self.experts:
+            raise ValueError(f"top_k={self.top_k} must be in 1..experts={self.experts}")
+
+
+class MoEFFN(nn.Module):
+    def __init__(self, cfg: MoEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        e, d, h = cfg.experts, cfg.dim, cfg.hidden
+        up_width = 2 * h if cfg.activation == "swiglu" else h  # SwiGLU: [gate | up] columns
+        self.router = nn.Linear(d, e, bias=False)
+        self.w_up = nn.Parameter(torch.empty(e, d, up_width))  # (E, D, H or 2H)
+        self.w_down = nn.Parameter(torch.empty(e, h, d))  # (E, H, D)
+        with_bias = cfg.activation == "gelu"
+        self.b_up = nn.Parameter(torch.zeros(e, up_width)) if with_bias else None
+        self.b_down = nn.Parameter(torch.zeros(e, d)) if with_bias else None
+        self.dropout = nn.Dropout(cfg.dropout)
+        # nn.Linear's default init, per expert (fan-in d for up, h for down).
+        nn.init.uniform_(self.w_up, -(d**-0.5), d**-0.5)
+        nn.init.uniform_(self.w_down, -(h**-0.5), h**-0.5)
+        self.last_shapes: dict[str, int] = {}
+
+    def route(self, logits: torch.Tensor) -> Routing:
+        """(T, E) fp32 logits of the real tokens -> Routing."""
+        if self.cfg.router == "switch":
+            cap = capacity(logits.shape[0], self.cfg.experts, self.cfg.capacity_factor)
+            return switch_top1(logits, cap)
+        return top_k_softmax(logits, self.cfg.top_k)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
+        """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats)."""
+        batch, length, dim = x.shape
+        real = mask.reshape(-1).nonzero().squeeze(1)  # (T,)
+        tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
+        logits = self.router(tokens).float()  # (T, E); routing math in fp32
+        routing = self.route(logits)
+        dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
+        rows = permute(tokens, dispatch)  # (A, D)
+        # One choice for both GEMMs, kept so analytic_flops counts the rows really multiplied.
+        impl = self.cfg.impl or choose(rows, self.w_up, dispatch.counts)
+        hidden = grouped_mm(rows, self.w_up, dispatch.offsets, impl=impl)  # (A, H|2H)
+        if self.b_up is not None:
+            hidden = hidden + self.b_up[dispatch.expert_index]
+        if self.cfg.activation == "swiglu":
+            gate, up = hidden.chunk(2, dim=-1)  # (A, H) each
+            hidden = F.silu(gate) * up
+        else:
+            hidden = F.gelu(hidden)
+        out = grouped_mm(self.dropout(hidden), self.w_down, dispatch.offsets, impl=impl)
+        if self.b_down is not None:
+            out = out + self.b_down[dispatch.expert_index]  # (A, D)
+        row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,)
+        combined = unpermute(out, dispatch, row_gate)  # (T, D)
+        y = x.new_zeros(batch * length, dim).index_copy(0, real, combined.to(x.dtype))
+
+        balance = balance_loss(logits, routing.chosen)
+        loss = self.cfg.balance_loss_weight * balance
+        if self.cfg.router == "switch":
+            loss = loss + self.cfg.z_loss_weight * z_loss(logits)
+        self.last_shapes = {
+            "tokens": int(real.shape[0]),
+            "rows": multiplied_rows(impl, dispatch.counts),
+            "up_width": int(self.w_up.shape[2]),
+        }
+        stats = load_stats(routing, self.cfg.experts, balance)
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=stats)
+
+    def analytic_flops(self) -> dict[str, float]:
+        """Forward FLOPs of the last call (2 per multiply-add): router over the real tokens,
+        expert GEMMs over the rows actually multiplied: the kept assignments, or E x the largest
+        expert's rows when the padded `bmm` kernel ran."""
+        if not self.last_shapes:
+            raise RuntimeError("analytic_flops() reads the last forward call: run forward first")
+        s, d, h = self.last_shapes, self.cfg.dim, self.cfg.hidden
+        return {
+            "router": 2.0 * s["tokens"] * d * self.cfg.experts,
+            "ffn_up": 2.0 * s["rows"] * d * s["up_width"],
+            "ffn_down": 2.0 * s["rows"] * h * d,
+        }
+
+    def inactive_parameter_count(self) -> int:
+        """Expert parameters a token does not use: all experts but top_k (router always active)."""
+        per_expert = sum(
+            p[0].numel() for p in (self.w_up, self.w_down, self.b_up, self.b_down) if p is not None
+        )
+        return per_expert * (self.cfg.experts - self.cfg.top_k)

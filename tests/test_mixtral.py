@@ -1,0 +1,105 @@
+"""Mixtral-style top-k MoE: gates sum to one and equal softmax over the kept logits, the FFN
+equals a per-token SwiGLU reference, active parameters match the dense FFN, FLOPs, model build."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from baselines.mixtral import mixtral_ffn_config, swiglu_hidden
+from bench.catalog import MODELS
+from bench.config import ModelConfig
+from models.layers.classifier import parameter_counts
+from models.moe.experts import MoEConfig, MoEFFN
+from models.moe.routing import top_k_softmax
+from suites.spec import TaskSpec
+
+
+def test_gates_sum_to_one_and_renormalise_the_full_softmax() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(20, 6)
+    routing = top_k_softmax(logits, 2)
+    torch.testing.assert_close(routing.gate.sum(-1), torch.ones(20))
+    probs = torch.softmax(logits, -1)
+    top = probs.topk(2).values
+    torch.testing.assert_close(routing.gate, top / top.sum(-1, keepdim=True))
+    assert (routing.expert >= 0).all()  # dropless
+    with pytest.raises(ValueError, match="top_k=7"):
+        top_k_softmax(logits, 7)
+
+
+def test_hand_built_gates() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0, 3.0 + torch.log(torch.tensor(3.0)).item()]])
+    routing = top_k_softmax(logits, 2)
+    assert sorted(routing.expert[0].tolist()) == [1, 3]
+    torch.testing.assert_close(routing.gate[0].sort().values, torch.tensor([0.25, 0.75]))
+
+
+def swiglu_reference(ffn: MoEFFN, token: torch.Tensor, expert: int) -> torch.Tensor:
+    h = ffn.cfg.hidden
+    w1, w3 = ffn.w_up[expert][:, :h], ffn.w_up[expert][:, h:]
+    return (F.silu(token @ w1) * (token @ w3)) @ ffn.w_down[expert]
+
+
+@pytest.mark.parametrize(("experts", "k", "impl"), [(4, 2, "mm"), (4, 2, "bmm"), (3, 3, None)])
+def test_ffn_equals_per_token_reference(experts: int, k: int, impl: str | None) -> None:
+    torch.manual_seed(1)
+    ffn = MoEFFN(MoEConfig(8, 12, experts, k, "top_k", "swiglu", impl=impl))
+    x = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    y, aux = ffn(x, mask)
+    for b, t in mask.nonzero().tolist():
+        token = x[b, t]
+        logits = ffn.router(token)
+        top, chosen = logits.topk(k)
+        gates = torch.softmax(top, -1)
+        want = sum(
+            g * swiglu_reference(ffn, token, int(e)) for g, e in zip(gates, chosen, strict=True)
+        )
+        torch.testing.assert_close(y[b, t], want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(y[~mask], torch.zeros(3, 8))
+    assert aux.stats["tokens_per_expert"].sum().item() == 7 * k
+    assert aux.stats["dropped_fraction"].item() == 0.0
+
+
+def test_active_parameters_match_dense() -> None:
+    assert swiglu_hidden(128, 2) == 43  # 3 * 43 * 2 = 258 ~ 2 * 128
+    assert swiglu_hidden(96, 1) == 64  # exact: 3 * 64 = 2 * 96
+
+    def load(request):  # never called here
+        raise AssertionError
+
+    task = TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=20, num_inputs=1, load=load)
+    cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=96, experts=4, top_k=1)
+    model = MODELS.get("mixtral")(cfg, task, 12)
+    dense_total, _ = parameter_counts(MODELS.get("full_attention")(cfg, task, 12))
+    total, active = parameter_counts(model)
+    dense_ffn = 2 * 16 * 96 + 96 + 16
+    router = 16 * 4
+    assert active == dense_total + cfg.depth * (router - (96 + 16))  # SwiGLU has no biases
+    assert total - active == cfg.depth * 3 * (3 * 16 * 64)
+    assert mixtral_ffn_config(cfg).hidden * 3 == 2 * 96
+    assert dense_ffn - 96 - 16 == 3 * 16 * 64
+
+
+def test_analytic_flops_equal_counted_and_balance_loss_optional() -> None:
+    torch.manual_seed(2)
+    ffn = MoEFFN(MoEConfig(8, 12, 4, 2, "top_k", "swiglu", impl="mm"))
+    x = torch.randn(3, 6, 8)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    with FlopCounterMode(display=False) as counter:
+        _, aux = ffn(x, mask)
+    flops = ffn.analytic_flops()
+    assert sum(flops.values()) == counter.get_total_flops()
+    assert flops == {
+        "router": 2 * 18 * 8 * 4,
+        "ffn_up": 2 * 36 * 8 * 24,
+        "ffn_down": 2 * 36 * 12 * 8,
+    }
+    assert aux.loss.item() == 0.0 and aux.stats["aux_loss"].item() > 0  # weight 0: reported only
+    weighted = MoEFFN(MoEConfig(8, 12, 4, 2, "top_k", "swiglu", balance_loss_weight=0.1))
+    weighted.load_state_dict(ffn.state_dict())
+    _, aux2 = weighted(x, mask)
+    torch.testing.assert_close(aux2.loss, 0.1 * aux.stats["aux_loss"])

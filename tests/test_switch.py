@@ -1,0 +1,161 @@
+"""Switch: capacity dropping, gate scaling, balance and z losses against hand-computed values,
+padding never routed, statistics, parameter counts and FLOPs against independent counts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from baselines.switch import switch_ffn_config
+from bench.catalog import MODELS
+from bench.config import ModelConfig
+from models.layers.classifier import parameter_counts
+from models.moe.experts import MoEConfig, MoEFFN
+from models.moe.routing import balance_loss, capacity, switch_top1, z_loss
+from suites.spec import TaskSpec
+
+# Token t's top-1 expert: 0 0 0 1 1 0 2 3 -> expert 0 has 4 tokens, capacity 2 keeps tokens 0, 1.
+CHOICE = [0, 0, 0, 1, 1, 0, 2, 3]
+
+
+def hand_probs() -> torch.Tensor:
+    """(8, 4) rows with 0.7 on the chosen expert and 0.1 elsewhere."""
+    probs = torch.full((8, 4), 0.1)
+    probs[torch.arange(8), torch.tensor(CHOICE)] = 0.7
+    return probs
+
+
+def test_capacity_formula() -> None:
+    assert capacity(8, 4, 1.0) == 2
+    assert capacity(10, 4, 1.25) == math.ceil(3.125)
+    with pytest.raises(ValueError, match="capacity_factor"):
+        capacity(8, 4, 0.0)
+
+
+def test_drops_exactly_the_tokens_over_capacity() -> None:
+    routing = switch_top1(hand_probs().log(), expert_capacity=2)
+    assert routing.chosen[:, 0].tolist() == CHOICE
+    assert routing.expert[:, 0].tolist() == [0, 0, -1, 1, 1, -1, 2, 3]  # 3rd and 4th of expert 0
+    torch.testing.assert_close(
+        routing.gate[:, 0], torch.tensor([0.7, 0.7, 0, 0.7, 0.7, 0, 0.7, 0.7])
+    )
+
+
+def test_balance_and_z_loss_equal_the_formula() -> None:
+    probs = hand_probs()
+    shift = torch.arange(8.0)[:, None] / 4  # logsumexp of log(p) + c is c (rows of p sum to 1)
+    logits = probs.log() + shift
+    routing = switch_top1(logits, expert_capacity=2)
+    f = torch.tensor([4, 2, 1, 1]) / 8  # counted before dropping
+    p_mean = torch.tensor([(4 * 0.7 + 4 * 0.1), (2 * 0.7 + 6 * 0.1), 1.4, 1.4]) / 8
+    want = 4 * float((f * p_mean).sum())  # 4 * (0.5*0.4 + 0.25*0.25 + 2 * 0.125*0.175)
+    assert want == pytest.approx(1.225)
+    assert balance_loss(logits, routing.chosen).item() == pytest.approx(want, rel=1e-6)
+    assert z_loss(logits).item() == pytest.approx(sum((t / 4) ** 2 for t in range(8)) / 8, rel=1e-5)
+    uniform = torch.zeros(8, 4)  # uniform probabilities, balanced argmax -> loss 1
+    assert balance_loss(uniform, torch.arange(8)[:, None] % 4).item() == pytest.approx(1.0)
+
+
+def expert_reference(ffn: MoEFFN, token: torch.Tensor, expert: int) -> torch.Tensor:
+    """One dense GELU FFN, written directly with the expert's weights."""
+    hidden = F.gelu(token @ ffn.w_up[expert] + ffn.b_up[expert])
+    return hidden @ ffn.w_down[expert] + ffn.b_down[expert]
+
+
+@pytest.mark.parametrize("impl", ["loop", "mm", "bmm", None])
+def test_ffn_output_is_gate_times_expert_or_zero(impl: str | None) -> None:
+    torch.manual_seed(0)
+    cfg = MoEConfig(16, 32, 4, 1, "switch", "gelu", capacity_factor=1.0, impl=impl)
+    ffn = MoEFFN(cfg)
+    with torch.no_grad():
+        ffn.b_up.normal_()
+        ffn.b_down.normal_()
+    x = torch.randn(2, 6, 16)  # T = 12 real tokens, capacity 3
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    y, aux = ffn(x, mask)
+    tokens = x.reshape(12, 16)
+    probs = torch.softmax(ffn.router(tokens), -1)
+    gate, choice = probs.max(-1)
+    seen = [0] * 4
+    for t in range(12):
+        e = int(choice[t])
+        seen[e] += 1
+        want = gate[t] * expert_reference(ffn, tokens[t], e) if seen[e] <= 3 else torch.zeros(16)
+        torch.testing.assert_close(y.reshape(12, 16)[t], want, rtol=1e-5, atol=1e-5)
+    dropped = sum(max(0, s - 3) for s in seen)
+    assert aux.stats["dropped_fraction"].item() == pytest.approx(dropped / 12)
+    assert aux.stats["tokens_per_expert"].tolist() == [float(min(s, 3)) for s in seen]
+    counts = torch.tensor([float(min(s, 3)) for s in seen])
+    assert aux.stats["load_cv"].item() == pytest.approx(
+        (counts.std(correction=0) / counts.mean()).item()
+    )
+    assert aux.stats["load_max_over_mean"].item() == pytest.approx(
+        (counts.max() / counts.mean()).item()
+    )
+
+
+def test_padding_is_never_routed_and_gets_zero() -> None:
+    torch.manual_seed(1)
+    ffn = MoEFFN(MoEConfig(8, 16, 3, 1, "switch", "gelu", capacity_factor=10.0))
+    x = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool)
+    y, aux = ffn(x, mask)
+    assert aux.stats["tokens_per_expert"].sum().item() == 7.0
+    assert torch.equal(y[~mask], torch.zeros(3, 8))
+    x2 = x.clone()
+    x2[~mask] = 100.0  # padding content must not change any real token's output
+    y2, _ = ffn(x2, mask)
+    torch.testing.assert_close(y2[mask], y[mask])
+
+
+def test_aux_loss_weights_and_router_gradient() -> None:
+    torch.manual_seed(2)
+    cfg = MoEConfig(8, 16, 4, 1, "switch", "gelu", 2.0, balance_loss_weight=0.5, z_loss_weight=0.25)
+    ffn = MoEFFN(cfg)
+    x = torch.randn(3, 4, 8)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    y, aux = ffn(x, mask)
+    logits = ffn.router(x.reshape(12, 8))
+    want = 0.5 * aux.stats["aux_loss"] + 0.25 * z_loss(logits)
+    torch.testing.assert_close(aux.loss, want)
+    y.square().sum().backward()  # the task loss alone reaches the router through the gate
+    assert ffn.router.weight.grad.abs().sum() > 0
+
+
+def toy_task() -> TaskSpec:
+    def load(request):  # never called here
+        raise AssertionError
+
+    return TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=20, num_inputs=1, load=load)
+
+
+def test_registered_model_active_parameters_match_dense() -> None:
+    cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, experts=4)
+    task = toy_task()
+    switch = MODELS.get("switch")(cfg, task, 12)
+    dense = MODELS.get("full_attention")(cfg, task, 12)
+    total, active = parameter_counts(switch)
+    dense_total, _ = parameter_counts(dense)
+    router = cfg.dim * cfg.experts
+    assert active == dense_total + cfg.depth * router
+    expert = 16 * 32 + 32 + 32 * 16 + 16
+    assert total == dense_total + cfg.depth * (router + 3 * expert)
+    assert switch_ffn_config(cfg).top_k == 1
+
+
+@pytest.mark.parametrize("impl", ["mm", "bmm"])
+def test_analytic_flops_equal_counted(impl: str) -> None:
+    torch.manual_seed(3)
+    ffn = MoEFFN(MoEConfig(16, 32, 4, 1, "switch", "gelu", capacity_factor=1.0, impl=impl))
+    x = torch.randn(2, 10, 16)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 7:] = False
+    with FlopCounterMode(display=False) as counter:
+        ffn(x, mask)
+    flops = ffn.analytic_flops()
+    assert sum(flops.values()) == counter.get_total_flops()
+    assert flops["router"] == 2 * 17 * 16 * 4
