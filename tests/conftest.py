@@ -1,4 +1,4 @@
-"""Shared test setup: the `slow` and `gpu` markers, and the registries filled once."""
+"""Shared test setup: the `slow`, `gpu` and `benchmark_kernels` markers; registries filled once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from bench import catalog
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+    parser.addoption(
+        "--run-benchmarks", action="store_true", help="also run tests marked benchmark_kernels"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -20,6 +23,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+        if "benchmark_kernels" in item.keywords and not config.getoption("--run-benchmarks"):
+            item.add_marker(pytest.mark.skip(reason="benchmark: pass --run-benchmarks to run it"))
 
 
 @pytest.fixture(scope="session", autouse=True)
