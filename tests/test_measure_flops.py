@@ -1,0 +1,156 @@
+"""FLOP counting: every registered model's counted FLOPs against its analytic figure, our formulas
+against hand-derived counts, the missing-formula guard, and fvcore x 2 against ours."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench import catalog
+from bench.config import ModelConfig
+from bench.measure.flops import (
+    MissingFlopFormula,
+    analytic_flops,
+    count_flops,
+    fvcore_flops,
+    missing_analytic,
+)
+from suites.spec import TaskSpec
+
+catalog.discover()  # the parametrization below needs the registry at collection time
+
+CFG = ModelConfig(
+    dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2, proj_len=16, random_features=16
+)
+VOCAB, CLASSES, BATCH, LENGTH = 20, 3, 4, 48
+
+
+def _task(num_inputs: int = 1) -> TaskSpec:
+    return TaskSpec("t", "s", "test task", CLASSES, VOCAB, num_inputs, load=lambda r: None)
+
+
+def _batch(num_inputs: int = 1, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    tokens = tuple(torch.randint(1, VOCAB, (BATCH, LENGTH), generator=g) for _ in range(num_inputs))
+    lengths = tuple(torch.tensor([LENGTH, 40, 17, 31]) for _ in range(num_inputs))  # padding
+    return tokens, lengths
+
+
+def _build(name: str, num_inputs: int = 1) -> nn.Module:
+    torch.manual_seed(0)
+    return catalog.MODELS.get(name)(CFG, _task(num_inputs), LENGTH).eval()
+
+
+@pytest.mark.parametrize("name", catalog.MODELS.names())
+def test_counted_forward_flops_match_the_analytic_figure(name: str) -> None:
+    model = _build(name)
+    assert not missing_analytic(model), f"{name}: parts without analytic_flops()"
+    tokens, lengths = _batch()
+    analytic: dict[str, float] = {}
+    with torch.no_grad():
+        counted = count_flops(
+            lambda: analytic.update(analytic_flops(model, lambda: model(tokens, lengths)))
+        )
+    total = sum(analytic.values())
+    assert counted.total > 0 and total > 0
+    assert abs(counted.total - total) <= 0.02 * total, (name, counted.by_op, analytic)
+
+
+def _dense_reference(length: int, batch: int, num_inputs: int) -> int:
+    """Hand count for the dense transformer: per layer QKV, scores, values, output, FFN; head."""
+    d, h, f = CFG.dim, CFG.heads, CFG.ffn_dim
+    per_token = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f
+    per_sequence = CFG.depth * (length * per_token + 2 * 2 * length * length * d)
+    head_in = d * (4 if num_inputs == 2 else 1)
+    head = 2 * (head_in * f + f * CLASSES)
+    assert h  # heads do not change the count: H * (L * L * D/H) = L * L * D
+    return batch * (num_inputs * per_sequence + head)
+
+
+@pytest.mark.parametrize("num_inputs", [1, 2])
+def test_dense_model_flops_equal_a_hand_count(num_inputs: int) -> None:
+    model = _build("full_attention", num_inputs)
+    tokens, lengths = _batch(num_inputs)
+    analytic: dict[str, float] = {}
+    with torch.no_grad():
+        counted = count_flops(
+            lambda: analytic.update(analytic_flops(model, lambda: model(tokens, lengths)))
+        )
+    expected = _dense_reference(LENGTH, BATCH, num_inputs)
+    assert counted.total == expected
+    assert sum(analytic.values()) == expected  # a dual encoder's parts count both passes
+
+
+def test_fvcore_times_two_equals_ours_for_the_dense_model() -> None:
+    model = _build("full_attention")
+    tokens, lengths = _batch()
+    with torch.no_grad():
+        ours = count_flops(lambda: model(tokens, lengths)).total
+    theirs = fvcore_flops(model, tokens, lengths)
+    assert theirs.flops == ours
+    assert "aten::scaled_dot_product_attention" not in theirs.unsupported  # our handle counts it
+    assert "aten::gelu" in theirs.unsupported  # fvcore's list of ops it did not count is kept
+
+
+def test_cpu_attention_forward_and_backward_formulas() -> None:
+    b, h, lq, lk, e = 2, 3, 8, 12, 4
+    q = torch.randn(b, h, lq, e, requires_grad=True)
+    k = torch.randn(b, h, lk, e, requires_grad=True)
+    v = torch.randn(b, h, lk, e, requires_grad=True)
+    mask = torch.ones(b, 1, 1, lk, dtype=torch.bool)
+    forward = count_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    assert forward.total == 2 * 2 * b * h * lq * lk * e  # scores and values, 2 per multiply-add
+    assert forward.by_op == {"aten._scaled_dot_product_flash_attention_for_cpu": forward.total}
+
+    def step() -> None:
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        (y * y).sum().backward()
+
+    # Backward: recomputed scores plus dScores, dV, dQ, dK: five GEMMs of the same size.
+    assert count_flops(step).total == forward.total + 5 * forward.total // 2
+
+
+def test_grouped_mm_forward_and_weight_gradient_formulas() -> None:
+    rows, k, n, experts = 10, 4, 8, 3
+    x = torch.randn(rows, k, requires_grad=True)
+    w = torch.randn(experts, k, n, requires_grad=True)
+    offsets = torch.tensor([3, 7, 10], dtype=torch.int32)
+    forward = count_flops(lambda: torch._grouped_mm(x, w, offsets))
+    assert forward.total == 2 * rows * k * n  # each row is multiplied by one expert only
+
+    def step() -> None:
+        y = torch._grouped_mm(x, w, offsets)
+        (y * y).sum().backward()
+
+    # dX (2-D x 3-D) and dW (the 2-D x 2-D form, K split by offsets) cost one forward each;
+    # a formula treating dW as E full GEMMs would give E x too much here.
+    assert count_flops(step).total == 3 * forward.total
+
+
+def test_guard_names_a_matmul_like_op_without_a_formula() -> None:
+    signal = torch.randn(64)
+    with pytest.raises(MissingFlopFormula, match=r"aten\._fft_r2c"):
+        count_flops(lambda: torch.fft.rfft(signal))
+    lenient = count_flops(lambda: torch.fft.rfft(signal), strict=False)
+    assert lenient.unformulated == ("aten._fft_r2c",) and lenient.total == 0
+
+
+def test_guard_flags_custom_ops_until_a_formula_is_given() -> None:
+    lib = torch.library.Library("measure_test", "FRAGMENT")
+    lib.define("scale2(Tensor x) -> Tensor")
+    lib.impl("scale2", lambda x: x * 2, "CPU")
+    op = torch.ops.measure_test.scale2
+    x = torch.randn(4, 4)
+    with pytest.raises(MissingFlopFormula, match=r"measure_test\.scale2"):
+        count_flops(lambda: op(x))
+    counted = count_flops(lambda: op(x), formulas={op: lambda *a, out_shape=None, **k: 0})
+    assert counted.total == 0 and counted.unformulated == ()
+
+
+def test_elementwise_ops_and_profiler_ranges_are_not_flagged() -> None:
+    x = torch.randn(8, 8)
+    with torch.profiler.record_function("attention"):
+        counted = count_flops(lambda: torch.softmax(x * 2 + 1, -1))
+    assert counted.total == 0 and counted.unformulated == ()
