@@ -232,8 +232,8 @@ def _unit(metric: str) -> tuple[str, Callable[[float], float], str]:
     """(column header with its unit, conversion from the SI value, number format)."""
     if metric.startswith("params_"):
         return metric.replace("_", " ").replace("params", "parameters"), lambda v: v, ".0f"
-    if m := re.fullmatch(r"flops_(.+)_per_example(_analytic)?", metric):
-        suffix = " (analytic)" if m.group(2) else ""
+    if m := re.fullmatch(r"flops_(.+?)_per_example(?:_(.+))?", metric):
+        suffix = f" ({m.group(2)})" if m.group(2) else ""
         return f"GFLOP {m.group(1)}/example{suffix}", lambda v: v / 1e9, ".4g"
     if m := re.fullmatch(r"latency_(.+)_s_median", metric):
         return f"{m.group(1).replace('_', ' ')} ms (median)", lambda v: v * 1e3, ".3g"
