@@ -174,3 +174,14 @@ def test_builds_and_runs_at_every_lra_scale(scale: str, name: str) -> None:
                 "dropped_fraction",
                 "aux_loss",
             }
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["uoe", "uoe_paper"])
+def test_cuda_forward_matches_cpu(name: str) -> None:
+    model = _build(name).eval()
+    tokens, lengths = _batch(4, 64, seed=4)
+    with torch.no_grad():
+        want = model((tokens,), (lengths,)).logits
+        got = model.cuda()((tokens.cuda(),), (lengths.cuda(),)).logits.cpu()
+    torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
