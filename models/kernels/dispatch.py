@@ -8,20 +8,30 @@ Implementations (all with input and weight gradients, all equal to `loop` in the
     bmm     cpu.grouped_mm_bmm: zero-padded (E, max_rows, K) batched matmul
     triton  triton_gmm.grouped_mm_triton: Triton kernels, CUDA (or the interpreter)
 
-Policy (`choose`), from measurements on the 2-core AVX512 CI CPU (torch 2.13.0+cpu, fp32,
-d 512, hidden 2048; up+down GEMMs; `python -m tests.benchmarks.grouped_mm_table`):
+Policy (`choose`), from measurements on the 2-core AVX512 CPU this was built on (torch
+2.13.0+cpu, fp32, d 512, hidden 2048, up + down GEMMs, top-k of random logits; every path timed
+interleaved in one process, median of 5, as a fraction of a dense matmul doing the same FLOPs;
+`python -m tests.benchmarks.grouped_mm_table` prints the full table). The machine was shared
+with other jobs (load 6-13 on 2 cores), so read the ratios, not the times:
 
-- CPU -> `mm`. Forward, all four candidates run the same per-expert GEMMs, so they tie within
-  noise (T 4096, E 64, k 1: mm 0.55, torch 0.55, bmm 0.48, loop 0.53 of a dense matmul's
-  FLOP/s); what separates them is the backward and the copies. The reference loop's backward
-  writes each expert's dW through a full-size (E, K, N) zero tensor (SelectBackward), so at E=64
-  it costs E x the weight bytes: mm is 5-9x faster fwd+bwd there. `torch._grouped_mm` matches mm
-  when balanced but was up to 3x slower at E 64, k 2 (its CPU weight-gradient form is slower) and
-  refuses fp64 and unaligned K/N. `bmm` multiplies E * max_rows rows, so any imbalance is paid in
-  full, plus two scatter copies. Neither wins any measured shape, so the CPU policy is one path.
-  Neither reaches 0.75 of dense at E 64: each expert's 4 MiB weight is read for only T*k/E rows
-  (64 at T 4096, k 1), ~32 FLOP per weight byte, so the GEMMs become memory-bound; dense reads
-  the weight once for all rows.
+    shape (T=4096)      loop   mm     torch  bmm
+    E 64 k 1 fwd        0.18   0.17   0.20   0.49
+    E 64 k 2 fwd        0.24   0.29   0.24   0.54
+    E 8  k 2 fwd        0.65   0.80   0.82   0.70
+    E 64 k 1 fwd+bwd    ~0.02  0.11   0.12   0.40     (loop: one 27 s call vs dense 0.55 s)
+
+- CPU -> `bmm` while padding costs at most PAD_LIMIT x the useful rows, else `mm`. With few
+  rows per expert (E 64: 64-128 rows) every per-expert path issues E small GEMMs, each its own
+  parallel region whose thread barrier stalls when the cores are shared; one `bmm` call is one
+  region and wins by 2-3x despite multiplying E * max_rows rows (~1.3-1.5x the useful ones for
+  random routing). With many rows per expert (E 8: 500-1000) the per-expert GEMMs are efficient
+  and padding is pure waste, so `mm` is as fast or faster; a skewed load (one hot expert) makes
+  padding cost up to E x, hence the limit. `mm` beats the reference `loop` most in the backward:
+  the loop's autograd writes each expert's dW through a full-size (E, K, N) zero tensor
+  (SelectBackward), E x the weight bytes per GEMM. `torch._grouped_mm` is on CPU a C++ loop of
+  mm: it ties with `mm`, and refuses fp64 and unaligned K/N, so it is never picked on CPU.
+  No path reaches 0.75 of dense at E 64 here: each expert's 4 MiB weight serves only ~64-128
+  rows (~32-64 FLOP per weight byte), memory-bound, where dense reads one weight for all rows.
 - CUDA, bf16, compute capability >= 9.0, 16-byte aligned K and N -> `torch` (CUTLASS grouped
   kernel, no host sync). Other CUDA cases -> `triton` when triton is installed (torch's own op
   falls back to a host-synced loop there), else `mm`.
