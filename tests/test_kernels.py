@@ -127,7 +127,7 @@ def test_unknown_impl_and_bad_offsets() -> None:
     x, weight, _ = operands(dispatch, experts, torch.float32)
     with pytest.raises(ValueError, match="known: loop"):
         grouped_mm(x, weight, dispatch.offsets, impl="nope")
-    for impl in ("loop", "mm"):
+    for impl in ("loop", "mm", "bmm", "torch"):
         with pytest.raises(ValueError, match="offsets end at"):
             grouped_mm(x[:-1], weight, dispatch.offsets, impl=impl)
     assert set(IMPLEMENTATIONS) == {"loop", "mm", "torch", "bmm", "triton"}

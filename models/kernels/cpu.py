@@ -106,6 +106,9 @@ def grouped_mm_torch(x: torch.Tensor, weight: torch.Tensor, offsets: torch.Tenso
     reason = torch_grouped_unsupported(x, weight)
     if reason is not None:
         raise ValueError(f"grouped_mm impl 'torch': {reason}; use impl='mm' instead")
+    # The op leaves rows past offsets[-1] uninitialised; checked where it costs no device sync.
+    if not x.is_cuda and offsets.numel() and int(offsets[-1]) != x.shape[0]:
+        raise ValueError(f"offsets end at {int(offsets[-1])} but x has {x.shape[0]} rows")
     return _TorchGroupedMm.apply(x, weight, offsets.to(torch.int32))
 
 
@@ -117,6 +120,8 @@ def grouped_mm_bmm(x: torch.Tensor, weight: torch.Tensor, offsets: torch.Tensor)
     ends = offsets.to(torch.int64)
     counts = torch.diff(ends, prepend=ends.new_zeros(1))  # (E,)
     max_rows = int(counts.max()) if experts else 0
+    if experts and int(ends[-1]) != x.shape[0]:
+        raise ValueError(f"offsets end at {int(ends[-1])} but x has {x.shape[0]} rows")
     expert_of_row = torch.repeat_interleave(
         torch.arange(experts, device=x.device), counts, output_size=x.shape[0]
     )  # (A,)
