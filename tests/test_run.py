@@ -179,7 +179,8 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys) -> None:
 
 def _comparable(records) -> list[tuple]:
     """Records minus what legitimately differs between two runs (ids, times, throughput)."""
-    timing = {"train_time_s", "train_compute_s", "examples_per_s"}
+    timing = {"train_time_s", "train_compute_s", "examples_per_s", "train_steps_per_s"}
+    measured = ("latency_", "memory_")  # timings and allocator peaks of bench.measure
     return sorted(
         (
             r.task,
@@ -188,7 +189,14 @@ def _comparable(records) -> list[tuple]:
             r.status,
             r.reason,
             r.params_total,
-            json.dumps({k: v for k, v in r.metrics.items() if k not in timing}, sort_keys=True),
+            json.dumps(
+                {
+                    k: v
+                    for k, v in r.metrics.items()
+                    if k not in timing and not k.startswith(measured)
+                },
+                sort_keys=True,
+            ),
             json.dumps(r.data, sort_keys=True),
         )
         for r in records
