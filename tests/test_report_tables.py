@@ -123,13 +123,14 @@ def test_cost_table_has_units_and_shows_oom(lra) -> None:
         "length",
         "parameters total",
         "parameters active",
-        "GFLOP fwd/example",
+        "MFLOP fwd/example",
         "train step ms (median)",
         "peak train memory MB",
     )
     by_key = {(r[0].text, r[1].text): [c.text for c in r[2:]] for r in cost.rows}
-    # switch: 3000 params, 1500 active, 3e6 FLOPs = 0.003 GFLOP, median 9 ms, 6e6 B = 6 MB
-    assert by_key[("listops", "switch")] == ["128", "3000", "1500", "0.003", "9", "6"]
+    # switch: 3000 params, 1500 active, 3e6 FLOPs = 3 MFLOP (largest prefix keeping full
+    # attention's 4e6 >= 1), median 9 ms, 6e6 B = 6 MB
+    assert by_key[("listops", "switch")] == ["128", "3000", "1500", "3", "9", "6"]
     assert by_key[("text", "switch")][1:] == ["OOM"] * 5
     assert by_key[("listops", "linformer")][1:] == ["n/a"] * 5
 

@@ -31,6 +31,7 @@ OOM_NOTE = "OOM: out of memory at this setting (recorded as an oom cell)."
 SPEED_METRIC = "train_steps_per_s"
 MEMORY_METRIC = "memory_peak_train_bytes"
 # Cost columns: metric name patterns, in column order.
+_FLOP_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 COST_PATTERNS = (r"params_total", r"params_active", r"flops_.+", r"latency_.+_median", r"memory_.+")
 
 
@@ -143,6 +144,8 @@ def cost_tables(runs: Runs) -> list[Table]:
         columns = list(dict.fromkeys(columns))
         if not any(not c.startswith("params_") for c in columns):
             continue
+        top = values.groupby("metric")["value"].max()
+        units = {m: _unit(m, float(top[m])) for m in columns}
         notes: set[str] = set()
         rows = []
         for task in runs.tasks(suite):
@@ -154,11 +157,11 @@ def cost_tables(runs: Runs) -> list[Table]:
             for model in dict.fromkeys(group.model):
                 row = [Cell(task), Cell(model), Cell(length_text)]
                 for metric in columns:
-                    unit_fn, fmt = _unit(metric)[1:]
+                    unit_fn, fmt = units[metric][1:]
                     chosen = values[values.metric == metric]
                     row.append(_seed_cell(group, chosen, model, task, unit_fn, fmt, notes, False))
                 rows.append(tuple(row))
-        headers = ("task", "model", "length", *(_unit(m)[0] for m in columns))
+        headers = ("task", "model", "length", *(units[m][0] for m in columns))
         title = f"Cost per model on {suite} at scale {scale}, mean over seeds"
         name = f"cost_{suite}_{scale}"
         tables.append(Table(name, title, headers, tuple(rows), _ordered(notes), label_columns=2))
@@ -228,13 +231,15 @@ def _seed_cell(
     return Cell(text, value=float(format(seeds.mean(), fmt)))
 
 
-def _unit(metric: str) -> tuple[str, Callable[[float], float], str]:
-    """(column header with its unit, conversion from the SI value, number format)."""
+def _unit(metric: str, top: float) -> tuple[str, Callable[[float], float], str]:
+    """(column header with its unit, conversion from the SI value, number format); FLOPs take
+    the largest prefix that keeps the column's largest value (`top`) at least 1."""
     if metric.startswith("params_"):
         return metric.replace("_", " ").replace("params", "parameters"), lambda v: v, ".0f"
     if m := re.fullmatch(r"flops_(.+?)_per_example(?:_(.+))?", metric):
         suffix = f" ({m.group(2)})" if m.group(2) else ""
-        return f"GFLOP {m.group(1)}/example{suffix}", lambda v: v / 1e9, ".4g"
+        scale, prefix = next(((f, p) for f, p in _FLOP_PREFIXES if top >= f), _FLOP_PREFIXES[-1])
+        return f"{prefix}FLOP {m.group(1)}/example{suffix}", lambda v: v / scale, ".4g"
     if m := re.fullmatch(r"latency_(.+)_s_median", metric):
         return f"{m.group(1).replace('_', ' ')} ms (median)", lambda v: v * 1e3, ".3g"
     if m := re.fullmatch(r"memory_peak_(.+)_bytes", metric):
