@@ -50,6 +50,9 @@ def test_real_clock_samples_sleeping_work() -> None:
     samples = sample_latency(lambda: time.sleep(0.01), LatencyConfig(1, 3, 0.05), "cpu")
     assert len(samples.samples_s) >= 3 and samples.total_s >= 0.05
     assert all(s >= 0.01 for s in samples.samples_s)
+    # Sleeping uses wall time, not CPU time: the CPU figure is sampled per call and much smaller.
+    assert len(samples.cpu_samples_s) == len(samples.samples_s)
+    assert samples.cpu_median_s < samples.median_s
 
 
 def test_median_and_p90_match_independent_implementations() -> None:

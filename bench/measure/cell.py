@@ -109,6 +109,8 @@ def measure_model(
     train = sample_latency(train_step, cfg.latency, device)
     metrics.update(_latency_metrics("train_step", train))
     metrics["train_steps_per_s"] = 1.0 / train.median_s
+    if train.cpu_median_s:
+        metrics["train_steps_per_cpu_s"] = 1.0 / train.cpu_median_s
     optimizer.zero_grad(set_to_none=True)  # the phase must free no resident tensor
     peak = measure_peak(train_step, device, resident=resident_bytes(work, optimizer))
     metrics["memory_peak_train_bytes"] = peak.peak_bytes
@@ -183,11 +185,15 @@ class _Bench:
 
 
 def _latency_metrics(name: str, samples: LatencySamples) -> dict[str, Any]:
-    return {
+    metrics: dict[str, Any] = {
         f"latency_{name}_s_median": samples.median_s,
         f"latency_{name}_s_p90": samples.p90_s,
         f"latency_{name}_s_samples": list(samples.samples_s),
     }
+    if samples.cpu_samples_s:  # process CPU seconds per call (CPU runs): steadier under load
+        metrics[f"cpu_time_{name}_s_median"] = samples.cpu_median_s
+        metrics[f"cpu_time_{name}_s_samples"] = list(samples.cpu_samples_s)
+    return metrics
 
 
 def _fvcore_metrics(

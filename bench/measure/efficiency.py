@@ -2,9 +2,10 @@
 
 The baseline's cell of each (task, seed) runs first, so every other model's record can carry
 `train_steps_per_s_rel` (model / baseline: above 1 is faster) and `memory_peak_train_bytes_rel`
-(model / baseline: below 1 is leaner), read from the baseline's record in the same run
-directory. Without an ok baseline record (not in the plan, oom, error) the ratios are absent and
-`relative_to` says why.
+(model / baseline: below 1 is leaner), plus `train_steps_per_cpu_s_rel` on CPU (steps per process
+CPU second: steadier than wall time on a shared machine), read from the baseline's record in the
+same run directory. Without an ok baseline record (not in the plan, oom, error) the ratios are
+absent and `relative_to` says why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from bench.records import CellId, Record
 
 BASELINE = "full_attention"
-RELATIVE = ("train_steps_per_s", "memory_peak_train_bytes")
+RELATIVE = ("train_steps_per_s", "train_steps_per_cpu_s", "memory_peak_train_bytes")
 
 
 def in_run_order(cells: list[CellId]) -> list[CellId]:
@@ -63,12 +64,14 @@ def summary_table(records: list[Record]) -> str:
                 r.status,
                 number(m.get("train_steps_per_s"), ".2f"),
                 number(m.get("train_steps_per_s_rel"), ".2f"),
+                number(m.get("train_steps_per_cpu_s_rel"), ".2f"),
                 number(m.get("memory_peak_train_bytes", 0) / 1e6 or None, ".1f"),
                 number(m.get("memory_peak_train_bytes_rel"), ".2f"),
                 number(m.get("flops_fwd_per_example", 0) / 1e9 or None, ".3f"),
                 r.reason[:60],
             ]
         )
-    headers = ["task", "length", "model", "status", "train steps/s", "x full", "peak train MB"]
+    headers = ["task", "length", "model", "status", "train steps/s", "x full", "x full (CPU s)"]
+    headers += ["peak train MB"]
     headers += ["x full ", "fwd GFLOP/example", "reason"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

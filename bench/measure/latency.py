@@ -1,9 +1,12 @@
 """Latency sampling: warm up, then time a callable until BOTH a minimum number of samples and a
 minimum total measured time are reached; keep every sample, report the median and p90.
 
-On CUDA each sample is timed with a pair of CUDA events and the device is synchronized before it
-is read; on CPU with `time.perf_counter`. The timed callable is one whole unit of work (a
-training step or an inference batch), so each sample is one step's latency in seconds.
+On CUDA each sample is timed with a pair of CUDA events and the device is synchronized before it is
+read; on CPU with `time.perf_counter`, and beside it the process CPU time of the call
+(`time.process_time`, all threads): on a shared machine other processes stretch the wall time but
+much less the CPU time a call consumes, so the CPU figure is the steadier one to compare. The timed
+callable is one whole unit of work (a training step or an inference batch), so each sample is one
+step's latency in seconds.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ class LatencyConfig:
 
 @dataclass(frozen=True)
 class LatencySamples:
-    """Raw per-call latencies in seconds, in the order they were taken."""
+    """Raw per-call latencies in seconds, in the order they were taken; on CPU also the process
+    CPU seconds of each call (empty on CUDA)."""
 
     samples_s: tuple[float, ...]
+    cpu_samples_s: tuple[float, ...] = ()
 
     @property
     def median_s(self) -> float:
@@ -46,6 +51,10 @@ class LatencySamples:
     @property
     def p90_s(self) -> float:
         return percentile(self.samples_s, 90.0)
+
+    @property
+    def cpu_median_s(self) -> float | None:
+        return statistics.median(self.cpu_samples_s) if self.cpu_samples_s else None
 
     @property
     def total_s(self) -> float:
@@ -76,15 +85,22 @@ def sample_latency(
         fn()
     _sync(device)
     samples: list[float] = []
+    cpu_samples: list[float] = []
     while len(samples) < cfg.min_count or sum(samples) < cfg.min_time_s:
-        samples.append(_time_cuda(fn) if device.type == "cuda" else _time_host(fn, clock))
-    return LatencySamples(tuple(samples))
+        if device.type == "cuda":
+            samples.append(_time_cuda(fn))
+        else:
+            wall, cpu = _time_host(fn, clock)
+            samples.append(wall)
+            cpu_samples.append(cpu)
+    return LatencySamples(tuple(samples), tuple(cpu_samples))
 
 
-def _time_host(fn: Callable[[], Any], clock: Callable[[], float]) -> float:
-    start = clock()
+def _time_host(fn: Callable[[], Any], clock: Callable[[], float]) -> tuple[float, float]:
+    """(wall seconds by `clock`, process CPU seconds) of one call."""
+    start, cpu_start = clock(), time.process_time()
     fn()
-    return clock() - start
+    return clock() - start, time.process_time() - cpu_start
 
 
 def _time_cuda(fn: Callable[[], Any]) -> float:
