@@ -154,3 +154,33 @@ def test_elementwise_ops_and_profiler_ranges_are_not_flagged() -> None:
     with torch.profiler.record_function("attention"):
         counted = count_flops(lambda: torch.softmax(x * 2 + 1, -1))
     assert counted.total == 0 and counted.unformulated == ()
+
+
+class _FourierFFN(nn.Module):
+    """An FFN part whose FFT has no formula: the cell measurement must not record an undercount."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        from models.layers.parts import NO_AUX
+
+        return torch.fft.fft(x, dim=1).real, NO_AUX  # (B, L, D)
+
+    def analytic_flops(self) -> dict[str, float]:
+        return {}
+
+
+def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
+    from bench.measure.cell import MeasureConfig, measure_model
+    from bench.measure.latency import LatencyConfig
+    from suites.data import Split
+
+    model = _build("full_attention")
+    model.encoder.blocks[0].ffn = _FourierFFN()
+    tokens, lengths = _batch()
+    batch = Split(tokens, lengths, torch.zeros(BATCH, dtype=torch.int64))
+    cfg = MeasureConfig(LatencyConfig(warmup=0, min_count=1, min_time_s=0.0), fvcore=False)
+    metrics = measure_model(
+        model, batch, lr=1e-3, grad_clip=1.0, device=torch.device("cpu"), cfg=cfg
+    ).metrics
+    assert "aten._fft_c2c" in metrics["flops_unformulated_ops"]
+    assert "flops_fwd_per_example" not in metrics and "flops_train_per_example" not in metrics
+    assert metrics["memory_peak_train_bytes"] > 0 and metrics["latency_infer_s_median"] > 0
