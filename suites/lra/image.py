@@ -94,9 +94,12 @@ def _split(rgb: np.ndarray, labels: np.ndarray) -> Split:
 
 def load_image(request: DataRequest) -> TaskData:
     """Grey CIFAR-10: train / dev = first 90 % / last 10 % of the training batches, test."""
-    if request.max_len != 32 * 32:
-        raise ValueError(f"image: max_len must be 1024 (32 x 32 pixels), got {request.max_len}")
     directory = find_cifar(request)
+    if request.max_len != 32 * 32:
+        raise ValueError(
+            f"image: max_len must be 1024 (32 x 32 pixels), got {request.max_len}; "
+            "use --set image.data.max_len=1024"
+        )
     parts = [read_batch(directory / b) for b in TRAIN_BATCHES]
     rgb = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])

@@ -128,7 +128,15 @@ TINY = Scale(
     ),
     per_task={
         "image": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},
-        "pathfinder": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},
+        # 200 steps x batch 8 see 1600 images: generate no more (2000 images, ~10 s, cached).
+        "pathfinder": {
+            "data.max_len": 1024,
+            "train.batch_size": 8,
+            "train.steps": 200,
+            "data.n_train": 1600,
+            "data.n_dev": 200,
+            "data.n_test": 200,
+        },
     },
 )
 
