@@ -17,7 +17,8 @@ import torch
 import suites.lra.pathfinder as pathfinder
 from suites.data import DataRequest
 from suites.lra.pathfinder import PATHFINDER32, generate_split, load_pathfinder
-from suites.lra.pathfinder_draw import PathfinderParams, draw_images
+from suites.lra.pathfinder_draw import PathfinderParams
+from suites.lra.pathfinder_snakes import draw_images
 
 
 def connected(image: np.ndarray, start: np.ndarray, goal: np.ndarray, threshold: int) -> bool:

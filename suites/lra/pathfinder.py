@@ -1,7 +1,7 @@
 """LRA Pathfinder (and Path-X): generated images, split, cached on disk, as pixel tokens.
 
-The images come from `suites.lra.pathfinder_draw` (the drewlinsley/pathfinder snake rules with the
-LRA parameters, drawn many at a time). The resolution follows `max_len`: 1024 tokens = 32 x 32
+The images come from `suites.lra.pathfinder_snakes` (the drewlinsley/pathfinder snake rules with
+the LRA parameters, drawn many at a time). The resolution follows `max_len`: 1024 tokens = 32 x 32
 Pathfinder ("hard": contour length 14, the set LRA reports), 16384 = 128 x 128 Path-X (the LRA
 `pathfinder128` parameters). A pixel's grey level 0..255 is its token; every image has its full
 length (masks come from these explicit lengths, never from black pixels).
@@ -31,7 +31,8 @@ import torch
 
 from suites.data import DataRequest, Split, TaskData
 from suites.lra.files import save_atomic
-from suites.lra.pathfinder_draw import PathfinderParams, draw_images
+from suites.lra.pathfinder_draw import PathfinderParams
+from suites.lra.pathfinder_snakes import draw_images
 
 logger = logging.getLogger(__name__)
 

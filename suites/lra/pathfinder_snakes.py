@@ -1,0 +1,340 @@
+"""Pathfinder images, drawn many at a time: the snake rules of drewlinsley/pathfinder in numpy.
+
+The algorithm and its parameters are those of `snakes2.from_wrapper` (described in
+shared/reference/lra.md, "Pathfinder"); only the bookkeeping differs. Every step below runs on a
+whole batch of images at once (one numpy op per step for all images, no per-image Python loop):
+
+* Occupancy mask M: the border ring of `padding` pixels is occupied; every placed dash adds its
+  mask (the dash dilated by `margin`, antialiased, values in [0, 1]).
+* Target seeds: dash 1 gets an orientation uniform over integer degrees and a tail uniform over
+  the free pixels at least 2 x seed_distance from the border where the dash's core fits; dash 2
+  starts at seed_distance from tail 1 in a uniform integer-degree direction. A seed whose head or
+  pivot leaves the image is redrawn (at most max_paddle_retrial + 1 tries).
+* Extension: the next pivot is the last pivot moved by length + 2 x margin along the last
+  orientation; candidates are the pixels on the circle of radius length + margin around it
+  (one sample per pixel of arc, truncated to pixels, de-duplicated); a candidate's weight is
+  (1 - dilate(M, disk margin)) x cos^2(min(continuity x |turn|, pi/2)); the dash runs from the
+  sampled candidate back towards the pivot. A dash whose mask overlaps M (max(M + mask) >= 1.8)
+  is redrawn, at most max_paddle_retrial + 1 times; then the snake fails. A snake's own last dash
+  enters M only when the next one is placed (so consecutive dashes may touch).
+* The two target snakes grow alternately, contour_length dashes each; if either fails the image
+  restarts (here: it is discarded and another is drawn, which is the same rejection sampling).
+  Then num_distractor_snakes snakes of distractor_length dashes, each retried up to
+  max_distractor_retrial + 1 times and skipped after that; a distractor seed needs 1 % of the
+  image free. Markers: discs of marker_radius on the tail of a random target snake and on the
+  head of the same snake (label 1) or of the other one (label 0).
+* Intensities: target dashes snake_contrast x paddle_contrast, distractors snake_contrast,
+  markers 1; the image is min-max scaled to 0..255 (as scipy.misc.imsave did).
+
+* No single-paddle clutter (use_single_paddles=False, as the wrapper that made the LRA sets).
+
+Differences, all deliberate: antialiasing is exact area coverage on a 4 x 4 subpixel grid instead
+of a PIL line at 2x followed by a Lanczos resize (the seed structuring element is the fully
+covered core of the dash mask, where the reference used the pixels its resize left at 255), so
+lines are crisper (about 80 % of pixels are 0 at 32 x 32; the reference's ~60 % includes Lanczos
+ringing); labels are exactly balanced (a seeded permutation) instead of Bernoulli(0.5); a target
+dash must also miss the other target's newest dash, and both targets' last dashes enter M before
+the distractors (the reference checks against M alone, which lacks those dashes, so the two
+contours could cross there); numpy's PCG64 replaces the global numpy/`random` state.
+
+At 32 x 32 the dashes of one contour are 2 x margin = 2 px apart, and the soft overlap rule lets
+two contours come about as close, so pixel connectivity alone does not decide the label; the
+continuity of a contour does. tests/test_pathfinder.py checks labels by flood fill on a thicker
+geometry where pixels do decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from suites.lra.pathfinder_draw import (
+    COLLIDE,
+    FREE,
+    Canvas,
+    Geometry,
+    PathfinderParams,
+    coverage,
+    geometry,
+    subpixel_grid,
+)
+
+_MIN_FREE_FRACTION = 0.01  # distractor seeds stop when less of the image is free
+_MAX_TRY = 2048  # images tried at once (bounds memory: a few float32 canvases each)
+
+
+@dataclass
+class _Snake:
+    """One snake per row: the pivot and orientation it grows from, its tips, its pending dash."""
+
+    pivot: np.ndarray  # (R, 2) int
+    angle: np.ndarray  # (R,)
+    tail: np.ndarray  # (R, 2) where the snake started
+    head: np.ndarray  # (R, 2) the far end of its newest dash
+    last_at: np.ndarray  # (R, 2) anchor of the newest dash, not yet in the mask
+    last_mask: np.ndarray  # (R, S, S) its mask stamp
+
+    def take(self, keep: np.ndarray) -> _Snake:
+        return _Snake(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
+
+
+def _seed_dash(p: PathfinderParams, theta_deg: np.ndarray, tail: np.ndarray, margin: int):
+    """Head and pivot of a seed dash: the dash runs tail -> head, the pivot is margin behind."""
+    th = np.deg2rad(theta_deg)
+    unit = np.stack([np.sin(th), np.cos(th)], 1)
+    head = np.ceil(tail + p.paddle_length * unit).astype(np.int64)
+    pivot = np.ceil(head - (p.paddle_length + margin) * unit).astype(np.int64)
+    return head, pivot
+
+
+def _free_tails(canvas: Canvas, rows: np.ndarray, core: np.ndarray, border: int) -> np.ndarray:
+    """(R, H, W) bool: pixels where a dash with core offsets `core` (R, C, 2) finds M free."""
+    p, pad = canvas.p, canvas.pad
+    if border > p.padding:
+        # The first target seed: a fresh canvas whose border is 2 x seed_distance wide, the same
+        # for every row, so free maps are computed once per orientation.
+        occ = np.ones((1, *canvas.mask.shape[1:]), dtype=np.float32)
+        inner = slice(pad + border, pad + p.size - border)
+        occ[:, inner, inner] = 0.0
+        thetas, which = np.unique(core, axis=0, return_inverse=True)
+        return _free_maps(occ, np.zeros(len(thetas), dtype=np.int64), thetas, p.size, pad)[
+            which.reshape(-1)
+        ]
+    return _free_maps(canvas.mask, rows, core, p.size, pad)
+
+
+def _free_maps(occ: np.ndarray, rows: np.ndarray, core: np.ndarray, size: int, pad: int):
+    yy = np.arange(size)[None, :, None] + pad
+    xx = np.arange(size)[None, None, :] + pad
+    b = rows[:, None, None]
+    free = np.ones((len(rows), size, size), dtype=bool)
+    for c in range(core.shape[1]):
+        k = core[:, c]
+        free &= occ[b, yy + k[:, 0, None, None], xx + k[:, 1, None, None]] <= FREE
+    return free
+
+
+def _place_seeds(canvas, rows, g: Geometry, rng, border: int):
+    """Seed one dash per row on free pixels: (ok, tail, theta index), retrying off-image seeds."""
+    p = canvas.p
+    n = len(rows)
+    ok = np.zeros(n, dtype=bool)
+    tail = np.zeros((n, 2), dtype=np.int64)
+    theta = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    if border == p.padding:  # distractors stop once less than 1 % of the image is free
+        inner = canvas.mask[rows, canvas.pad : -canvas.pad, canvas.pad : -canvas.pad]
+        alive &= (inner <= FREE).mean((1, 2)) >= _MIN_FREE_FRACTION
+    for _ in range(p.max_paddle_retrial + 1):
+        todo = np.flatnonzero(alive & ~ok)
+        if not len(todo):
+            break
+        th = rng.integers(0, 360, len(todo))  # index into -180..179 degrees
+        free = _free_tails(canvas, rows[todo], g.seed_stamps.core_offsets[th], border)
+        flat = free.reshape(len(todo), -1)
+        count = flat.sum(1)
+        pick = np.minimum((rng.random(len(todo)) * count).astype(np.int64), count - 1)
+        idx = np.argmax(np.cumsum(flat, 1) > pick[:, None], 1)
+        yx = np.stack([idx // p.size, idx % p.size], 1)
+        head, pivot = _seed_dash(p, th - 180, yx, g.margin)
+        good = (count > 0) & canvas.inside(head) & canvas.inside(pivot)
+        alive[todo[count == 0]] = False  # the reference gives up when nothing is free
+        ok[todo[good]] = True
+        tail[todo[good]], theta[todo[good]] = yx[good], th[good]
+    return ok, tail, theta
+
+
+def _start_snake(canvas, rows, g, tail, theta, contrast) -> _Snake:
+    """Draw seed dashes (intensity only; their masks are pending) and return the snakes."""
+    s = g.seed_stamps
+    canvas.paste(canvas.image, rows, tail, contrast * s.line[theta], s.half)
+    head, pivot = _seed_dash(canvas.p, theta - 180, tail, g.margin)
+    return _Snake(pivot, np.deg2rad(theta - 180.0), tail, head, tail.copy(), s.mask[theta])
+
+
+def _occupancy(canvas: Canvas, rows, ys, xs, other: _Snake | None) -> np.ndarray:
+    """M at image pixels (ys, xs) (R, ...) of `rows`, with `other`'s pending dash mask added."""
+    pad = canvas.pad
+    expand = (slice(None),) + (None,) * (ys.ndim - 1)
+    occ = canvas.mask[rows[expand], ys + pad, xs + pad]
+    if other is None:
+        return occ
+    half = (other.last_mask.shape[-1] - 1) // 2
+    dy = ys - other.last_at[:, 0][expand] + half
+    dx = xs - other.last_at[:, 1][expand] + half
+    near = (dy >= 0) & (dy <= 2 * half) & (dx >= 0) & (dx <= 2 * half)
+    b = np.arange(len(rows))[expand]
+    pending = other.last_mask[b, np.clip(dy, 0, 2 * half), np.clip(dx, 0, 2 * half)]
+    return np.maximum(occ, np.where(near, pending, 0.0))
+
+
+def _extend(canvas, rows, g, rng, snake: _Snake, contrast: float, other: _Snake | None):
+    """Add one dash to each row's snake; returns (R,) ok. `other`'s pending dash also blocks."""
+    p = canvas.p
+    n = len(rows)
+    step = p.paddle_length + 2 * g.margin
+    new_pivot = np.ceil(
+        snake.pivot + step * np.stack([np.sin(snake.angle), np.cos(snake.angle)], 1)
+    ).astype(np.int64)
+    cands = new_pivot[:, None, :] + g.cand[None]  # (R, C, 2)
+    inb = canvas.inside(cands)
+    hi = p.size + canvas.pad - 1
+    yy = np.clip(cands[..., 0, None] + g.disk[:, 0], -canvas.pad, hi)  # (R, C, Dk)
+    xx = np.clip(cands[..., 1, None] + g.disk[:, 1], -canvas.pad, hi)
+    dilated = _occupancy(canvas, rows, yy, xx, other).max(-1)  # (R, C)
+    turn = np.abs(g.cand_angle[None] - snake.angle[:, None])
+    turn = np.minimum(turn, 2 * np.pi - turn)
+    weight = np.maximum(np.cos(np.minimum(turn * p.continuity, np.pi / 2)), 0.0) ** 2
+    pmf = np.where(inb, (1.0 - dilated) * weight, 0.0)
+    total = pmf.sum(1)
+    live = total >= 1e-4
+    cmf = np.cumsum(pmf, 1) / np.where(live, total, 1.0)[:, None]
+    chosen = np.full(n, -1)
+    ext = g.ext_stamps
+    for _ in range(p.max_paddle_retrial + 1):
+        todo = np.flatnonzero(live & (chosen < 0))
+        if not len(todo):
+            break
+        c = np.argmax(cmf[todo] > rng.random(len(todo))[:, None], 1)
+        at = cands[todo, c]
+        _, ys, xs = canvas.window(todo, at - canvas.pad, ext.half)
+        near = None if other is None else other.take(todo)
+        occ = _occupancy(canvas, rows[todo], ys, xs, near)
+        hit = (occ + ext.mask[c]).reshape(len(todo), -1).max(1) >= COLLIDE
+        chosen[todo[~hit]] = c[~hit]
+    ok = chosen >= 0
+    r, c = rows[ok], chosen[ok]
+    at = cands[ok, c]
+    canvas.paste(canvas.image, r, at, contrast * ext.line[c], ext.half)
+    canvas.paste(canvas.mask, r, snake.last_at[ok], snake.last_mask[ok], ext.half)
+    snake.pivot[ok], snake.angle[ok], snake.head[ok] = new_pivot[ok], g.cand_angle[c], at
+    snake.last_at[ok], snake.last_mask[ok] = at, ext.mask[c]
+    return ok
+
+
+def _targets(p: PathfinderParams, g: Geometry, n: int, pad: int, rng):
+    """Try n images' two target snakes; returns the canvas, the snakes and (n,) ok."""
+    canvas = Canvas(p, n, pad)
+    rows = np.arange(n)
+    ok, tail1, th1 = _place_seeds(canvas, rows, g, rng, 2 * p.seed_distance)
+    tail2 = np.zeros_like(tail1)
+    th2 = np.zeros_like(th1)
+    placed = np.zeros(n, dtype=bool)
+    for _ in range(p.max_paddle_retrial + 1):
+        todo = np.flatnonzero(~placed)
+        away = np.deg2rad(rng.integers(0, 360, len(todo)))
+        yx = np.rint(tail1[todo] + p.seed_distance * np.stack([np.sin(away), np.cos(away)], 1))
+        th = rng.integers(0, 360, len(todo))
+        head, pivot = _seed_dash(p, th - 180, yx.astype(np.int64), g.margin)
+        good = canvas.inside(head) & canvas.inside(pivot)
+        placed[todo[good]] = True
+        tail2[todo[good]], th2[todo[good]] = yx[good], th[good]
+    ok &= placed
+    contrast = p.snake_contrast * p.paddle_contrast
+    snakes = [
+        _start_snake(canvas, rows, g, tail1, th1, contrast),
+        _start_snake(canvas, rows, g, tail2, th2, contrast),
+    ]
+    for _ in range(p.contour_length - 1):
+        for s in (0, 1):
+            live = np.flatnonzero(ok)
+            sub = snakes[s].take(live)
+            done = _extend(canvas, live, g, rng, sub, contrast, snakes[1 - s].take(live))
+            for f in sub.__dataclass_fields__:
+                getattr(snakes[s], f)[live] = getattr(sub, f)
+            ok[live[~done]] = False
+    for s in snakes:  # both pending dashes enter the mask before the distractors
+        canvas.paste(canvas.mask, rows[ok], s.last_at[ok], s.last_mask[ok], g.seed_stamps.half)
+    return canvas, snakes, ok
+
+
+def _distractors(canvas: Canvas, g: Geometry, rng) -> None:
+    p = canvas.p
+    n = canvas.mask.shape[0]
+    for _ in range(p.num_distractor_snakes):
+        done = np.zeros(n, dtype=bool)
+        for _ in range(p.max_distractor_retrial + 1):
+            rows = np.flatnonzero(~done)
+            if not len(rows):
+                break
+            saved_mask, saved_image = canvas.mask[rows].copy(), canvas.image[rows].copy()
+            ok, tail, th = _place_seeds(canvas, rows, g, rng, p.padding)
+            snake = _start_snake(canvas, rows[ok], g, tail[ok], th[ok], p.snake_contrast)
+            live = np.flatnonzero(ok)
+            for _ in range(p.distractor_length - 1):
+                grown = _extend(canvas, rows[live], g, rng, snake, p.snake_contrast, None)
+                live, snake = live[grown], snake.take(grown)
+            canvas.paste(canvas.mask, rows[live], snake.last_at, snake.last_mask, g.ext_stamps.half)
+            failed = np.ones(len(rows), dtype=bool)
+            failed[live] = False
+            canvas.mask[rows[failed]] = saved_mask[failed]
+            canvas.image[rows[failed]] = saved_image[failed]
+            done[rows[live]] = True
+
+
+def _target_images(p: PathfinderParams, g: Geometry, n: int, pad: int, rng):
+    """n canvases holding two complete target snakes, and the snakes' tails and heads.
+
+    Most tries fail (about 6 % succeed at 32 x 32), so each round tries as many images as the
+    success rate so far says are needed; the rate is computed from the draws themselves, so the
+    result stays a function of the rng state.
+    """
+    masks, images, tails, heads = [], [], [[], []], [[], []]
+    have, tried, succeeded = 0, 0, 0
+    while have < n:
+        rate = max((succeeded + 1) / (tried + 16), 0.01)
+        size = min(int((n - have) / rate * 1.2) + 8, _MAX_TRY)
+        canvas, snakes, ok = _targets(p, g, size, pad, rng)
+        keep = np.flatnonzero(ok)[: n - have]
+        tried, succeeded = tried + size, succeeded + int(ok.sum())
+        masks.append(canvas.mask[keep])
+        images.append(canvas.image[keep])
+        for i in (0, 1):
+            tails[i].append(snakes[i].tail[keep])
+            heads[i].append(snakes[i].head[keep])
+        have += len(keep)
+    canvas = Canvas(p, 0, pad)
+    canvas.mask, canvas.image = np.concatenate(masks), np.concatenate(images)
+    return canvas, [np.concatenate(t) for t in tails], [np.concatenate(h) for h in heads]
+
+
+def _marker_stamp(radius: float) -> tuple[int, np.ndarray]:
+    half = int(np.ceil(radius)) + 1
+    y, x = subpixel_grid(half)
+    return half, coverage(y * y + x * x, radius)
+
+
+def draw_images(
+    p: PathfinderParams, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n Pathfinder images, deterministic in `rng`'s state.
+
+    Returns images (n, size, size) uint8, labels (n,) int64 (exactly balanced when n is even)
+    and the marker centres (n, 2, 2) as (y, x) pixels (the reference's metadata has no such
+    field; tests use it to check connectivity on the drawn image).
+    """
+    labels = rng.permutation(np.arange(n) % 2)
+    markers = np.zeros((n, 2, 2), dtype=np.int64)
+    margins = rng.choice(np.asarray(p.paddle_margins), n)
+    images = np.zeros((n, p.size, p.size), dtype=np.uint8)
+    marker_half, marker = _marker_stamp(p.marker_radius)
+    for margin in np.unique(margins):
+        g = geometry(p, int(margin))
+        pad = max(g.seed_stamps.half, marker_half) + 1
+        want = np.flatnonzero(margins == margin)
+        canvas, tails, heads = _target_images(p, g, len(want), pad, rng)
+        _distractors(canvas, g, rng)
+        origin = rng.integers(0, 2, len(want))
+        other = np.where(labels[want] == 1, origin, 1 - origin)
+        rows = np.arange(len(want))
+        start = np.where(origin[:, None] == 0, tails[0], tails[1])
+        end = np.where(other[:, None] == 0, heads[0], heads[1])
+        discs = np.broadcast_to(marker, (len(rows), *marker.shape))
+        for at in (start, end):
+            canvas.paste(canvas.image, rows, at, discs, marker_half)
+        markers[want] = np.stack([start, end], 1)
+        crop = canvas.image[:, pad : pad + p.size, pad : pad + p.size]
+        scale = 255.0 / crop.reshape(len(rows), -1).max(1)
+        images[want] = np.floor(crop * scale[:, None, None] + 0.4999).astype(np.uint8)
+    return images, labels.astype(np.int64), markers
