@@ -158,6 +158,8 @@ def download(
         message = f"{task}: unpacked {count} files, but the data is incomplete: {err}"
         raise ValueError(message) from None
     log(f"{task}: ready at {ready} ({count} files)")
+    if task == "listops":  # the generator stays the default; the official files are opt-in
+        log(f"use the official ListOps files with: bench run --data-dir {ready} ...")
     return ready
 
 
