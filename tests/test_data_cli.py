@@ -96,3 +96,20 @@ def test_retrieval_members_from_release(tmp_path: Path) -> None:
 def test_download_unknown_task(tmp_path: Path, task: str, capsys) -> None:
     assert main(["data", "download", task, "--cache-dir", str(tmp_path)]) == 2
     assert "downloadable: text, image, retrieval, listops" in capsys.readouterr().err
+
+
+def test_listops_official_files_from_release(tmp_path: Path, capsys) -> None:
+    release = tmp_path / "lra_release.gz"
+    with tarfile.open(release, "w:gz") as tar:
+        for name in ("train", "val", "test"):
+            body = b"Source\tTarget\n( ( [MAX 2 ) 9 ) ] )\t9\n"
+            _add(tar, f"lra_release/lra_release/listops-1000/basic_{name}.tsv", body)
+    digest = hashlib.sha256(release.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    argv = ["data", "download", "listops", "--url", release.as_uri(), "--sha256", digest]
+    assert main([*argv, "--cache-dir", str(cache)]) == 0
+    ready = cache / "data" / "listops" / "lra_release" / "lra_release" / "listops-1000"
+    assert f"bench run --data-dir {ready}" in capsys.readouterr().out
+    assert main(["data", "status", "--cache-dir", str(cache)]) == 0
+    line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("listops (off"))
+    assert "present" in line and str(ready) in line
