@@ -150,7 +150,7 @@ class Router(nn.Module):
             pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D)
             probs = torch.softmax(self.gate(pooled), dim=-1)[:, None].expand(-1, length, -1)
         top = probs.topk(k, dim=-1).indices  # (B, L, k)
-        chosen_tok = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, top, True)
+        chosen_tok = F.one_hot(top, experts).any(-2)  # (B, L, E)
         chosen_tok = chosen_tok & routed[..., None]  # (B, L, E)
         kept_probs = probs * chosen_tok  # (B, L, E): ranks the tokens of each expert
         route = kept_probs / kept_probs.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, L, E)
