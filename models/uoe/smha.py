@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
+from models.kernels.dispatch import choose, multiplied_rows
 from models.layers.parts import PartAux
 from models.uoe.decompose import AttentionExperts, split_attention
 from models.uoe.routing import Router, RoutingConfig, dispatch
@@ -55,7 +56,8 @@ class SelectiveAttention(nn.Module):
         slots = sel.positions.shape[-1]
         plan, row_weight = dispatch(sel, length)
         rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        qkv = grouped_mm(rows, self.qkv_weight, plan.offsets)  # (A, 3 Dh)
+        impl = choose(rows, self.qkv_weight, plan.counts)  # one kernel for both GEMMs
+        qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
         qkv = qkv + self.qkv_bias[plan.expert_index]
         buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
         buffer = buffer.index_copy(0, plan.order, qkv)
@@ -71,7 +73,7 @@ class SelectiveAttention(nn.Module):
             q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
         )  # (E, B, C, Dh)
         heads_out = attended.reshape(experts * batch * slots, head_dim)[plan.order]  # (A, Dh)
-        out = grouped_mm(heads_out, self.out_weight, plan.offsets)  # (A, D)
+        out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
         y = unpermute(out, plan, row_weight) + self.out_bias  # (B L, D)
 
         self.last_shapes = {
@@ -81,7 +83,7 @@ class SelectiveAttention(nn.Module):
             "experts": experts,
             "head_dim": head_dim,
             "slots": slots,
-            "rows": int(plan.token_index.shape[0]),
+            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
             "gated": batch * (length if self.router.cfg.level == "token" else 1),
         }
         loss = None

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
+from models.kernels.dispatch import choose, multiplied_rows
 from models.layers.parts import PartAux
 from models.uoe.decompose import MLPExperts, split_mlp
 from models.uoe.routing import Router, RoutingConfig, dispatch
@@ -43,16 +44,17 @@ class UnionMLP(nn.Module):
         sel = self.router(x, mask)
         plan, row_weight = dispatch(sel, length)
         rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        hidden = grouped_mm(rows, self.up_weight, plan.offsets)  # (A, Hs)
+        impl = choose(rows, self.up_weight, plan.counts)  # one kernel for both GEMMs
+        hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
         hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
-        out = grouped_mm(hidden, self.down_weight, plan.offsets)  # (A, D)
+        out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
         y = unpermute(out, plan, row_weight) + self.down_bias  # (B L, D)
 
         self.last_shapes = {
             "dim": dim,
             "experts": self.router.cfg.num_experts,
             "width": self.up_weight.shape[2],
-            "rows": int(plan.token_index.shape[0]),
+            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
             "gated": batch * (length if self.router.cfg.level == "token" else 1),
         }
         loss = None
