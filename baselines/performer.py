@@ -26,7 +26,7 @@ continues the same sequence of draws.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -97,12 +97,13 @@ class PerformerAttention(nn.Module):
         self.projection = self._draw(draw).to(self.projection.device)
         self.draw = draw
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"train_calls": self.train_calls, "draw": self.draw}
+    def get_extra_state(self) -> torch.Tensor:
+        # A tensor, not a dict of ints: torch.jit tracing (fvcore) takes state_dict values as
+        # graph inputs and accepts only tensors.
+        return torch.tensor([self.train_calls, self.draw], dtype=torch.int64)
 
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.train_calls = int(state["train_calls"])
-        self.draw = int(state["draw"])
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        self.train_calls, self.draw = (int(v) for v in state.tolist())
 
     def _advance(self) -> None:
         if not (self.training and self.redraw_interval):

@@ -218,3 +218,22 @@ def test_cuda_matches_cpu_and_redraws_on_the_device() -> None:
     torch.testing.assert_close(got.cpu(), expected, atol=1e-4, rtol=1e-4)
     attn(x.cuda(), mask.cuda())  # call 2: draw 1
     assert attn.projection.device.type == "cuda" and attn.draw == 1
+
+
+def test_fvcore_can_trace_the_model() -> None:
+    """fvcore traces with torch.jit, which takes every state_dict value (the redraw counter
+    included) as a graph input; only tensors are accepted there."""
+    from fvcore.nn import FlopCountAnalysis
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = _performer(8, redraw_interval=3)
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, mask)[0]
+
+    analysis = FlopCountAnalysis(Logits(), (torch.randn(1, LEN, DIM), torch.ones(1, LEN) > 0))
+    analysis.unsupported_ops_warnings(False)
+    analysis.tracer_warnings("none")
+    assert analysis.total() > 0
