@@ -54,6 +54,8 @@ def test_figures_are_classed_by_their_names() -> None:
     assert kind("train_loss_final") == FLOAT
     assert kind("latency_infer_s_p90") == kind("train_time_s") == TIME_LOW
     assert kind("train_steps_per_s") == kind("examples_per_s") == TIME_HIGH
+    assert kind("train_steps_per_cpu_s") == TIME_HIGH, "a rate, though it ends in _s"
+    assert kind("cpu_time_infer_s_median") == TIME_LOW
     assert kind("memory_peak_train_bytes") == MEMORY
     assert kind("some_future_count") == INFO
 

@@ -7,9 +7,10 @@ a list here:
   `acc_tol` (absolute); other losses within `rel_tol` (relative). Any change fails, in either
   direction: a deterministic figure that moves means the code changed what it computes, and the
   reference must be refreshed on purpose (results/README.md).
-- timing (`*_s`, `*_s_median`, `*_s_p90`, `*_per_s`): noise unless NEW falls outside BASE's
-  spread widened by `factor`: [min(samples) / factor, max(samples) * factor] when BASE stored
-  `<figure>_samples`, else [base / factor, base * factor]. Only the slow side fails.
+- timing (`*_s`, `*_s_median`, `*_s_p90`; rates `*_per_s`, `*_per_cpu_s`): noise unless NEW
+  falls outside BASE's spread widened by `factor`: [min(samples) / factor, max(samples) *
+  factor] when BASE stored `<figure>_samples`, else [base / factor, base * factor]. Only the
+  slow side fails.
 - memory (`memory_*_bytes`): fails when NEW > BASE * factor.
 - anything else numeric is printed, not gated.
 A cell `ok` in BASE that is missing or not `ok` in NEW is a regression; so is a gated figure that
@@ -85,7 +86,7 @@ def kind(figure: str) -> str:
         return ACCURACY
     if "loss" in figure:
         return FLOAT
-    if figure.endswith("_per_s"):
+    if re.search(r"_per_([a-z]+_)?s$", figure):  # a rate: examples_per_s, steps_per_cpu_s
         return TIME_HIGH
     if re.search(r"_s(_median|_p90)?$", figure):
         return TIME_LOW
