@@ -185,7 +185,8 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys) -> None:
 def _comparable(records) -> list[tuple]:
     """Records minus what legitimately differs between two runs (ids, times, throughput)."""
     timing = {"train_time_s", "train_compute_s", "examples_per_s", "train_steps_per_s"}
-    measured = ("latency_", "memory_")  # timings and allocator peaks of bench.measure
+    # timings, CPU times and allocator peaks of bench.measure
+    measured = ("latency_", "memory_", "cpu_time_", "train_steps_per_cpu_s")
     return sorted(
         (
             r.task,
