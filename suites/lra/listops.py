@@ -30,10 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +40,7 @@ from types import MappingProxyType
 import torch
 
 from suites.data import DataRequest, DataUnavailable, Split, TaskData, pad_sequences
+from suites.lra.files import save_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -368,19 +367,6 @@ def listops_cache_path(request: DataRequest) -> Path:
     return Path(request.cache_dir) / "listops" / f"{key}.pt"
 
 
-def _save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """torch.save to a temporary file in path's directory, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(tensors, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _to_tensors(data: TaskData) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for name in ("train", "dev", "test"):
@@ -436,7 +422,7 @@ def _generate(request: DataRequest, path: Path) -> TaskData:
         _encode_split(examples[n_train + n_dev :], request.max_len),
         f"generated:{path}",
     )
-    _save_atomic(_to_tensors(data), path)
+    save_atomic(_to_tensors(data), path)
     return data
 
 
