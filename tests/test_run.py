@@ -250,7 +250,7 @@ def test_a_killed_and_resumed_run_ends_with_the_same_records(tmp_path) -> None:
     killed.wait()
     assert killed.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     finished_before = len(read_records(records_path.parent))
-    assert 1 <= finished_before < 6
+    assert 0 < finished_before < 6
 
     resumed = subprocess.run(
         [
