@@ -23,7 +23,6 @@ import torch
 from tabulate import tabulate
 
 from models.kernels import Dispatch, grouped_mm
-from models.kernels.dispatch import PAD_LIMIT
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = tuple(args.paths.split(","))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, d 512, hidden 2048")
-    print(f"CPU dispatcher: bmm while E * max_rows <= {PAD_LIMIT} x rows, else mm")
+    print("CPU dispatcher: torch._grouped_mm where it takes the operands, else mm")
     table = []
     for case in cases(args.quick):
         table.extend(measure(case, paths, args.repeats))
