@@ -241,6 +241,10 @@ def fvcore_flops(
         **{
             "aten::scaled_dot_product_attention": _fv_sdpa,
             "aten::_grouped_mm": _fv_grouped_mm,
+            # Our grouped-GEMM autograd Functions trace as opaque Python ops, (x, weight, offs).
+            "prim::PythonOp._GroupedMmLoop": _fv_grouped_mm,
+            "prim::PythonOp._TorchGroupedMm": _fv_grouped_mm,
+            "prim::PythonOp._TritonGroupedMm": _fv_grouped_mm,
             # Our convention counts matmul-like ops only; fvcore's defaults also count norms.
             # (A None handle would not replace a default one: fvcore keeps counting it.)
             "aten::layer_norm": _fv_zero,
