@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from bench.catalog import MODELS
 from bench.config import ModelConfig
-from models.layers.attention import MultiHeadAttention
-from models.layers.classifier import SequenceClassifier, build_classifier
-from models.moe.experts import MoEConfig, MoEFFN
+from models.layers.classifier import SequenceClassifier
+from models.moe.classifier import build_moe_classifier
+from models.moe.experts import MoEConfig
 from suites.spec import TaskSpec
 
 
@@ -40,11 +40,4 @@ def mixtral_ffn_config(cfg: ModelConfig) -> MoEConfig:
 
 @MODELS.register("mixtral", "Mixtral-style: full attention + dropless top-k SwiGLU MoE FFN")
 def build_mixtral(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    ffn = mixtral_ffn_config(cfg)
-    return build_classifier(
-        cfg,
-        task,
-        max_len,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
-        make_ffn=lambda _layer: MoEFFN(ffn),
-    )
+    return build_moe_classifier(cfg, task, max_len, mixtral_ffn_config(cfg))

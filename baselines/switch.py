@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from bench.catalog import MODELS
 from bench.config import ModelConfig
-from models.layers.attention import MultiHeadAttention
-from models.layers.classifier import SequenceClassifier, build_classifier
-from models.moe.experts import MoEConfig, MoEFFN
+from models.layers.classifier import SequenceClassifier
+from models.moe.classifier import build_moe_classifier
+from models.moe.experts import MoEConfig
 from suites.spec import TaskSpec
 
 
@@ -34,11 +34,4 @@ def switch_ffn_config(cfg: ModelConfig) -> MoEConfig:
 
 @MODELS.register("switch", "Switch Transformer: full attention + top-1 MoE FFN with capacity")
 def build_switch(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    ffn = switch_ffn_config(cfg)
-    return build_classifier(
-        cfg,
-        task,
-        max_len,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
-        make_ffn=lambda _layer: MoEFFN(ffn),
-    )
+    return build_moe_classifier(cfg, task, max_len, switch_ffn_config(cfg))

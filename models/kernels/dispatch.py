@@ -79,9 +79,9 @@ IMPLEMENTATIONS: dict[str, GroupedMm] = {
 }
 
 
-def choose(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor | None = None) -> str:
-    """The implementation `grouped_mm` uses for x (A, K), weight (E, K, N) and the rows per
-    expert `counts` (E,) (the policy in the module doc)."""
+def choose(x: torch.Tensor, weight: torch.Tensor) -> str:
+    """The implementation `grouped_mm` uses for x (A, K) and weight (E, K, N) (the policy in the
+    module doc; it depends on device, dtype and shape, not on the routing)."""
     if not x.is_cuda:
         return "torch" if torch_grouped_unsupported(x, weight) is None else "mm"
     major, _minor = torch.cuda.get_device_capability(x.device)
@@ -106,12 +106,7 @@ def grouped_mm(
 
     `impl` forces one implementation by name (tests and benchmarks); None picks one.
     """
-    if impl is None:
-        counts = torch.diff(
-            offsets.to(torch.int64), prepend=offsets.new_zeros(1, dtype=torch.int64)
-        )
-        impl = choose(x, weight, counts)
-    name = impl
+    name = impl or choose(x, weight)
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"unknown grouped_mm impl {name!r}; known: {', '.join(IMPLEMENTATIONS)}")
     return IMPLEMENTATIONS[name](x, weight, offsets)

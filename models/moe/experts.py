@@ -90,7 +90,7 @@ class MoEFFN(nn.Module):
         dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
         rows = permute(tokens, dispatch)  # (A, D)
         # One choice for both GEMMs, kept so analytic_flops counts the rows really multiplied.
-        impl = self.cfg.impl or choose(rows, self.w_up, dispatch.counts)
+        impl = self.cfg.impl or choose(rows, self.w_up)
         hidden = grouped_mm(rows, self.w_up, dispatch.offsets, impl=impl)  # (A, H|2H)
         if self.b_up is not None:
             hidden = hidden + self.b_up[dispatch.expert_index]

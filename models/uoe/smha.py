@@ -56,7 +56,7 @@ class SelectiveAttention(nn.Module):
         slots = sel.positions.shape[-1]
         plan, row_weight = dispatch(sel, length)
         rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = choose(rows, self.qkv_weight, plan.counts)  # one kernel for both GEMMs
+        impl = choose(rows, self.qkv_weight)  # one kernel for both GEMMs
         qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
         qkv = qkv + self.qkv_bias[plan.expert_index]
         buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)

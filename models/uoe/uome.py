@@ -44,7 +44,7 @@ class UnionMLP(nn.Module):
         sel = self.router(x, mask)
         plan, row_weight = dispatch(sel, length)
         rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = choose(rows, self.up_weight, plan.counts)  # one kernel for both GEMMs
+        impl = choose(rows, self.up_weight)  # one kernel for both GEMMs
         hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
         hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
         out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
