@@ -27,12 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
 from models.layers.parts import NO_AUX, PartAux
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 
 class LinformerAttention(nn.Module):
@@ -115,13 +114,12 @@ class LinformerAttention(nn.Module):
 @MODELS.register(
     "linformer", "Linformer: keys/values projected along the sequence to model.proj_len + dense FFN"
 )
-def build_linformer(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
+def build_linformer(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
     return build_classifier(
         cfg,
         task,
-        max_len,
         make_mixer=lambda _layer: LinformerAttention(
-            cfg.dim, cfg.heads, max_len, cfg.proj_len, attn_dropout=cfg.attn_dropout
+            cfg.dim, cfg.heads, task.max_len, cfg.proj_len, attn_dropout=cfg.attn_dropout
         ),
         make_ffn=lambda _layer: DenseFFN(cfg.dim, cfg.ffn_dim, cfg.dropout),
     )

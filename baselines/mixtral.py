@@ -9,12 +9,11 @@ the dense FFN's 2 * d * ffn_dim (to rounding). Optional balance loss (cfg.balanc
 
 from __future__ import annotations
 
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier
 from models.moe.classifier import build_moe_classifier
 from models.moe.experts import MoEConfig
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 
 def swiglu_hidden(ffn_dim: int, top_k: int) -> int:
@@ -39,5 +38,5 @@ def mixtral_ffn_config(cfg: ModelConfig) -> MoEConfig:
 
 
 @MODELS.register("mixtral", "Mixtral-style: full attention + dropless top-k SwiGLU MoE FFN")
-def build_mixtral(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return build_moe_classifier(cfg, task, max_len, mixtral_ffn_config(cfg))
+def build_mixtral(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
+    return build_moe_classifier(cfg, task, mixtral_ffn_config(cfg))

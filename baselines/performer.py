@@ -31,8 +31,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
 from models.layers.kernel_attention import (
@@ -42,7 +41,7 @@ from models.layers.kernel_attention import (
     softmax_kernel_exponent,
 )
 from models.layers.parts import NO_AUX, PartAux
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 Kernel = Literal["softmax", "relu"]
 DEFAULT_EPS: dict[str, float] = {"softmax": 1e-6, "relu": 1e-3}  # the paper code's stabilizers
@@ -164,14 +163,13 @@ class PerformerAttention(nn.Module):
         }
 
 
-def _build(cfg: ModelConfig, task: TaskSpec, max_len: int, kernel: Kernel) -> SequenceClassifier:
+def _build(cfg: ModelConfig, task: ModelTask, kernel: Kernel) -> SequenceClassifier:
     # The feature seed is drawn at construction, like the weights, so each run seed gets its own
     # features; later redraws use only the mixer's own (seed, draw) generators.
     base_seed = int(torch.randint(0, 2**31 - 1, ()))
     return build_classifier(
         cfg,
         task,
-        max_len,
         make_mixer=lambda layer: PerformerAttention(
             cfg.dim, cfg.heads, cfg.random_features, seed=base_seed + layer, kernel=kernel
         ),
@@ -182,10 +180,10 @@ def _build(cfg: ModelConfig, task: TaskSpec, max_len: int, kernel: Kernel) -> Se
 @MODELS.register(
     "performer", "Performer: FAVOR+ positive orthogonal random features (softmax) + dense FFN"
 )
-def build_performer(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return _build(cfg, task, max_len, "softmax")
+def build_performer(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
+    return _build(cfg, task, "softmax")
 
 
 @MODELS.register("performer_relu", "Performer, ReLU random-feature kernel (LRA default), dense FFN")
-def build_performer_relu(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return _build(cfg, task, max_len, "relu")
+def build_performer_relu(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
+    return _build(cfg, task, "relu")

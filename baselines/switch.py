@@ -9,12 +9,11 @@ cfg.balance_loss_weight plus the router z-loss weighted by cfg.z_loss_weight.
 
 from __future__ import annotations
 
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier
 from models.moe.classifier import build_moe_classifier
 from models.moe.experts import MoEConfig
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 
 def switch_ffn_config(cfg: ModelConfig) -> MoEConfig:
@@ -33,5 +32,5 @@ def switch_ffn_config(cfg: ModelConfig) -> MoEConfig:
 
 
 @MODELS.register("switch", "Switch Transformer: full attention + top-1 MoE FFN with capacity")
-def build_switch(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return build_moe_classifier(cfg, task, max_len, switch_ffn_config(cfg))
+def build_switch(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
+    return build_moe_classifier(cfg, task, switch_ffn_config(cfg))

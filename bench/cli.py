@@ -228,10 +228,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from bench import catalog
     from bench.report.build import build_report
 
-    catalog.discover()  # plot colours follow the registered model names
     report = build_report(args.run_dirs, args.format, args.out, plots=not args.no_plots)
     if args.out is None:
         print(report.text)
@@ -281,7 +279,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         return 2
     cfg = resolved.configs[task]
     torch.manual_seed(0)
-    model = catalog.MODELS.get(args.model)(cfg.model, resolved.tasks[task], cfg.data.max_len)
+    model = catalog.MODELS.get(args.model)(
+        cfg.model, resolved.tasks[task].model_task(cfg.data.max_len)
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")
     traces = out / "traces"

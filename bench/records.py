@@ -1,4 +1,5 @@
-"""The record schema, the append-only JSONL store, and the run manifest.
+"""The record schema, the append-only JSONL store, and the run manifest (read and written here;
+`bench.environment` says what goes into it). Imports no torch, so reports stay light.
 
 One JSON line per (suite, task, model, scale, seed) cell in `<run_dir>/records.jsonl`, appended and
 fsync'ed as soon as the cell finishes, so a killed run loses no finished cell. `manifest.json`
@@ -13,14 +14,10 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -169,24 +166,6 @@ def read_records(run_dir: Path) -> list[Record]:
     return list(store.latest().values())
 
 
-def environment() -> dict[str, Any]:
-    """Versions, device and CPU facts recorded in every manifest."""
-    cuda = torch.cuda.is_available()
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cuda_available": cuda,
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        **_git_state(),
-    }
-
-
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / MANIFEST_FILE
@@ -205,31 +184,3 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git_state() -> dict[str, Any]:
-    """The git commit of the bench source and whether the tree had uncommitted changes."""
-    source = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain")
-    return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}

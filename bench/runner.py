@@ -20,12 +20,14 @@ from typing import Any
 import torch
 
 from bench import catalog
-from bench.config import CellConfig, Override, Scale, parse_override
+from bench.config import Override, for_task, parse_override
+from bench.environment import environment
 from bench.measure import efficiency
 from bench.measure.cell import Measurements, fixed_batch, measure_model, preset, run_measurements
-from bench.records import CellId, Record, RecordStore, environment, utc_now, write_manifest
+from bench.records import CellId, Record, RecordStore, utc_now, write_manifest
 from bench.train import ProgressFn, TrainingDiverged, train_and_evaluate
 from models.layers.classifier import parameter_counts
+from suites.config import CellConfig, Scale
 from suites.data import DataRequest, DataUnavailable, TaskData
 from suites.spec import SuiteSpec, TaskSpec
 
@@ -87,7 +89,7 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     if not plan.seeds:
         raise ValueError("a run needs at least one seed")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
-    configs = {t: scale.resolve(t, overrides) for t in plan.tasks}
+    configs = {t: scale.resolve(t, for_task(overrides, t)) for t in plan.tasks}
     return ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
 
 
@@ -114,6 +116,7 @@ def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> No
                 "overrides": list(plan.overrides),
             },
             "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+            "reference_model": resolved.suite.reference_model,
             "environment": environment(),
         },
     )
@@ -198,7 +201,7 @@ def run_cell(
     close = None
     try:
         torch.manual_seed(cell.seed)
-        model = catalog.MODELS.get(cell.model)(cfg.model, task, cfg.data.max_len)
+        model = catalog.MODELS.get(cell.model)(cfg.model, task.model_task(cfg.data.max_len))
         counts = parameter_counts(model)
         if resolved.suite.kind == "efficiency":
             measured = _measure(resolved, cell, model, data, cfg, run_dir)

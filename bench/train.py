@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.config import TrainConfig
+from suites.config import TrainConfig
 from suites.data import Split, TaskData
 
 # Called after each step with (step, loss); the CLI draws a progress bar with it.

@@ -1,11 +1,13 @@
-"""What a suite and its tasks declare: the specs the runner, the models and the reports read."""
+"""What a suite and its tasks declare: the specs the runner and the reports read, and the
+model-facing `ModelTask` a task hands to a model builder."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bench.config import Scale
+from models.config import ModelTask
+from suites.config import Scale
 from suites.data import DataRequest, TaskData
 
 
@@ -29,6 +31,10 @@ class TaskSpec:
         """The registry name, `suite/task`."""
         return f"{self.suite}/{self.name}"
 
+    def model_task(self, max_len: int) -> ModelTask:
+        """What a model builder needs of this task, at the padded length `max_len`."""
+        return ModelTask(self.num_classes, self.vocab_size, self.num_inputs, max_len)
+
 
 SUITE_KINDS = ("accuracy", "efficiency")
 
@@ -39,6 +45,7 @@ class SuiteSpec:
 
     kind: "accuracy" cells train, evaluate, then measure; "efficiency" cells only measure
     (training step speed, memory, FLOPs) on the task's data, with no training to convergence.
+    reference_model: the model relative figures are ratios to (efficiency cells, reports).
     """
 
     name: str
@@ -46,6 +53,7 @@ class SuiteSpec:
     tasks: tuple[str, ...]  # short task names
     scales: Mapping[str, Scale]
     kind: str = "accuracy"
+    reference_model: str = "full_attention"
 
     def __post_init__(self) -> None:
         if self.kind not in SUITE_KINDS:

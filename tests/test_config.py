@@ -2,15 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import (
-    CellConfig,
-    ConfigError,
-    DataConfig,
-    Scale,
-    TrainConfig,
-    apply_overrides,
-    parse_override,
-)
+from bench.config import for_task, parse_override
+from suites.config import CellConfig, ConfigError, DataConfig, Scale, TrainConfig, apply_overrides
 
 TASKS = ("listops", "text")
 
@@ -22,8 +15,8 @@ def test_override_is_typed_and_scoped() -> None:
     assert (one.task, one.value) == ("listops", 3e-4)
 
     scale = Scale("s", "test", CellConfig(), {"text": {"data.max_len": 4096}})
-    listops = scale.resolve("listops", [everywhere, one])
-    text = scale.resolve("text", [everywhere, one])
+    listops = scale.resolve("listops", for_task([everywhere, one], "listops"))
+    text = scale.resolve("text", for_task([everywhere, one], "text"))
     assert listops.train.steps == text.train.steps == 50
     assert listops.train.lr == 3e-4 and text.train.lr == TrainConfig().lr
     assert text.data.max_len == 4096 and listops.data.max_len == DataConfig().max_len

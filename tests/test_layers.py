@@ -6,27 +6,21 @@ import pytest
 import torch
 
 from bench import catalog
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import parameter_counts
 from models.layers.heads import masked_mean_pool
 from models.layers.parts import lengths_to_mask
-from suites.spec import TaskSpec
 
 
-def _task(num_inputs: int = 1) -> TaskSpec:
-    def load(request):  # never called here
-        raise AssertionError
-
-    return TaskSpec(
-        "toy", "test", "toy", num_classes=3, vocab_size=11, num_inputs=num_inputs, load=load
-    )
+def _task(num_inputs: int = 1, max_len: int = 12) -> ModelTask:
+    return ModelTask(num_classes=3, vocab_size=11, num_inputs=num_inputs, max_len=max_len)
 
 
 def _model(num_inputs: int = 1, max_len: int = 12):
     torch.manual_seed(0)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32)
-    return catalog.MODELS.get("full_attention")(cfg, _task(num_inputs), max_len).eval()
+    return catalog.MODELS.get("full_attention")(cfg, _task(num_inputs, max_len)).eval()
 
 
 def test_lengths_to_mask() -> None:

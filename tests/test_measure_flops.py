@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import catalog
-from bench.config import ModelConfig
 from bench.measure.flops import (
     MissingFlopFormula,
     analytic_flops,
@@ -17,11 +16,11 @@ from bench.measure.flops import (
     fvcore_flops,
     missing_analytic,
 )
+from models.config import ModelConfig, ModelTask
 from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
 from models.moe import experts
 from models.uoe import smha, uome
-from suites.spec import TaskSpec
 
 catalog.discover()  # the parametrization below needs the registry at collection time
 
@@ -31,8 +30,8 @@ CFG = ModelConfig(
 VOCAB, CLASSES, BATCH, LENGTH = 20, 3, 4, 48
 
 
-def _task(num_inputs: int = 1) -> TaskSpec:
-    return TaskSpec("t", "s", "test task", CLASSES, VOCAB, num_inputs, load=lambda r: None)
+def _task(num_inputs: int = 1) -> ModelTask:
+    return ModelTask(CLASSES, VOCAB, num_inputs, LENGTH)
 
 
 def _batch(num_inputs: int = 1, seed: int = 0):
@@ -44,7 +43,7 @@ def _batch(num_inputs: int = 1, seed: int = 0):
 
 def _build(name: str, num_inputs: int = 1) -> nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(CFG, _task(num_inputs), LENGTH).eval()
+    return catalog.MODELS.get(name)(CFG, _task(num_inputs)).eval()
 
 
 @pytest.mark.parametrize("name", catalog.MODELS.names())

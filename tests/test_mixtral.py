@@ -9,12 +9,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.mixtral import mixtral_ffn_config, swiglu_hidden
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.moe.experts import MoEConfig, MoEFFN
 from models.moe.routing import top_k_softmax
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 
 def test_gates_sum_to_one_and_renormalise_the_full_softmax() -> None:
@@ -68,13 +67,10 @@ def test_active_parameters_match_dense() -> None:
     assert swiglu_hidden(128, 2) == 43  # 3 * 43 * 2 = 258 ~ 2 * 128
     assert swiglu_hidden(96, 1) == 64  # exact: 3 * 64 = 2 * 96
 
-    def load(request):  # never called here
-        raise AssertionError
-
-    task = TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=20, num_inputs=1, load=load)
+    task = ModelTask(num_classes=3, vocab_size=20, num_inputs=1, max_len=12)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=96, experts=4, top_k=1)
-    model = MODELS.get("mixtral")(cfg, task, 12)
-    dense_total, _ = parameter_counts(MODELS.get("full_attention")(cfg, task, 12))
+    model = MODELS.get("mixtral")(cfg, task)
+    dense_total, _ = parameter_counts(MODELS.get("full_attention")(cfg, task))
     total, active = parameter_counts(model)
     dense_ffn = 2 * 16 * 96 + 96 + 16
     router = 16 * 4

@@ -1,7 +1,7 @@
 """Checks every registered model must pass, parametrized over the model registry.
 
 Models are discovered at collection time, so a model added in `baselines/` (or any package in
-`catalog.MODEL_PACKAGES`) is tested here with no edit: built at the LRA tiny config for ListOps,
+its own package) is tested here with no edit: built at the LRA tiny config for ListOps,
 forward + backward on a padded batch, padding invariance of the logits, parameter counts.
 """
 
@@ -30,7 +30,7 @@ def _build(name: str) -> tuple[torch.nn.Module, int, int]:
     cfg = suite.scales["tiny"].resolve("listops")
     task = catalog.TASKS.get("lra/listops")
     torch.manual_seed(0)
-    model = catalog.MODELS.get(name)(cfg.model, task, cfg.data.max_len)
+    model = catalog.MODELS.get(name)(cfg.model, task.model_task(cfg.data.max_len))
     return model, task.vocab_size, cfg.data.max_len
 
 

@@ -11,8 +11,8 @@ import torch
 
 from bench.cli import main
 from bench.measure.profile import ProfileConfig, profile_steps
-from bench.measure.ranges import ALL_PHASES, ATTENTION, FFN, MOE_PHASES, phase
 from bench.records import read_records
+from models.layers.ranges import ALL_PHASES, ATTENTION, FFN, MOE_PHASES, phase
 
 FAST = [
     *("--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "data.n_train=40"),

@@ -4,7 +4,7 @@ import pytest
 
 from bench import catalog
 from bench.cli import main
-from bench.registry import DuplicateNameError, Registry, UnknownNameError
+from models.registry import DuplicateNameError, Registry, UnknownNameError
 
 
 def test_registering_a_name_twice_raises() -> None:

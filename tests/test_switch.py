@@ -11,12 +11,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.switch import switch_ffn_config
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.moe.experts import MoEConfig, MoEFFN
 from models.moe.routing import balance_loss, capacity, switch_top1, z_loss
-from suites.spec import TaskSpec
+from models.registry import MODELS
 
 # Token t's top-1 expert: 0 0 0 1 1 0 2 3 -> expert 0 has 4 tokens, capacity 2 keeps tokens 0, 1.
 CHOICE = [0, 0, 0, 1, 1, 0, 2, 3]
@@ -126,18 +125,15 @@ def test_aux_loss_weights_and_router_gradient() -> None:
     assert ffn.router.weight.grad.abs().sum() > 0
 
 
-def toy_task() -> TaskSpec:
-    def load(request):  # never called here
-        raise AssertionError
-
-    return TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=20, num_inputs=1, load=load)
+def toy_task() -> ModelTask:
+    return ModelTask(num_classes=3, vocab_size=20, num_inputs=1, max_len=12)
 
 
 def test_registered_model_active_parameters_match_dense() -> None:
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, experts=4)
     task = toy_task()
-    switch = MODELS.get("switch")(cfg, task, 12)
-    dense = MODELS.get("full_attention")(cfg, task, 12)
+    switch = MODELS.get("switch")(cfg, task)
+    dense = MODELS.get("full_attention")(cfg, task)
     total, active = parameter_counts(switch)
     dense_total, _ = parameter_counts(dense)
     router = cfg.dim * cfg.experts

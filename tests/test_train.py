@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 from bench import catalog
-from bench.config import ModelConfig, TrainConfig
 from bench.train import TrainingDiverged, lr_factor, train_and_evaluate
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import ModelOutput
+from suites.config import TrainConfig
 from suites.data import Split, TaskData
-from suites.spec import TaskSpec
 
 
 def _contains_three(n: int, seed: int) -> Split:
@@ -25,16 +25,8 @@ def _toy_data() -> TaskData:
     )
 
 
-def _toy_task() -> TaskSpec:
-    return TaskSpec(
-        "toy",
-        "test",
-        "toy",
-        num_classes=2,
-        vocab_size=11,
-        num_inputs=1,
-        load=lambda request: _toy_data(),
-    )
+def _toy_task() -> ModelTask:
+    return ModelTask(num_classes=2, vocab_size=11, num_inputs=1, max_len=8)
 
 
 def test_lr_schedule_is_linear_warmup_then_linear_decay() -> None:
@@ -46,7 +38,7 @@ def test_lr_schedule_is_linear_warmup_then_linear_decay() -> None:
 def test_training_drives_the_loss_down_and_beats_majority() -> None:
     torch.manual_seed(0)
     model = catalog.MODELS.get("full_attention")(
-        ModelConfig(dim=32, depth=1, heads=2, ffn_dim=64), _toy_task(), 8
+        ModelConfig(dim=32, depth=1, heads=2, ffn_dim=64), _toy_task()
     )
     data = _toy_data()
     cfg = TrainConfig(batch_size=32, steps=240, warmup_steps=20, lr=3e-3, eval_every=40)
@@ -63,7 +55,7 @@ def test_selected_weights_are_the_best_dev_ones() -> None:
     """Test accuracy is measured on the weights of the best dev evaluation, not the last."""
     torch.manual_seed(0)
     model = catalog.MODELS.get("full_attention")(
-        ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32), _toy_task(), 8
+        ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32), _toy_task()
     )
     data = _toy_data()
     cfg = TrainConfig(batch_size=32, steps=60, warmup_steps=5, lr=3e-3, eval_every=20)

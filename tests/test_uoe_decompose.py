@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from bench import catalog
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.ffn import DenseFFN
 from models.layers.parts import lengths_to_mask
@@ -18,7 +18,6 @@ from models.uoe.model import from_dense
 from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
-from suites.spec import TaskSpec
 
 # Every expert takes every token: top_k = E and capacity = all real patches.
 ALL = Capacity("factor", 1.0)
@@ -127,18 +126,15 @@ def test_smha_with_all_heads_equals_dense_attention(variant: str) -> None:
     torch.testing.assert_close(g_uoe[2], g_dense[2].view(8, 2, 4).permute(1, 2, 0))
 
 
-def _task() -> TaskSpec:
-    def load(request):  # never called here
-        raise AssertionError
-
-    return TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=11, num_inputs=1, load=load)
+def _task() -> ModelTask:
+    return ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=12)
 
 
 @pytest.mark.parametrize("variant", ["paper", "corrected"])
 def test_from_dense_model_equals_dense_outputs_and_gradients(variant: str) -> None:
     torch.manual_seed(3)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, experts=4)
-    dense = catalog.MODELS.get("full_attention")(cfg, _task(), 12)
+    dense = catalog.MODELS.get("full_attention")(cfg, _task())
     uoe = from_dense(dense, cfg, variant, routing=(_everyone(2, variant), _everyone(4, variant)))
     _uniform_gate(uoe)
     tokens = torch.randint(1, 11, (4, 12))

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import catalog
-from bench.config import ModelConfig
 from bench.measure.flops import FORMULAS
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.layers.parts import lengths_to_mask
 from models.uoe.flops import GROUPS, compare, dense_layer_flops, total_ratio
@@ -19,16 +19,12 @@ from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 from suites.lra.scales import LRA_SCALES
-from suites.spec import TaskSpec
 
 LRA = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, experts=4, top_k=2, attn_top_k=1)
 
 
-def _task(vocab: int = 20) -> TaskSpec:
-    def load(request):  # never called here
-        raise AssertionError
-
-    return TaskSpec("toy", "test", "toy", num_classes=3, vocab_size=vocab, num_inputs=1, load=load)
+def _task(max_len: int, vocab: int = 20) -> ModelTask:
+    return ModelTask(num_classes=3, vocab_size=vocab, num_inputs=1, max_len=max_len)
 
 
 def _batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +37,7 @@ def _batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 def _build(name: str, cfg: ModelConfig = LRA, max_len: int = 64) -> torch.nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(cfg, _task(), max_len)
+    return catalog.MODELS.get(name)(cfg, _task(max_len))
 
 
 def _router_grads(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:

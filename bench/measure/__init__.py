@@ -1,4 +1,3 @@
 """Measurements of a model on a fixed batch: FLOPs (`flops`), latency (`latency`), peak memory
-(`memory`), profiler traces (`profile`), the named phase ranges parts emit (`ranges`), and the
-bundle the runner records per cell (`cell`). Imports nothing here, so models can import `ranges`
-without pulling in the rest."""
+(`memory`), profiler traces (`profile`), and the bundle the runner records per cell (`cell`).
+The phase names parts emit into traces live in the library (`models.layers.ranges`)."""

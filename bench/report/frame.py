@@ -1,36 +1,37 @@
 """Records -> tidy pandas frames, the one input of every table and plot.
 
-`load_runs` reads the latest record of every cell of one or more run directories and the task
-order of each suite from their manifests. `cells_frame` has one row per cell (identity, status,
-sequence length); `metrics_frame` one row per (cell, scalar metric) of the `ok` cells, parameter
-counts included. Lists (curves, latency samples) and strings stay in the records; nothing here
-knows a fixed list of metrics, so metrics added later flow through unchanged.
+`load_runs` reads the latest record of every cell of one or more run directories and, from their
+manifests, the task order of each suite, the models the runs planned and each suite's reference
+model (the one relative figures are ratios to). `cells_frame` has one row per cell (identity,
+status, sequence length); `metrics_frame` one row per (cell, scalar metric) of the `ok` cells,
+parameter counts included. Lists (curves, latency samples) and strings stay in the records;
+nothing here knows a fixed list of metrics, so metrics added later flow through unchanged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from bench.catalog import MODELS
 from bench.records import Record, read_manifest, read_records
 
-GROUP = ("suite", "scale")  # a table or plot never mixes suites or scales
 CELL_COLUMNS = ("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason")
 METRIC_COLUMNS = ("suite", "scale", "task", "model", "seed", "length", "metric", "value")
-REFERENCE_MODEL = "full_attention"  # relative figures are ratios to this model
 
 
 @dataclass(frozen=True)
 class Runs:
-    """The latest record of every cell of some runs, and each suite's task order."""
+    """The latest record of every cell of some runs; each suite's task order and reference model
+    (absent for runs whose manifest names none); every model the runs' plans named."""
 
     records: tuple[Record, ...]
     task_order: dict[str, tuple[str, ...]]
+    reference_model: dict[str, str] = field(default_factory=dict)
+    planned_models: tuple[str, ...] = ()
 
     def tasks(self, suite: str) -> tuple[str, ...]:
         """Tasks of `suite` in manifest order, then any other task its records name."""
@@ -42,19 +43,33 @@ class Runs:
         """Models in first-appearance order (the runs' plan order)."""
         return tuple(dict.fromkeys(r.model for r in self.records))
 
+    def palette_models(self) -> tuple[str, ...]:
+        """The models that get a colour: every planned one, and any other a record names."""
+        return tuple(dict.fromkeys((*self.planned_models, *self.models())))
+
 
 def load_runs(run_dirs: Iterable[Path]) -> Runs:
     """Read every run directory; a later directory's record of the same cell wins."""
     latest: dict = {}
     order: dict[str, list[str]] = {}
+    reference: dict[str, str] = {}
+    planned: list[str] = []
     for run_dir in run_dirs:
         manifest = read_manifest(run_dir)
         plan = manifest["plan"]
         tasks = order.setdefault(plan["suite"], [])
         tasks += [t for t in plan["tasks"] if t not in tasks]
+        planned += plan.get("models", [])
+        if "reference_model" in manifest:
+            reference[plan["suite"]] = manifest["reference_model"]
         for record in read_records(run_dir):
             latest[record.cell] = record
-    return Runs(tuple(latest.values()), {s: tuple(t) for s, t in order.items()})
+    return Runs(
+        tuple(latest.values()),
+        {s: tuple(t) for s, t in order.items()},
+        reference,
+        tuple(dict.fromkeys(planned)),
+    )
 
 
 def task_lengths(records: Sequence[Record]) -> dict[tuple[str, str, str], int]:
@@ -138,11 +153,13 @@ def seed_summary(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def model_colors(models: Iterable[str]) -> dict[str, str]:
-    """One fixed colour per model: the sorted registered names (plus any others given) index
-    a qualitative palette, so a model keeps its colour across every plot of a report."""
+    """One fixed colour per model: the sorted names (for a report, every model its runs planned
+    or recorded: `Runs.palette_models()`) index a qualitative palette, so a model keeps its
+    colour across every plot of a report, and across reports of runs that planned the same
+    models (a `bench run` without --models plans every registered one)."""
     from matplotlib import colormaps
 
-    names = sorted(set(MODELS.names()) | set(models))
+    names = sorted(set(models))
     palette = [colormaps["tab10"](i) for i in range(10)] + [colormaps["Dark2"](i) for i in range(8)]
     return {
         name: "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in palette[i % len(palette)][:3]))

@@ -60,7 +60,7 @@ def accuracy_vs(runs: Runs, x_metric: str, x_label: str, scale_x: float = 1.0) -
     """Average test accuracy (%) over tasks against `x_metric` (mean over the same tasks), one
     bubble per model sized by peak training memory; per (suite, scale) with both metrics."""
     metrics = metrics_frame(runs.records)
-    colors = model_colors(runs.models())
+    colors = model_colors(runs.palette_models())
     plots = []
     for (suite, scale), frame in metrics.groupby(["suite", "scale"], sort=False):
         per_task = frame.groupby(["model", "task", "metric"], sort=False)["value"].mean()
@@ -119,7 +119,7 @@ def scaling(runs: Runs) -> list[Plot]:
     series = [("train_steps_per_s", "training steps/s", 1.0)]
     series.append(("memory_peak_train_bytes", "peak train memory (MB)", 1e-6))
     metrics = metrics_frame(runs.records).dropna(subset=["length"])
-    colors = model_colors(runs.models())
+    colors = model_colors(runs.palette_models())
     plots = []
     for (suite, scale), frame in metrics.groupby(["suite", "scale"], sort=False):
         present = [s for s in series if (frame.metric == s[0]).any()]
@@ -193,7 +193,7 @@ def training_curves(runs: Runs) -> list[Plot]:
     """Training loss (mean per eval interval) and dev accuracy against the step, one line per
     model (mean over the seeds whose curves share the steps); per (suite, scale, task)."""
     cells = cells_frame(runs.records)
-    colors = model_colors(runs.models())
+    colors = model_colors(runs.palette_models())
     plots = []
     ok = [r for r in runs.records if r.status == "ok" and r.metrics.get("dev_curve")]
     for (suite, scale), _ in cells.groupby(["suite", "scale"], sort=False):

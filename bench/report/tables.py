@@ -21,7 +21,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.records import Record
-from bench.report.frame import REFERENCE_MODEL, Runs, cells_frame, metrics_frame
+from bench.report.frame import Runs, cells_frame, metrics_frame
 
 MISSING = "n/a"
 FORMATS = ("md", "latex", "csv")
@@ -184,7 +184,8 @@ def _relative_tables(
         headers = ["model"] + [
             f"{t} (L={int(lengths[t].iloc[0])})" if len(lengths[t]) else t for t in tasks
         ]
-        base = values[values.model == REFERENCE_MODEL].groupby("task")["value"].mean()
+        reference = runs.reference_model.get(suite)
+        base = values[values.model == reference].groupby("task")["value"].mean()
         notes: set[str] = set()
         rows = []
         for model in dict.fromkeys(group.model):
@@ -196,9 +197,12 @@ def _relative_tables(
                     cell = Cell(f"{cell.text} ({own.mean() / base[task]:.2f}×)")
                 row.append(cell)
             rows.append(tuple(row))
-        if base.empty:
-            notes.add(f"no {REFERENCE_MODEL} record: ratios are left out.")
-        title = f"{label} on {suite} at scale {scale} (ratio to {REFERENCE_MODEL})"
+        if reference is None:
+            notes.add("the runs' manifests name no reference model: ratios are left out.")
+        elif base.empty:
+            notes.add(f"no {reference} record: ratios are left out.")
+        ratio = f" (ratio to {reference})" if reference else ""
+        title = f"{label} on {suite} at scale {scale}{ratio}"
         name = f"efficiency_{'speed' if metric == SPEED_METRIC else 'memory'}_{suite}_{scale}"
         tables.append(Table(name, title, tuple(headers), tuple(rows), _ordered(notes)))
     return tables
@@ -320,14 +324,6 @@ def _latex_cell(cell: Cell) -> str:
 
 
 # ---------------------------------------------------------------- CLI helpers
-
-
-def accuracy_table(records: Sequence[Record], tasks: Sequence[str]) -> str:
-    """The Markdown accuracy table(s) of `records` over `tasks` (the `bench report` default)."""
-    tables = accuracy_tables(Runs(tuple(records), {}), tasks)
-    if not tables:
-        return "no ok record carries an accuracy: nothing to tabulate."
-    return "\n\n".join(render(t, "md") for t in tables)
 
 
 def summary_table(records: Sequence[Record]) -> str:

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.measure.ranges import ATTENTION, phase
 from models.layers.parts import NO_AUX, PartAux
+from models.layers.ranges import ATTENTION, phase
 
 
 class MultiHeadAttention(nn.Module):

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.encoder import Encoder, PartFactory
 from models.layers.heads import ClassificationHead, dual_features, masked_mean_pool
-from suites.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,7 @@ class SequenceClassifier(nn.Module):
 
 def build_classifier(
     cfg: ModelConfig,
-    task: TaskSpec,
-    max_len: int,
+    task: ModelTask,
     *,
     make_mixer: PartFactory,
     make_ffn: PartFactory,
@@ -64,7 +62,7 @@ def build_classifier(
     """The shared classifier with this model's mixer and FFN in every block."""
     encoder = Encoder(
         vocab_size=task.vocab_size,
-        max_len=max_len,
+        max_len=task.max_len,
         dim=cfg.dim,
         depth=cfg.depth,
         dropout=cfg.dropout,

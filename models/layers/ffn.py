@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.measure.ranges import FFN, phase
 from models.layers.parts import NO_AUX, PartAux
+from models.layers.ranges import FFN, phase
 
 
 class DenseFFN(nn.Module):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.config import ModelConfig
+from models.config import ModelConfig
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "projections": ("qkv_proj", "out_proj"),

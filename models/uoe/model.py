@@ -1,4 +1,4 @@
-"""The two registered UoE models and the dense -> UoE conversion.
+"""The two UoE variants (registered by `baselines/uoe.py`) and the dense -> UoE conversion.
 
 `uoe_paper` reproduces the released code's behaviour (reference/uoe.md §1.3-1.4): unweighted
 union of expert outputs, so the routers get no gradient; no balance loss; attention capacity =
@@ -22,8 +22,7 @@ import copy
 
 from torch import nn
 
-from bench.catalog import MODELS
-from bench.config import ModelConfig
+from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
@@ -31,7 +30,6 @@ from models.uoe.decompose import split_attention, split_mlp
 from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
-from suites.spec import TaskSpec
 
 VARIANTS = ("paper", "corrected")
 
@@ -60,8 +58,7 @@ def routing_configs(cfg: ModelConfig, variant: str) -> tuple[RoutingConfig, Rout
 
 def build_uoe(
     cfg: ModelConfig,
-    task: TaskSpec,
-    max_len: int,
+    task: ModelTask,
     variant: str,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
@@ -70,20 +67,9 @@ def build_uoe(
     return build_classifier(
         cfg,
         task,
-        max_len,
         make_mixer=lambda _layer: SelectiveAttention(cfg.dim, cfg.heads, attn, cfg.attn_dropout),
         make_ffn=lambda _layer: UnionMLP(cfg.dim, cfg.ffn_dim, mlp, cfg.dropout),
     )
-
-
-@MODELS.register("uoe", "UoE corrected: gate-weighted SMHA + UoME, balance loss, padding masked")
-def build_uoe_corrected(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return build_uoe(cfg, task, max_len, "corrected")
-
-
-@MODELS.register("uoe_paper", "UoE as released: unweighted union, untrained router, L/2 MLP")
-def build_uoe_paper(cfg: ModelConfig, task: TaskSpec, max_len: int) -> SequenceClassifier:
-    return build_uoe(cfg, task, max_len, "paper")
 
 
 def from_dense(

@@ -8,13 +8,13 @@ records `skipped` with where they looked and the command that fetches the data.
 
 from __future__ import annotations
 
-from bench.catalog import register_suite
 from suites.lra.image import load_image
 from suites.lra.listops import LISTOPS_NUM_CLASSES, LISTOPS_VOCAB_SIZE, load_listops
 from suites.lra.pathfinder import load_pathfinder
 from suites.lra.retrieval import load_retrieval
 from suites.lra.scales import LRA_SCALES
 from suites.lra.text import load_text
+from suites.registry import register_suite
 from suites.spec import SuiteSpec, TaskSpec
 
 BYTE_VOCAB = 257  # UTF-8 bytes 1..256, 0 = padding

@@ -14,7 +14,8 @@ tiny: the whole suite for one model in about two minutes on 2 CPU cores (the REA
 
 from __future__ import annotations
 
-from bench.config import CellConfig, DataConfig, ModelConfig, Scale, TrainConfig
+from models.config import ModelConfig
+from suites.config import CellConfig, DataConfig, Scale, TrainConfig
 
 _PAPER_MODEL = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.1, attn_dropout=0.1)
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import torch
 
-from bench.catalog import register_suite
-from bench.config import CellConfig, DataConfig, ModelConfig, Scale, TrainConfig
+from models.config import ModelConfig
+from suites.config import CellConfig, DataConfig, Scale, TrainConfig
 from suites.data import DataRequest, Split, TaskData
+from suites.registry import register_suite
 from suites.spec import SuiteSpec, TaskSpec
 
 BYTE_VOCAB = 257  # bytes 1..256, 0 = padding

@@ -3,7 +3,7 @@ every registered model end to end and compare its records with the committed ref
 
 from __future__ import annotations
 
-from bench.catalog import register_suite
+from suites.registry import register_suite
 from suites.smoke.scales import SMOKE_SCALES
 from suites.smoke.tasks import (
     FIRST_VOCAB,

@@ -6,7 +6,8 @@ positions than max_len and Performer uses few random features, so every register
 
 from __future__ import annotations
 
-from bench.config import CellConfig, DataConfig, ModelConfig, Scale, TrainConfig
+from models.config import ModelConfig
+from suites.config import CellConfig, DataConfig, Scale, TrainConfig
 
 _MODEL = ModelConfig(
     dim=32,

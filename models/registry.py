@@ -1,7 +1,8 @@
-"""One generic name -> object registry, used for models, suites and tasks.
+"""One generic name -> object registry, and `MODELS`, the registry of model builders.
 
 Registering a name twice raises (a silent overwrite would make results depend on import order).
 Looking up an unknown name raises `UnknownNameError`, which lists the nearest registered names.
+`baselines/` fills `MODELS` (one file per model); suites keep their own registries of this type.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from torch import nn
+
+from models.config import ModelConfig, ModelTask
 
 T = TypeVar("T")
 
@@ -91,3 +96,9 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# (shape, task) -> an nn.Module whose forward(inputs, lengths) returns a ModelOutput.
+ModelBuilder = Callable[[ModelConfig, ModelTask], nn.Module]
+
+MODELS: Registry[ModelBuilder] = Registry("model")

@@ -1,0 +1,127 @@
+"""Typed, frozen cell configuration: model (`models.config.ModelConfig`), training and data
+settings, and the scale presets a suite defines them in.
+
+A suite defines its scales (tiny | small | paper) once, as a `Scale`: one base `CellConfig`
+plus per-task overrides {"section.field": value}; the user's `--set` overrides (parsed in
+`bench.config`) are applied last. Unknown keys and values of the wrong type are `ConfigError`s
+that name the valid fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from models.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The shared loop: AdamW, linear warmup then linear decay to zero, gradient clipping.
+
+    eval_every: evaluate on the dev split every this many steps (and after the last step).
+    eval_examples: dev examples per evaluation; 0 means the whole dev split.
+    """
+
+    batch_size: int = 32
+    steps: int = 1000
+    warmup_steps: int = 100
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_examples: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Data request: padded length, split sizes (exact for generated data, an upper bound for
+    files) and the data seed (fixed across run seeds, so seeds differ only in init and order)."""
+
+    max_len: int = 2048
+    n_train: int = 96_000
+    n_dev: int = 2_000
+    n_test: int = 2_000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Everything one (task, model, seed) cell needs besides its identity."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = ("model", "train", "data")
+
+
+class ConfigError(ValueError):
+    """A malformed override or an unknown configuration key; the message names the valid ones."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A named preset: the base cell config and per-task overrides as {"train.steps": 100}."""
+
+    name: str
+    description: str
+    base: CellConfig
+    per_task: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frozen = {t: MappingProxyType(dict(o)) for t, o in self.per_task.items()}
+        object.__setattr__(self, "per_task", MappingProxyType(frozen))
+        for overrides in self.per_task.values():
+            apply_overrides(self.base, overrides)  # fail at definition time, not at run time
+
+    def resolve(self, task: str, user: Mapping[str, Any] = MappingProxyType({})) -> CellConfig:
+        """The config of `task`: base, then this scale's task overrides, then `user`'s
+        {"section.field": value} (the `--set` items that apply to this task)."""
+        cfg = apply_overrides(self.base, self.per_task.get(task, {}))
+        return apply_overrides(cfg, user)
+
+
+def apply_overrides(cfg: CellConfig, overrides: Mapping[str, Any]) -> CellConfig:
+    """A copy of `cfg` with {"section.field": value} applied; values must already be typed."""
+    sections = {s: getattr(cfg, s) for s in SECTIONS}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        target = config_field(section, name)
+        _check_type(value, target, key)
+        sections[section] = dataclasses.replace(sections[section], **{name: value})
+    return CellConfig(**sections)
+
+
+def config_field(section: str, name: str) -> dataclasses.Field[Any]:
+    """The dataclass field behind "section.field"; unknown names raise naming the valid ones."""
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown config section {section!r}; sections: {', '.join(SECTIONS)}")
+    fields = {f.name: f for f in dataclasses.fields(_SECTION_TYPES[section])}
+    if name not in fields:
+        raise ConfigError(
+            f"unknown field {section}.{name}; {section} fields: {', '.join(sorted(fields))}"
+        )
+    return fields[name]
+
+
+_SECTION_TYPES = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+
+
+def _check_type(value: Any, target: dataclasses.Field[Any], key: str) -> None:
+    type_name = str(target.type)
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+    }.get(type_name, True)
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: expected a value of type {type_name}")
