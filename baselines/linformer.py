@@ -31,10 +31,13 @@ from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
 from models.layers.parts import NO_AUX, PartAux
+from models.layers.ranges import ATTENTION, SEQ_PROJ, phase
 from models.registry import MODELS
 
 
 class LinformerAttention(nn.Module):
+    phases = (SEQ_PROJ, ATTENTION)
+
     def __init__(
         self,
         dim: int,
@@ -62,7 +65,6 @@ class LinformerAttention(nn.Module):
         std = 1.0 / math.sqrt(max_len)
         self.key_proj = nn.Parameter(torch.randn(shape) * std)  # E: ([H,] k, max_len)
         self.value_proj = nn.Parameter(torch.randn(shape) * std)  # F: ([H,] k, max_len)
-        self.last_shape: tuple[int, int] | None = None  # (B, L) of the last forward
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         batch, length, dim = x.shape
@@ -73,7 +75,23 @@ class LinformerAttention(nn.Module):
             )
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)  # (B, L, 3, H, Dh)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, Dh)
-        real = mask[:, None, :, None].to(x.dtype)  # (B, 1, L, 1)
+        with phase(SEQ_PROJ):
+            k_slots, v_slots, slot_mask = self._project(k, v, mask)
+        dropout = self.attn_dropout if self.training else 0.0
+        with phase(ATTENTION):
+            y = F.scaled_dot_product_attention(
+                q, k_slots, v_slots, attn_mask=slot_mask, dropout_p=dropout
+            )  # (B, H, L, Dh)
+        y = y.transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
+        return self.out(y), NO_AUX
+
+    def _project(
+        self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """k, v (B, H, L, Dh), mask (B, L) -> the k slots of each, (B, H, k, Dh), and the slots
+        that summarise at least one real token, (B, H or 1, 1, k) bool."""
+        length = k.shape[2]
+        real = mask[:, None, :, None].to(k.dtype)  # (B, 1, L, 1)
         e = self.key_proj[..., :length]  # ([H,] k, L)
         f = self.value_proj[..., :length]  # ([H,] k, L)
         k_slots = e @ (k * real)  # (B, H, k, Dh)
@@ -81,24 +99,16 @@ class LinformerAttention(nn.Module):
         with torch.no_grad():
             support = e.abs() + f.abs()  # ([H,] k, L)
             if self.per_head:
-                weight_on_real = torch.einsum("hkl,bl->bhk", support, mask.to(x.dtype))
+                weight_on_real = torch.einsum("hkl,bl->bhk", support, mask.to(k.dtype))
             else:
-                weight_on_real = torch.einsum("kl,bl->bk", support, mask.to(x.dtype))[:, None]
+                weight_on_real = torch.einsum("kl,bl->bk", support, mask.to(k.dtype))[:, None]
             slot_mask = (weight_on_real > 0)[:, :, None, :]  # (B, H or 1, 1, k)
-        dropout = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(
-            q, k_slots, v_slots, attn_mask=slot_mask, dropout_p=dropout
-        )  # (B, H, L, Dh)
-        y = y.transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
-        self.last_shape = (batch, length)
-        return self.out(y), NO_AUX
+        return k_slots, v_slots, slot_mask
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call (2 per multiply-add, matmuls only)."""
-        if self.last_shape is None:
-            raise RuntimeError("analytic_flops() needs a forward call first")
-        batch, length = self.last_shape
-        dim, k = self.heads * self.head_dim, self.proj_len
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call on x (B, L, D) (2 per multiply-add, matmuls only)."""
+        batch, length, dim = x_shape
+        k = self.proj_len
         rows = batch * length
         projections = self.heads if self.per_head else 1
         return {

@@ -41,6 +41,7 @@ from models.layers.kernel_attention import (
     softmax_kernel_exponent,
 )
 from models.layers.parts import NO_AUX, PartAux
+from models.layers.ranges import ATTENTION, FEATURE_MAP, phase
 from models.registry import MODELS
 
 Kernel = Literal["softmax", "relu"]
@@ -49,6 +50,8 @@ DEFAULT_EPS: dict[str, float] = {"softmax": 1e-6, "relu": 1e-3}  # the paper cod
 
 class PerformerAttention(nn.Module):
     """Multi-head FAVOR+ attention; same qkv/out layout as models/layers/attention.py."""
+
+    phases = (FEATURE_MAP, ATTENTION)
 
     def __init__(
         self,
@@ -82,7 +85,6 @@ class PerformerAttention(nn.Module):
         self.train_calls = 0
         self.draw = 0
         self.register_buffer("projection", self._draw(0))  # (m, Dh)
-        self.last_shape: tuple[int, int] | None = None  # (B, L) of the last forward
 
     def _draw(self, draw: int) -> torch.Tensor:
         generator = feature_generator(self.seed, draw)
@@ -137,21 +139,20 @@ class PerformerAttention(nn.Module):
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)  # (B, L, 3, H, Dh)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, Dh)
         scale = self.head_dim**-0.25
-        q_feat, k_feat = self.features(q * scale, k * scale, mask)  # (B, H, L, m)
-        kv = k_feat.transpose(-2, -1) @ v  # (B, H, m, Dh)
-        numerator = q_feat @ kv  # (B, H, L, Dh)
-        k_sum = k_feat.sum(dim=-2)  # (B, H, m)
-        denominator = q_feat @ k_sum[..., None]  # (B, H, L, 1)
+        with phase(FEATURE_MAP):
+            q_feat, k_feat = self.features(q * scale, k * scale, mask)  # (B, H, L, m)
+        with phase(ATTENTION):
+            kv = k_feat.transpose(-2, -1) @ v  # (B, H, m, Dh)
+            numerator = q_feat @ kv  # (B, H, L, Dh)
+            k_sum = k_feat.sum(dim=-2)  # (B, H, m)
+            denominator = q_feat @ k_sum[..., None]  # (B, H, L, 1)
         y = (numerator / denominator).transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
-        self.last_shape = (batch, length)
         return self.out(y), NO_AUX
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call (2 per multiply-add, matmuls only)."""
-        if self.last_shape is None:
-            raise RuntimeError("analytic_flops() needs a forward call first")
-        batch, length = self.last_shape
-        dim, m = self.heads * self.head_dim, self.num_features
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call on x (B, L, D) (2 per multiply-add, matmuls only)."""
+        batch, length, dim = x_shape
+        m = self.num_features
         rows = batch * length
         return {
             "qkv_proj": 2.0 * rows * dim * 3 * dim,

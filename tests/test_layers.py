@@ -4,13 +4,16 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from bench import catalog
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
+from models.layers.block import Block
 from models.layers.classifier import parameter_counts
+from models.layers.ffn import DenseFFN
 from models.layers.heads import masked_mean_pool
-from models.layers.parts import lengths_to_mask
+from models.layers.parts import NO_AUX, lengths_to_mask
 
 
 def _task(num_inputs: int = 1, max_len: int = 12) -> ModelTask:
@@ -93,3 +96,19 @@ def test_dense_model_has_no_aux_and_all_parameters_active() -> None:
     assert all(not layer for layer in out.layer_stats)
     total, active = parameter_counts(model)
     assert total == active == sum(p.numel() for p in model.parameters())
+
+
+def test_a_block_refuses_a_part_without_the_contract() -> None:
+    with pytest.raises(TypeError, match=r"mixer part Linear lacks phases, analytic_flops"):
+        Block(8, nn.Linear(8, 8), DenseFFN(8, 16, 0.0), 0.0)
+
+
+def test_part_flops_come_from_the_call_given_not_the_last_one() -> None:
+    """analytic_flops reads only its arguments: a count asked for before any forward, or after a
+    forward on another shape, answers for the shape given (hand count: QKV, scores, values, out)."""
+    attn = MultiHeadAttention(dim=8, heads=2, attn_dropout=0.0)
+    shape = torch.Size((3, 5, 8))
+    want = 2 * 15 * 8 * 24 + 2 * 2 * 3 * 5 * 5 * 8 + 2 * 15 * 8 * 8
+    assert sum(attn.analytic_flops(shape, NO_AUX).values()) == want
+    attn(torch.randn(2, 7, 8), torch.ones(2, 7, dtype=torch.bool))
+    assert sum(attn.analytic_flops(shape, NO_AUX).values()) == want

@@ -119,8 +119,8 @@ def test_analytic_flops_equal_the_counted_flops(per_head: bool) -> None:
     attn = _linformer(proj_len=4, per_head=per_head)
     x = torch.randn(3, LEN, DIM)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        attn(x, lengths_to_mask(LENGTHS, LEN))
-    analytic = attn.analytic_flops()
+        _, aux = attn(x, lengths_to_mask(LENGTHS, LEN))
+    analytic = attn.analytic_flops(x.shape, aux)
     assert sum(analytic.values()) == counter.get_total_flops()
     b, n, d, k = 3, LEN, DIM, 4
     assert analytic["seq_proj"] == 2 * 2 * b * k * n * d  # independent of the head split

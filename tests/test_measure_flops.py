@@ -14,11 +14,11 @@ from bench.measure.flops import (
     analytic_flops,
     count_flops,
     fvcore_flops,
-    missing_analytic,
 )
 from models.config import ModelConfig, ModelTask
 from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
+from models.layers.parts import NO_AUX, NoAnalyticFlops
 from models.moe import experts
 from models.uoe import smha, uome
 
@@ -49,14 +49,14 @@ def _build(name: str, num_inputs: int = 1) -> nn.Module:
 @pytest.mark.parametrize("name", catalog.MODELS.names())
 def test_counted_forward_flops_match_the_analytic_figure(name: str) -> None:
     model = _build(name)
-    assert not missing_analytic(model), f"{name}: parts without analytic_flops()"
     tokens, lengths = _batch()
-    analytic: dict[str, float] = {}
+    analytic = []
     with torch.no_grad():
         counted = count_flops(
-            lambda: analytic.update(analytic_flops(model, lambda: model(tokens, lengths)))
+            lambda: analytic.append(analytic_flops(model, lambda: model(tokens, lengths)))
         )
-    total = sum(analytic.values())
+    assert analytic[0].missing == (), f"{name}: parts without a formula"
+    total = sum(analytic[0].components.values())
     assert counted.total > 0 and total > 0
     assert abs(counted.total - total) <= 0.02 * total, (name, counted.by_op, analytic)
 
@@ -76,14 +76,12 @@ def _dense_reference(length: int, batch: int, num_inputs: int) -> int:
 def test_dense_model_flops_equal_a_hand_count(num_inputs: int) -> None:
     model = _build("full_attention", num_inputs)
     tokens, lengths = _batch(num_inputs)
-    analytic: dict[str, float] = {}
     with torch.no_grad():
-        counted = count_flops(
-            lambda: analytic.update(analytic_flops(model, lambda: model(tokens, lengths)))
-        )
+        counted = count_flops(lambda: model(tokens, lengths))
+        analytic = analytic_flops(model, lambda: model(tokens, lengths))
     expected = _dense_reference(LENGTH, BATCH, num_inputs)
     assert counted.total == expected
-    assert sum(analytic.values()) == expected  # a dual encoder's parts count both passes
+    assert sum(analytic.components.values()) == expected  # a dual encoder counts both passes
 
 
 def test_fvcore_times_two_equals_ours_for_the_dense_model() -> None:
@@ -102,9 +100,9 @@ def test_fvcore_times_two_equals_ours_for_the_dense_model() -> None:
 def test_fvcore_times_two_equals_ours_for_moe_models(name: str, impl: str, monkeypatch) -> None:
     """fvcore sees our grouped-GEMM autograd Functions as opaque Python ops; handles count them."""
 
-    def choose(x: torch.Tensor, weight: torch.Tensor, *args, **kwargs) -> str:
+    def choose(weight: torch.Tensor) -> str:
         # torch._grouped_mm refuses unaligned widths (Mixtral's SwiGLU hidden): mm, as dispatch
-        return "mm" if impl == "torch" and torch_grouped_unsupported(x, weight) else impl
+        return "mm" if impl == "torch" and torch_grouped_unsupported(weight) else impl
 
     for module in (dispatch, experts, smha, uome):  # the parts import `choose` by name
         monkeypatch.setattr(module, "choose", choose)
@@ -181,15 +179,16 @@ def test_elementwise_ops_and_profiler_ranges_are_not_flagged() -> None:
 
 
 class _FourierFFN(nn.Module):
-    """An FFN part whose FFT has no formula: the cell measurement must not record an undercount."""
+    """An FFN part whose FFT has no formula, counted or analytic: the cell measurement must not
+    record an undercount of either."""
+
+    phases = ()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
-        from models.layers.parts import NO_AUX
-
         return torch.fft.fft(x, dim=1).real, NO_AUX  # (B, L, D)
 
-    def analytic_flops(self) -> dict[str, float]:
-        return {}
+    def analytic_flops(self, x_shape: torch.Size, aux) -> dict[str, float]:
+        raise NoAnalyticFlops("an FFT has no closed form here yet")
 
 
 def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
@@ -207,4 +206,8 @@ def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
     ).metrics
     assert "aten._fft_c2c" in metrics["flops_unformulated_ops"]
     assert "flops_fwd_per_example" not in metrics and "flops_train_per_example" not in metrics
+    assert metrics["flops_analytic_missing"] == [
+        "encoder.blocks.0.ffn (_FourierFFN): an FFT has no closed form here yet"
+    ]
+    assert "flops_fwd_per_example_analytic" not in metrics
     assert metrics["memory_peak_train_bytes"] > 0 and metrics["latency_infer_s_median"] > 0

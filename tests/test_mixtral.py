@@ -87,7 +87,7 @@ def test_analytic_flops_equal_counted_and_balance_loss_optional() -> None:
     mask = torch.ones(3, 6, dtype=torch.bool)
     with FlopCounterMode(display=False) as counter:
         _, aux = ffn(x, mask)
-    flops = ffn.analytic_flops()
+    flops = ffn.analytic_flops(x.shape, aux)
     assert sum(flops.values()) == counter.get_total_flops()
     assert flops == {
         "router": 2 * 18 * 8 * 4,

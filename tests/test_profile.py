@@ -9,10 +9,26 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench import catalog
 from bench.cli import main
-from bench.measure.profile import ProfileConfig, profile_steps
+from bench.measure.cell import profile_model
+from bench.measure.profile import ProfileConfig
 from bench.records import read_records
-from models.layers.ranges import ALL_PHASES, ATTENTION, FFN, MOE_PHASES, phase
+from models.config import ModelConfig, ModelTask
+from models.layers.ranges import (
+    ALL_PHASES,
+    ATTENTION,
+    FEATURE_MAP,
+    FFN,
+    MIXER,
+    MLP,
+    MOE_PHASES,
+    SEQ_PROJ,
+    SLOTS,
+    phase,
+    slot,
+)
+from suites.data import Split
 
 FAST = [
     *("--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "data.n_train=40"),
@@ -67,7 +83,7 @@ def test_trace_is_chrome_json_with_the_phase_ranges(profiled_run) -> None:
     raw = json.loads(trace.read_text())
     assert {"traceEvents", "schemaVersion"} <= set(raw)
     names = _annotations(trace)
-    assert {ATTENTION, FFN} <= names
+    assert {MIXER, FFN, ATTENTION, MLP} <= names
     assert sum(n.startswith("ProfilerStep#") for n in names) == ProfileConfig().active
 
 
@@ -84,23 +100,88 @@ def test_tensorboard_plugin_loads_the_run_directory(profiled_run) -> None:
     assert {"overall", "operator", "trace"} <= views
 
 
-def test_moe_phase_ranges_appear_in_a_trace(tmp_path) -> None:
-    x = torch.randn(16, 8)
+# What each registered model's trace must show: (slot, phase) for every phase range found inside
+# a block's `mixer` or `ffn` range. Written out here, independently of the parts' `phases`.
+_DENSE_MLP = {("ffn", MLP)}
+_MOE_FFN = {("ffn", p) for p in MOE_PHASES}
+EXPECTED_PHASES = {
+    "full_attention": {("mixer", ATTENTION)} | _DENSE_MLP,
+    "linformer": {("mixer", SEQ_PROJ), ("mixer", ATTENTION)} | _DENSE_MLP,
+    "performer": {("mixer", FEATURE_MAP), ("mixer", ATTENTION)} | _DENSE_MLP,
+    "performer_relu": {("mixer", FEATURE_MAP), ("mixer", ATTENTION)} | _DENSE_MLP,
+    "switch": {("mixer", ATTENTION)} | _MOE_FFN,
+    "mixtral": {("mixer", ATTENTION)} | _MOE_FFN,
+    "uoe": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
+    "uoe_paper": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
+}
 
-    def step() -> None:
-        for name in MOE_PHASES:
-            with phase(name):
-                x @ x.T
 
-    result = profile_steps(step, tmp_path, "moe", ProfileConfig(wait=0, warmup=1, active=1))
-    assert set(MOE_PHASES) <= _annotations(result.trace)
-    assert result.op_table.is_file()
+def nested_phases(trace: Path) -> set[tuple[str, str]]:
+    """(slot, phase) for every phase range that lies inside a slot range of the same thread."""
+    events = [
+        e
+        for e in json.loads(trace.read_text())["traceEvents"]
+        if e.get("cat") == "user_annotation" and e.get("ph") == "X"
+    ]
+    slots = [e for e in events if e["name"] in SLOTS]
+    found = set()
+    for e in events:
+        if e["name"] not in ALL_PHASES:
+            continue
+        for s in slots:
+            inside = s["ts"] <= e["ts"] and e["ts"] + e["dur"] <= s["ts"] + s["dur"]
+            if s["tid"] == e["tid"] and inside:
+                found.add((s["name"], e["name"]))
+    return found
 
 
-def test_unknown_phase_names_are_refused() -> None:
-    assert {"router", "dispatch", "expert_gemm", "combine", "attention"} <= set(ALL_PHASES)
+@pytest.fixture(scope="module")
+def model_traces(tmp_path_factory) -> dict[str, Path]:
+    """One profiled training step of every registered model on a small padded batch."""
+    out = tmp_path_factory.mktemp("traces")
+    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+    task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
+    tokens = torch.randint(1, 11, (4, 16), generator=torch.Generator().manual_seed(0))
+    batch = Split((tokens,), (torch.tensor([16, 9, 5, 12]),), torch.tensor([0, 1, 2, 0]))
+    traces = {}
+    for name in catalog.MODELS.names():
+        torch.manual_seed(0)
+        model = catalog.MODELS.get(name)(cfg, task)
+        result = profile_model(
+            model,
+            batch,
+            lr=1e-3,
+            grad_clip=1.0,
+            device=torch.device("cpu"),
+            cfg=ProfileConfig(wait=0, warmup=1, active=1),
+            trace_dir=out / name,
+            trace_worker=name,
+        )
+        traces[name] = result.trace
+    return traces
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PHASES))
+def test_every_part_emits_its_phases_into_a_real_trace(name: str, model_traces) -> None:
+    assert nested_phases(model_traces[name]) == EXPECTED_PHASES[name]
+
+
+def test_every_registered_model_has_expected_phases_and_declares_them(model_traces) -> None:
+    """A new model needs its row above; what its parts declare must be what the trace shows."""
+    assert set(model_traces) == set(EXPECTED_PHASES)
+    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+    task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
+    for name, trace in model_traces.items():
+        block = catalog.MODELS.get(name)(cfg, task).encoder.blocks[0]
+        declared = {(slot, p) for slot in SLOTS for p in getattr(block, slot).phases}
+        assert declared == nested_phases(trace), name
+
+
+def test_unknown_phase_and_slot_names_are_refused() -> None:
     with pytest.raises(ValueError, match="use one of"):
         phase("routing")
+    with pytest.raises(ValueError, match="use one of"):
+        slot("attention")
 
 
 def test_bench_profile_command_writes_a_trace(tmp_path, capsys) -> None:

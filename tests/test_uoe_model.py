@@ -14,7 +14,6 @@ from bench.measure.flops import FORMULAS
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.layers.parts import lengths_to_mask
-from models.uoe.flops import GROUPS, compare, dense_layer_flops, total_ratio
 from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
@@ -109,40 +108,64 @@ def test_analytic_flops_match_flop_counter_for_the_matmuls() -> None:
     uome = UnionMLP(8, 16, RoutingConfig(4, 2, Capacity("factor", 1.25)), 0.0)
     # FORMULAS adds what FlopCounterMode counts as zero (torch._grouped_mm, CPU attention).
     with FlopCounterMode(display=False, custom_mapping=FORMULAS) as counter:
-        uome(x, mask)
-    assert counter.get_total_flops() == sum(uome.analytic_flops().values())
+        _, aux = uome(x, mask)
+    assert counter.get_total_flops() == sum(uome.analytic_flops(x.shape, aux).values())
 
     smha = SelectiveAttention(8, 2, RoutingConfig(2, 1, Capacity("max_load")), 0.0)
     with FlopCounterMode(display=False, custom_mapping=FORMULAS) as counter:
-        smha(x, mask)
-    counts = smha.analytic_flops()
+        _, aux = smha(x, mask)
+    counts = smha.analytic_flops(x.shape, aux)
     assert counter.get_total_flops() == sum(counts.values())
-    slots = smha.last_shapes["slots"]
+    slots = int(aux.sizes["slots"])
     assert counts["attn_scores"] == 2 * 2 * 3 * slots * slots * 4  # E x B x C x C x Dh
+
+    # Stateless: another call in between does not change the count of the first one.
+    smha(x[:1, :5], mask[:1, :5])
+    assert smha.analytic_flops(x.shape, aux) == counts
+
+
+def _part_calls(model: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor) -> list:
+    """(layer, slot, part, x shape, aux) of every part call of one eval forward."""
+    calls = []
+    handles = [
+        getattr(block, slot).register_forward_hook(
+            lambda part, args, out, i=i, slot=slot: calls.append(
+                (i, slot, part, args[0].shape, out[1])
+            )
+        )
+        for i, block in enumerate(model.encoder.blocks)
+        for slot in ("mixer", "ffn")
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()((tokens,), (lengths,))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
 
 
 def test_uoe_paper_mlp_runs_at_half_the_dense_flops() -> None:
-    tokens, lengths = _batch(4, 128, seed=3)
+    batch, length = 4, 128
+    tokens, lengths = _batch(batch, length, seed=3)
+    # The dense MLP's two GEMMs over every token: 2 x (2 B L D H), by hand.
+    dense_mlp = 2 * 2 * batch * length * LRA.dim * LRA.ffn_dim
     for name in ("uoe_paper", "uoe"):
-        model = _build(name, max_len=128)
-        rows = compare(model, LRA, (tokens,), (lengths,))
-        mlp = [r for r in rows if r.group == "mlp"]
-        assert len(mlp) == 2
-        if name == "uoe_paper":  # fixed L/2 per expert, fillers included: exactly 1/2
-            assert [r.ratio for r in mlp] == [pytest.approx(0.5, rel=1e-9)] * 2
-        else:  # kept real assignments are at most k / E = 1/2 of the dense rows; the CPU
-            # kernel multiplies exactly the kept rows (no padding)
-            with torch.no_grad():
-                stats = model.eval()((tokens,), (lengths,)).layer_stats
-            for r, layer in zip(mlp, stats, strict=True):
-                kept = layer["ffn"]["tokens_per_expert"].sum().item() / 4  # per example
-                share = kept / (4 * 128)  # of the E x L expert rows dense computes
+        model = _build(name, max_len=length)
+        calls = [c for c in _part_calls(model, tokens, lengths) if c[1] == "ffn"]
+        assert len(calls) == LRA.depth
+        for _, _, part, shape, aux in calls:
+            flops = part.analytic_flops(shape, aux)
+            ratio = (flops["ffn_up"] + flops["ffn_down"]) / dense_mlp
+            if name == "uoe_paper":  # fixed L/2 per expert, fillers included: exactly 1/2
+                assert ratio == pytest.approx(0.5, rel=1e-9)
+            else:  # kept real assignments are at most k / E = 1/2 of the dense rows; the CPU
+                # kernel multiplies exactly the kept rows (no padding)
+                kept = aux.stats["tokens_per_expert"].sum().item()
+                # Each kept row is multiplied by one H/E slice: kept x H/E of the dense B L x H.
+                share = kept / (LRA.experts * batch * length)
                 assert share <= 0.5
-                assert r.ratio == pytest.approx(share, rel=1e-9)
-        assert 0.2 < total_ratio(rows) < 1.0
-    dense = dense_layer_flops(LRA, 128)
-    assert dense["ffn_up"] == 2 * 128 * 64 * 128
-    assert set(dense) | {"router"} == {n for names in GROUPS.values() for n in names}
+                assert ratio == pytest.approx(share, rel=1e-9)
 
 
 def test_model_analytic_flops_match_flop_counter_part_by_part() -> None:
@@ -154,13 +177,10 @@ def test_model_analytic_flops_match_flop_counter_part_by_part() -> None:
         with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=FORMULAS) as counter:
             model((tokens,), (lengths,))
         counted = counter.get_flop_counts()
-        for i, block in enumerate(model.encoder.blocks):
-            ffn = sum(counted[f"SequenceClassifier.encoder.blocks.{i}.ffn"].values())
-            assert ffn == sum(block.ffn.analytic_flops().values())
-            mixer = block.mixer.analytic_flops()
-            projections = mixer["router"] + mixer["qkv_proj"] + mixer["out_proj"]
-            assert sum(counted[f"SequenceClassifier.encoder.blocks.{i}.mixer"].values()) == (
-                projections + mixer["attn_scores"] + mixer["attn_values"]
+        for i, slot, part, shape, aux in _part_calls(model, tokens, lengths):
+            analytic = sum(part.analytic_flops(shape, aux).values())
+            assert (
+                sum(counted[f"SequenceClassifier.encoder.blocks.{i}.{slot}"].values()) == analytic
             )
 
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.measure.flops import analytic_flops, count_flops, fvcore_flops, missing_analytic
+from bench.measure.flops import AnalyticFlops, analytic_flops, count_flops, fvcore_flops
 from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 from bench.measure.memory import measure_peak, resident_bytes
 from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
@@ -91,19 +91,20 @@ def measure_model(
     metrics: dict[str, Any] = {}
     work.eval()
     with torch.no_grad():
-        analytic: dict[str, float] = {}
-        counted = count_flops(lambda: analytic.update(analytic_flops(work, forward)), strict=False)
+        analytic: list[AnalyticFlops] = []
+        counted = count_flops(lambda: analytic.append(analytic_flops(work, forward)), strict=False)
     if counted.unformulated:  # an undercount is not recorded: a missing figure is absent
         metrics["flops_unformulated_ops"] = list(counted.unformulated)
     else:
         metrics["flops_fwd_per_example"] = counted.total / size
         metrics["flops_fwd_by_op"] = {k: v / size for k, v in counted.by_op.items()}
-    lacking = missing_analytic(work)
-    if lacking:
-        metrics["flops_analytic_missing"] = lacking
+    (parts,) = analytic
+    if parts.missing:
+        metrics["flops_analytic_missing"] = list(parts.missing)
     else:
-        metrics["flops_fwd_per_example_analytic"] = sum(analytic.values()) / size
-        metrics["flops_fwd_analytic_components"] = {k: v / size for k, v in analytic.items()}
+        components = parts.components
+        metrics["flops_fwd_per_example_analytic"] = sum(components.values()) / size
+        metrics["flops_fwd_analytic_components"] = {k: v / size for k, v in components.items()}
     if cfg.fvcore:
         metrics.update(_fvcore_metrics(work, inputs, lengths, size))
 

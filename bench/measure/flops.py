@@ -25,6 +25,9 @@ import torch.utils.flop_counter as fc
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from models.layers.heads import ClassificationHead
+from models.layers.parts import NoAnalyticFlops, Part
+
 aten = torch.ops.aten
 
 # Pieces of an op name (split on "_") that make it matmul-like.
@@ -142,49 +145,60 @@ def count_flops(
     return FlopCount(int(counter.get_total_flops()), by_op, missing)
 
 
-def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> dict[str, float]:
-    """Run `fn()` and sum the `analytic_flops()` of every module that has one, after each of its
-    forward calls (a dual encoder calls each part twice), split by component name.
+@dataclass(frozen=True)
+class AnalyticFlops:
+    """components: summed analytic FLOPs per component name; missing: "module (Type): why" of
+    every part that has no formula (then the components undercount and are not a figure)."""
 
-    Only the outermost such modules count, so a part built from other parts is not counted twice.
+    components: Mapping[str, float]
+    missing: tuple[str, ...]
+
+
+def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> AnalyticFlops:
+    """Run `fn()` and add up, for every call of every part (`models.layers.parts.Part`) and of
+    the classification head, the FLOPs its `analytic_flops` gives for that call's input shape
+    (and, for a part, the aux that call returned). A dual encoder calls each part twice: both
+    calls count. Only the outermost counted modules are hooked, so nothing is counted twice.
     """
-    counted = _outermost_with_analytic(model)
     totals: dict[str, float] = defaultdict(float)
+    missing: dict[str, str] = {}
 
-    def add(module: nn.Module, _inputs: Any, _output: Any) -> None:
-        for name, value in module.analytic_flops().items():
-            totals[name] += float(value)
+    def hook(name: str) -> Callable[[nn.Module, tuple, Any], None]:
+        def add(module: nn.Module, args: tuple, output: Any) -> None:
+            shape = args[0].shape
+            try:
+                counts = (
+                    module.analytic_flops(shape, output[1])
+                    if isinstance(module, Part)
+                    else module.analytic_flops(shape)
+                )
+            except NoAnalyticFlops as exc:
+                missing[name] = f"{name} ({type(module).__name__}): {exc}"
+                return
+            for component, value in counts.items():
+                totals[component] += float(value)
 
-    hooks = [m.register_forward_hook(add) for m in counted]
+        return add
+
+    hooks = [m.register_forward_hook(hook(n)) for n, m in _outermost_counted(model)]
     try:
         fn()
     finally:
-        for hook in hooks:
-            hook.remove()
-    return dict(totals)
+        for handle in hooks:
+            handle.remove()
+    return AnalyticFlops(dict(totals), tuple(missing.values()))
 
 
-def _outermost_with_analytic(model: nn.Module) -> list[nn.Module]:
-    found: list[nn.Module] = []
+def _outermost_counted(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    found: list[tuple[str, nn.Module]] = []
     prefixes: list[str] = []
     for name, module in model.named_modules():
         if any(name.startswith(p) for p in prefixes):
             continue
-        if callable(getattr(module, "analytic_flops", None)):
-            found.append(module)
+        if isinstance(module, Part | ClassificationHead):
+            found.append((name, module))
             prefixes.append(f"{name}." if name else "")
     return found
-
-
-def missing_analytic(model: nn.Module) -> list[str]:
-    """Names of the encoder parts (mixer, ffn) and head that lack `analytic_flops()`."""
-    names = []
-    for name, module in model.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
-        has = callable(getattr(module, "analytic_flops", None))
-        if leaf in ("mixer", "ffn", "head") and not has:
-            names.append(f"{name} ({type(module).__name__})")
-    return names
 
 
 # ---- fvcore cross-check ---------------------------------------------------------------------

@@ -83,27 +83,27 @@ class _TorchGroupedMm(torch.autograd.Function):
         return grad_x, grad_w, None
 
 
-def torch_grouped_unsupported(x: torch.Tensor, weight: torch.Tensor) -> str | None:
-    """Why `torch._grouped_mm` cannot take these operands, or None if it can."""
+def torch_grouped_unsupported(weight: torch.Tensor, x: torch.Tensor | None = None) -> str | None:
+    """Why `torch._grouped_mm` cannot multiply rows (A, K) by weight (E, K, N), or None if it
+    can; with `x`, also checks that x has the weight's dtype."""
     if not hasattr(torch, "_grouped_mm"):
         return f"torch {torch.__version__} has no torch._grouped_mm (needs torch >= 2.9)"
-    if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        return f"torch._grouped_mm takes fp32/bf16/fp16, not {x.dtype}"
-    if x.dtype != weight.dtype:
-        return f"x is {x.dtype} but weight is {weight.dtype}; cast one"
-    per_16_bytes = 16 // x.element_size()
-    if x.shape[1] % per_16_bytes or weight.shape[2] % per_16_bytes:
-        return (
-            f"K={x.shape[1]} and N={weight.shape[2]} must be multiples of {per_16_bytes} "
-            f"for {x.dtype} (16-byte aligned rows)"
-        )
+    dtype = weight.dtype
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        return f"torch._grouped_mm takes fp32/bf16/fp16, not {dtype}"
+    if x is not None and x.dtype != dtype:
+        return f"x is {x.dtype} but weight is {dtype}; cast one"
+    per_16_bytes = 16 // weight.element_size()
+    k, n = weight.shape[1], weight.shape[2]
+    if k % per_16_bytes or n % per_16_bytes:
+        return f"K={k} and N={n} must be multiples of {per_16_bytes} for {dtype} (16-byte rows)"
     return None
 
 
 def grouped_mm_torch(x: torch.Tensor, weight: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """x (A, K), weight (E, K, N), offsets (E,) -> (A, N) through `torch._grouped_mm`."""
     check_shapes(x, weight, offsets)
-    reason = torch_grouped_unsupported(x, weight)
+    reason = torch_grouped_unsupported(weight, x)
     if reason is not None:
         raise ValueError(f"grouped_mm impl 'torch': {reason}; use impl='mm' instead")
     # The op leaves rows past offsets[-1] uninitialised; checked where it costs no device sync.

@@ -79,24 +79,28 @@ IMPLEMENTATIONS: dict[str, GroupedMm] = {
 }
 
 
-def choose(x: torch.Tensor, weight: torch.Tensor) -> str:
-    """The implementation `grouped_mm` uses for x (A, K) and weight (E, K, N) (the policy in the
-    module doc; it depends on device, dtype and shape, not on the routing)."""
-    if not x.is_cuda:
-        return "torch" if torch_grouped_unsupported(x, weight) is None else "mm"
-    major, _minor = torch.cuda.get_device_capability(x.device)
-    if x.dtype == torch.bfloat16 and major >= 9 and torch_grouped_unsupported(x, weight) is None:
+def choose(weight: torch.Tensor) -> str:
+    """The implementation `grouped_mm` uses for rows x (A, K) times weight (E, K, N), by the
+    policy in the module doc. It depends on device, dtype and shape, not on the routing, and x
+    always has the weight's device and dtype (every path checks), so the weight decides: a part
+    knows its kernel before any forward."""
+    fits_torch_op = torch_grouped_unsupported(weight) is None
+    if not weight.is_cuda:
+        return "torch" if fits_torch_op else "mm"
+    major, _minor = torch.cuda.get_device_capability(weight.device)
+    if weight.dtype == torch.bfloat16 and major >= 9 and fits_torch_op:
         return "torch"
     if importlib.util.find_spec("triton") is not None:
         return "triton"
     return "mm"
 
 
-def multiplied_rows(impl: str, counts: torch.Tensor) -> int:
-    """Rows the implementation actually multiplies (bmm pads every expert to the largest)."""
+def multiplied_rows(impl: str, counts: torch.Tensor) -> torch.Tensor:
+    """Rows the implementation actually multiplies (bmm pads every expert to the largest), as a
+    0-dim tensor: reading it is left to whoever needs the number (no host sync here)."""
     if impl == "bmm":
-        return int(counts.numel() * counts.max()) if counts.numel() else 0
-    return int(counts.sum())
+        return counts.max() * counts.numel() if counts.numel() else counts.sum()
+    return counts.sum()
 
 
 def grouped_mm(
@@ -106,7 +110,7 @@ def grouped_mm(
 
     `impl` forces one implementation by name (tests and benchmarks); None picks one.
     """
-    name = impl or choose(x, weight)
+    name = impl or choose(weight)
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"unknown grouped_mm impl {name!r}; known: {', '.join(IMPLEMENTATIONS)}")
     return IMPLEMENTATIONS[name](x, weight, offsets)

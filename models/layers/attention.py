@@ -16,6 +16,8 @@ from models.layers.ranges import ATTENTION, phase
 
 
 class MultiHeadAttention(nn.Module):
+    phases = (ATTENTION,)
+
     def __init__(self, dim: int, heads: int, attn_dropout: float) -> None:
         super().__init__()
         if dim % heads:
@@ -25,11 +27,9 @@ class MultiHeadAttention(nn.Module):
         self.attn_dropout = attn_dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.last_shape: tuple[int, int] | None = None  # (B, L) of the last forward
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         batch, length, dim = x.shape
-        self.last_shape = (batch, length)
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)  # (B, L, 3, H, Dh)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, Dh)
         # Keys at padding are excluded; padded query rows still see the real keys (finite
@@ -41,13 +41,10 @@ class MultiHeadAttention(nn.Module):
         y = y.transpose(1, 2).reshape(batch, length, dim)  # (B, L, D)
         return self.out(y), NO_AUX
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call: every query attends to every key, padding included
-        (the kernel multiplies those rows too)."""
-        if self.last_shape is None:
-            raise RuntimeError("analytic_flops() needs a forward call first")
-        batch, length = self.last_shape
-        dim = self.heads * self.head_dim
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call on x (B, L, D): every query attends to every key, padding
+        included (the kernel multiplies those rows too)."""
+        batch, length, dim = x_shape
         tokens = batch * length
         scores = 2.0 * batch * self.heads * length * length * self.head_dim
         return {

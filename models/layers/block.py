@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.layers.parts import PartAux
+from models.layers.parts import PartAux, check_part
+from models.layers.ranges import FFN, MIXER, slot
 
 
 class Block(nn.Module):
     def __init__(self, dim: int, mixer: nn.Module, ffn: nn.Module, dropout: float) -> None:
         super().__init__()
+        check_part(mixer, MIXER)
+        check_part(ffn, FFN)
         self.mixer_norm = nn.LayerNorm(dim)
         self.mixer = mixer
         self.ffn_norm = nn.LayerNorm(dim)
@@ -21,8 +24,10 @@ class Block(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, PartAux]]:
         """(B, L, D), (B, L) bool -> (B, L, D) and the aux output of each part."""
-        mixed, mixer_aux = self.mixer(self.mixer_norm(x), mask)
+        with slot(MIXER):
+            mixed, mixer_aux = self.mixer(self.mixer_norm(x), mask)
         x = x + self.dropout(mixed)
-        fed, ffn_aux = self.ffn(self.ffn_norm(x), mask)
+        with slot(FFN):
+            fed, ffn_aux = self.ffn(self.ffn_norm(x), mask)
         x = x + self.dropout(fed)
-        return x, {"mixer": mixer_aux, "ffn": ffn_aux}
+        return x, {MIXER: mixer_aux, FFN: ffn_aux}

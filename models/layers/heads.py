@@ -22,19 +22,15 @@ class ClassificationHead(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
         )
-        self.last_batch: int | None = None  # B of the last forward
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        self.last_batch = pooled.shape[0]
         return self.net(pooled)
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call: the two linear layers."""
-        if self.last_batch is None:
-            raise RuntimeError("analytic_flops() needs a forward call first")
+    def analytic_flops(self, x_shape: torch.Size) -> dict[str, float]:
+        """Forward FLOPs of a call on pooled features (B, in_dim): the two linear layers."""
         first, second = self.net[0], self.net[2]
         per_row = first.in_features * first.out_features + second.in_features * second.out_features
-        return {"head": 2.0 * self.last_batch * per_row}
+        return {"head": 2.0 * x_shape[0] * per_row}
 
 
 def dual_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,8 @@ from torch import nn
 
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
 from models.kernels.dispatch import choose, multiplied_rows
-from models.layers.parts import PartAux
+from models.layers.parts import PartAux, size
+from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.moe.routing import (
     Routing,
     balance_loss,
@@ -56,6 +57,8 @@ class MoEConfig:
 
 
 class MoEFFN(nn.Module):
+    phases = MOE_PHASES
+
     def __init__(self, cfg: MoEConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -71,7 +74,6 @@ class MoEFFN(nn.Module):
         # nn.Linear's default init, per expert (fan-in d for up, h for down).
         nn.init.uniform_(self.w_up, -(d**-0.5), d**-0.5)
         nn.init.uniform_(self.w_down, -(h**-0.5), h**-0.5)
-        self.last_shapes: dict[str, int] = {}
 
     def route(self, logits: torch.Tensor) -> Routing:
         """(T, E) fp32 logits of the real tokens -> Routing."""
@@ -80,17 +82,39 @@ class MoEFFN(nn.Module):
             return switch_top1(logits, cap)
         return top_k_softmax(logits, self.cfg.top_k)
 
+    def kernel(self) -> str:
+        """The grouped-GEMM implementation both expert GEMMs use at the weights' current device,
+        dtype and shape (`models.kernels.dispatch.choose`), or the one the config forces."""
+        return self.cfg.impl or choose(self.w_up)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats)."""
         batch, length, dim = x.shape
-        real = mask.reshape(-1).nonzero().squeeze(1)  # (T,)
-        tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
-        logits = self.router(tokens).float()  # (T, E); routing math in fp32
-        routing = self.route(logits)
-        dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
-        rows = permute(tokens, dispatch)  # (A, D)
-        # One choice for both GEMMs, kept so analytic_flops counts the rows really multiplied.
-        impl = self.cfg.impl or choose(rows, self.w_up)
+        with phase(ROUTER):
+            real = mask.reshape(-1).nonzero().squeeze(1)  # (T,)
+            tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
+            logits = self.router(tokens).float()  # (T, E); routing math in fp32
+            routing = self.route(logits)
+            balance = balance_loss(logits, routing.chosen)
+            loss = self.cfg.balance_loss_weight * balance
+            if self.cfg.router == "switch":
+                loss = loss + self.cfg.z_loss_weight * z_loss(logits)
+        with phase(DISPATCH):
+            dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
+            rows = permute(tokens, dispatch)  # (A, D)
+        impl = self.kernel()  # one choice for both GEMMs
+        with phase(EXPERT_GEMM):
+            out = self._experts(rows, dispatch, impl)  # (A, D)
+        with phase(COMBINE):
+            row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,)
+            combined = unpermute(out, dispatch, row_gate)  # (T, D)
+            y = x.new_zeros(batch * length, dim).index_copy(0, real, combined.to(x.dtype))
+        sizes = {"tokens": real.shape[0], "rows": multiplied_rows(impl, dispatch.counts)}
+        stats = load_stats(routing, self.cfg.experts, balance)
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=stats, sizes=sizes)
+
+    def _experts(self, rows: torch.Tensor, dispatch: Dispatch, impl: str) -> torch.Tensor:
+        """(A, D) rows grouped by expert -> (A, D): each row through its expert's FFN."""
         hidden = grouped_mm(rows, self.w_up, dispatch.offsets, impl=impl)  # (A, H|2H)
         if self.b_up is not None:
             hidden = hidden + self.b_up[dispatch.expert_index]
@@ -102,33 +126,18 @@ class MoEFFN(nn.Module):
         out = grouped_mm(self.dropout(hidden), self.w_down, dispatch.offsets, impl=impl)
         if self.b_down is not None:
             out = out + self.b_down[dispatch.expert_index]  # (A, D)
-        row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,)
-        combined = unpermute(out, dispatch, row_gate)  # (T, D)
-        y = x.new_zeros(batch * length, dim).index_copy(0, real, combined.to(x.dtype))
+        return out
 
-        balance = balance_loss(logits, routing.chosen)
-        loss = self.cfg.balance_loss_weight * balance
-        if self.cfg.router == "switch":
-            loss = loss + self.cfg.z_loss_weight * z_loss(logits)
-        self.last_shapes = {
-            "tokens": int(real.shape[0]),
-            "rows": multiplied_rows(impl, dispatch.counts),
-            "up_width": int(self.w_up.shape[2]),
-        }
-        stats = load_stats(routing, self.cfg.experts, balance)
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=stats)
-
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call (2 per multiply-add): router over the real tokens,
-        expert GEMMs over the rows actually multiplied: the kept assignments, or E x the largest
-        expert's rows when the padded `bmm` kernel ran."""
-        if not self.last_shapes:
-            raise RuntimeError("analytic_flops() reads the last forward call: run forward first")
-        s, d, h = self.last_shapes, self.cfg.dim, self.cfg.hidden
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call (2 per multiply-add): the router over the real tokens the
+        call routed, the expert GEMMs over the rows it multiplied (`aux.sizes`): the kept
+        assignments, or E x the largest expert's rows when the padded `bmm` kernel ran."""
+        tokens, rows = size(aux, "tokens"), size(aux, "rows")
+        d, h, up_width = self.cfg.dim, self.cfg.hidden, self.w_up.shape[2]
         return {
-            "router": 2.0 * s["tokens"] * d * self.cfg.experts,
-            "ffn_up": 2.0 * s["rows"] * d * s["up_width"],
-            "ffn_down": 2.0 * s["rows"] * h * d,
+            "router": 2.0 * tokens * d * self.cfg.experts,
+            "ffn_up": 2.0 * rows * d * up_width,
+            "ffn_down": 2.0 * rows * h * d,
         }
 
     def inactive_parameter_count(self) -> int:

@@ -15,12 +15,15 @@ from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
 from models.kernels.dispatch import choose, multiplied_rows
-from models.layers.parts import PartAux
+from models.layers.parts import PartAux, size
+from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
 from models.uoe.decompose import AttentionExperts, split_attention
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
 
 class SelectiveAttention(nn.Module):
+    phases = (ROUTER, DISPATCH, EXPERT_GEMM, ATTENTION, COMBINE)
+
     def __init__(self, dim: int, heads: int, routing: RoutingConfig, attn_dropout: float) -> None:
         super().__init__()
         if routing.num_experts != heads:
@@ -40,7 +43,6 @@ class SelectiveAttention(nn.Module):
         self.qkv_bias = nn.Parameter(parts.qkv_bias)  # (E, 3 Dh)
         self.out_weight = nn.Parameter(parts.out_weight)  # (E, Dh, D)
         self.out_bias = nn.Parameter(parts.out_bias)  # (D,)
-        self.last_shapes: dict[str, int] = {}
 
     def load_experts(self, parts: AttentionExperts) -> None:
         """Copy decomposed dense weights in (see `decompose.split_attention`)."""
@@ -52,15 +54,18 @@ class SelectiveAttention(nn.Module):
         """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
         batch, length, dim = x.shape
         experts, head_dim = self.heads, self.head_dim
-        sel = self.router(x, mask)
+        with phase(ROUTER):
+            sel = self.router(x, mask)
         slots = sel.positions.shape[-1]
-        plan, row_weight = dispatch(sel, length)
-        rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = choose(rows, self.qkv_weight)  # one kernel for both GEMMs
-        qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
-        qkv = qkv + self.qkv_bias[plan.expert_index]
-        buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
-        buffer = buffer.index_copy(0, plan.order, qkv)
+        with phase(DISPATCH):
+            plan, row_weight = dispatch(sel, length)
+            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+        impl = self.kernel()  # one kernel for both GEMMs
+        with phase(EXPERT_GEMM):
+            qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
+            qkv = qkv + self.qkv_bias[plan.expert_index]
+            buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
+            buffer = buffer.index_copy(0, plan.order, qkv)
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
 
         keys = sel.key_mask.transpose(0, 1)  # (E, B, C)
@@ -69,41 +74,41 @@ class SelectiveAttention(nn.Module):
         first = torch.arange(slots, device=x.device) == 0  # (C,)
         keys = keys | (empty & first)
         dropout = self.attn_dropout if self.training else 0.0
-        attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
-        )  # (E, B, C, Dh)
+        with phase(ATTENTION):
+            attended = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
+            )  # (E, B, C, Dh)
         heads_out = attended.reshape(experts * batch * slots, head_dim)[plan.order]  # (A, Dh)
-        out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
-        y = unpermute(out, plan, row_weight) + self.out_bias  # (B L, D)
+        with phase(EXPERT_GEMM):
+            out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+        with phase(COMBINE):
+            y = unpermute(out, plan, row_weight) + self.out_bias  # (B L, D)
 
-        self.last_shapes = {
-            "batch": batch,
-            "length": length,
-            "dim": dim,
-            "experts": experts,
-            "head_dim": head_dim,
-            "slots": slots,
-            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
-            "gated": batch * (length if self.router.cfg.level == "token" else 1),
-        }
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats)
+        sizes = {"slots": slots, "rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call (2 per multiply-add, matmuls only). The attention
-        products count every slot of every (expert, sequence) row: SDPA multiplies them all."""
-        s = self.last_shapes
-        if not s:
-            raise RuntimeError("analytic_flops() needs a forward call first")
-        square = s["experts"] * s["batch"] * s["slots"] ** 2 * s["head_dim"]
+    def kernel(self) -> str:
+        """The grouped-GEMM implementation of both projections (`dispatch.choose`)."""
+        return choose(self.qkv_weight)
+
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call on x (B, L, D) (2 per multiply-add, matmuls only), from the
+        rows its routing multiplied and its slots per (expert, sequence) row (`aux.sizes`). The
+        attention products count every slot of every row: SDPA multiplies them all."""
+        batch, length, dim = x_shape
+        experts, head_dim = self.heads, self.head_dim
+        rows, slots = size(aux, "rows"), size(aux, "slots")
+        gated = batch * (length if self.router.cfg.level == "token" else 1)
+        square = experts * batch * slots**2 * head_dim
         return {
-            "router": 2.0 * s["gated"] * s["dim"] * s["experts"],
-            "qkv_proj": 2.0 * s["rows"] * s["dim"] * 3 * s["head_dim"],
+            "router": 2.0 * gated * dim * experts,
+            "qkv_proj": 2.0 * rows * dim * 3 * head_dim,
             "attn_scores": 2.0 * square,
             "attn_values": 2.0 * square,
-            "out_proj": 2.0 * s["rows"] * s["head_dim"] * s["dim"],
+            "out_proj": 2.0 * rows * head_dim * dim,
         }
 
     def inactive_parameter_count(self) -> int:

@@ -14,12 +14,15 @@ from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
 from models.kernels.dispatch import choose, multiplied_rows
-from models.layers.parts import PartAux
+from models.layers.parts import PartAux, size
+from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.uoe.decompose import MLPExperts, split_mlp
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
 
 class UnionMLP(nn.Module):
+    phases = MOE_PHASES
+
     def __init__(self, dim: int, hidden: int, routing: RoutingConfig, dropout: float) -> None:
         super().__init__()
         self.router = Router(dim, routing)
@@ -30,7 +33,6 @@ class UnionMLP(nn.Module):
         self.down_weight = nn.Parameter(parts.down_weight)  # (E, Hs, D)
         self.down_bias = nn.Parameter(parts.down_bias)  # (D,)
         self.dropout = nn.Dropout(dropout)
-        self.last_shapes: dict[str, int] = {}
 
     def load_experts(self, parts: MLPExperts) -> None:
         """Copy decomposed dense weights in (see `decompose.split_mlp`)."""
@@ -41,37 +43,41 @@ class UnionMLP(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
         batch, length, dim = x.shape
-        sel = self.router(x, mask)
-        plan, row_weight = dispatch(sel, length)
-        rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = choose(rows, self.up_weight)  # one kernel for both GEMMs
-        hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
-        hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
-        out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
-        y = unpermute(out, plan, row_weight) + self.down_bias  # (B L, D)
+        with phase(ROUTER):
+            sel = self.router(x, mask)
+        with phase(DISPATCH):
+            plan, row_weight = dispatch(sel, length)
+            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+        impl = self.kernel()  # one kernel for both GEMMs
+        with phase(EXPERT_GEMM):
+            hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
+            hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
+            out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+        with phase(COMBINE):
+            y = unpermute(out, plan, row_weight) + self.down_bias  # (B L, D)
 
-        self.last_shapes = {
-            "dim": dim,
-            "experts": self.router.cfg.num_experts,
-            "width": self.up_weight.shape[2],
-            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
-            "gated": batch * (length if self.router.cfg.level == "token" else 1),
-        }
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats)
+        sizes = {"rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
+        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
-    def analytic_flops(self) -> dict[str, float]:
-        """Forward FLOPs of the last call: 2 per multiply-add over the rows actually multiplied
-        (filler rows included in the released variant, where they are computed)."""
-        s = self.last_shapes
-        if not s:
-            raise RuntimeError("analytic_flops() needs a forward call first")
+    def kernel(self) -> str:
+        """The grouped-GEMM implementation of both expert GEMMs (`dispatch.choose`)."""
+        return choose(self.up_weight)
+
+    def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
+        """Forward FLOPs of a call on x (B, L, D): 2 per multiply-add over the rows the call
+        multiplied (`aux.sizes`; filler rows included in the released variant, where they are
+        computed)."""
+        batch, length, dim = x_shape
+        experts, width = self.router.cfg.num_experts, self.up_weight.shape[2]
+        rows = size(aux, "rows")
+        gated = batch * (length if self.router.cfg.level == "token" else 1)
         return {
-            "router": 2.0 * s["gated"] * s["dim"] * s["experts"],
-            "ffn_up": 2.0 * s["rows"] * s["dim"] * s["width"],
-            "ffn_down": 2.0 * s["rows"] * s["width"] * s["dim"],
+            "router": 2.0 * gated * dim * experts,
+            "ffn_up": 2.0 * rows * dim * width,
+            "ffn_down": 2.0 * rows * width * dim,
         }
 
     def inactive_parameter_count(self) -> int:

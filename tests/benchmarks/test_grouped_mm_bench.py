@@ -28,7 +28,7 @@ def test_grouped_mm_throughput(benchmark, case: Case) -> None:
     grouped_s = benchmark.stats.stats.median
     benchmark.extra_info.update(
         {
-            "path": choose(ops.x, ops.up),
+            "path": choose(ops.up),
             "active_flops": case.flops,
             "flop_per_s": case.flops / grouped_s,
             "ratio_to_dense": dense_s / grouped_s,
