@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from suites.cache import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -167,11 +169,9 @@ def read_records(run_dir: Path) -> list[Record]:
 
 
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / MANIFEST_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write `manifest.json` of a run directory atomically (never seen half-written)."""
+    path = Path(run_dir) / MANIFEST_FILE
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -86,7 +86,7 @@ def test_report_and_compare_import_neither_torch_nor_a_model(argv: list[str]) ->
         "from bench.cli import main\n"
         f"code = main({argv!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('torch', 'models', 'baselines', 'suites'))\n"
+        "('torch', 'models', 'baselines'))\n"
         "assert code == 0, code\n"
         "assert not heavy, heavy[:5]\n"
     )

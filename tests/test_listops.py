@@ -13,18 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-import suites.lra.listops as listops
+import suites.lra.listops.load as listops_load
 from suites.data import PAD_ID, DataRequest, DataUnavailable
-from suites.lra.listops import (
+from suites.lra.listops.generate import (
     LISTOPS_NUM_CLASSES,
     LISTOPS_TOKENS,
     LISTOPS_VOCAB_SIZE,
     encode_tokens,
     generate_listops,
-    listops_cache_path,
-    load_listops,
-    read_listops_tsv,
 )
+from suites.lra.listops.load import listops_cache_path, load_listops
+from suites.lra.listops.tsv import read_listops_tsv
 
 # ---------------------------------------------------------------------------------------------
 # Independent references
@@ -314,7 +313,7 @@ def test_cache_written_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     def boom(*args, **kwargs):
         raise AssertionError("regenerated despite the cache")
 
-    monkeypatch.setattr(listops, "generate_listops", boom)
+    monkeypatch.setattr(listops_load, "generate_listops", boom)
     second = load_listops(request)
     assert second.source == first.source == f"generated:{path}"
     for name in ("train", "dev", "test"):

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-import suites.lra.pathfinder as pathfinder
+import suites.lra.pathfinder.load as pathfinder
 from suites.data import DataRequest
-from suites.lra.pathfinder import PATHFINDER32, generate_split, load_pathfinder
-from suites.lra.pathfinder_draw import PathfinderParams
-from suites.lra.pathfinder_snakes import draw_images
+from suites.lra.pathfinder.draw import PathfinderParams
+from suites.lra.pathfinder.images import draw_images
+from suites.lra.pathfinder.load import PATHFINDER32, generate_split, load_pathfinder
 
 
 def connected(image: np.ndarray, start: np.ndarray, goal: np.ndarray, threshold: int) -> bool:

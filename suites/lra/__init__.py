@@ -9,8 +9,9 @@ records `skipped` with where they looked and the command that fetches the data.
 from __future__ import annotations
 
 from suites.lra.image import load_image
-from suites.lra.listops import LISTOPS_NUM_CLASSES, LISTOPS_VOCAB_SIZE, load_listops
-from suites.lra.pathfinder import load_pathfinder
+from suites.lra.listops.generate import LISTOPS_NUM_CLASSES, LISTOPS_VOCAB_SIZE
+from suites.lra.listops.load import load_listops
+from suites.lra.pathfinder.load import load_pathfinder
 from suites.lra.retrieval import load_retrieval
 from suites.lra.scales import LRA_SCALES
 from suites.lra.text import load_text

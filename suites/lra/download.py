@@ -15,12 +15,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import tarfile
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from suites.cache import write_atomic
 from suites.data import DataRequest, DataUnavailable
 from suites.lra.files import download_dir
 
@@ -62,24 +63,21 @@ class ChecksumMismatch(ValueError):
 
 def _fetch(url: str, dest: Path, expected: str) -> None:
     """Stream `url` to `dest`, verifying its SHA-256; a mismatch removes the file and raises."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with open(fd, "wb") as out, urllib.request.urlopen(url) as response:
+
+    def stream(out: IO[bytes]) -> None:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url) as response:
             while block := response.read(_BLOCK):
                 digest.update(block)
                 out.write(block)
         got = digest.hexdigest()
-        if got != expected.lower():
+        if got != expected.lower():  # raising here discards the partial file
             raise ChecksumMismatch(
                 f"SHA-256 mismatch for {url}: expected {expected}, got {got}; the download was "
                 "discarded. Retry, or if you trust this file, pass --sha256 with its digest"
             )
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(dest, stream)
 
 
 def _unpack(archive: Path, members: tuple[str, ...], dest: Path) -> int:
@@ -97,16 +95,16 @@ def _unpack(archive: Path, members: tuple[str, ...], dest: Path) -> int:
 
 def _finders() -> dict[str, Callable[[DataRequest], Path]]:
     from suites.lra.image import find_cifar
-    from suites.lra.listops import _find_tsv_dir
+    from suites.lra.listops.tsv import find_tsv_dir
     from suites.lra.retrieval import find_aan
     from suites.lra.text import find_imdb
 
     def listops(request: DataRequest) -> Path:
         if request.data_dir is not None:
-            return _find_tsv_dir(Path(request.data_dir))
+            return find_tsv_dir(Path(request.data_dir))
         root = download_dir(request.cache_dir, "listops")
         found = sorted(root.rglob("basic_train.tsv")) if root.is_dir() else []
-        return _find_tsv_dir(found[0].parent if found else root)
+        return find_tsv_dir(found[0].parent if found else root)
 
     return {
         "text": find_imdb,

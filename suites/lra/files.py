@@ -1,5 +1,5 @@
 """Helpers shared by the LRA loaders that read files: where data is looked for, the "not found"
-error, byte-level encoding, seeded subsets, atomic cache writes.
+error, byte-level encoding, seeded subsets.
 
 Data is looked for under `--data-dir` (DataRequest.data_dir) first, then where
 `bench data download TASK` unpacks it: cache_dir/data/TASK.
@@ -7,8 +7,6 @@ Data is looked for under `--data-dir` (DataRequest.data_dir) first, then where
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,16 +59,3 @@ def seeded_order(n: int, seed: int, salt: int) -> torch.Tensor:
     """A permutation of range(n) fixed by (seed, salt): which examples a capped split keeps."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, salt]))
     return torch.from_numpy(rng.permutation(n).astype(np.int64))
-
-
-def save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """torch.save to a temporary file in path's directory, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(tensors, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

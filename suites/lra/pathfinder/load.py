@@ -1,6 +1,6 @@
 """LRA Pathfinder (and Path-X): generated images, split, cached on disk, as pixel tokens.
 
-The images come from `suites.lra.pathfinder_snakes` (the drewlinsley/pathfinder snake rules with
+The images come from `images.py` (the drewlinsley/pathfinder snake rules with
 the LRA parameters, drawn many at a time). The resolution follows `max_len`: 1024 tokens = 32 x 32
 Pathfinder ("hard": contour length 14, the set LRA reports), 16384 = 128 x 128 Path-X (the LRA
 `pathfinder128` parameters). A pixel's grey level 0..255 is its token; every image has its full
@@ -15,12 +15,9 @@ each chunk. The result is cached at cache_dir/pathfinder/<hash of every paramete
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import os
-import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -29,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from suites.cache import cache_file, load_tensors, save_tensors
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.files import save_atomic
-from suites.lra.pathfinder_draw import PathfinderParams
-from suites.lra.pathfinder_snakes import draw_images
+from suites.lra.pathfinder.draw import PathfinderParams
+from suites.lra.pathfinder.images import draw_images
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +112,11 @@ def _cache_params(request: DataRequest, params: PathfinderParams) -> dict:
 
 
 def pathfinder_cache_path(request: DataRequest) -> Path:
-    """Cache file for `request`: cache_dir/pathfinder/<hash of every generation parameter>.pt."""
+    """Cache file for `request`: cache_dir/pathfinder/pf<size>-<hash of every parameter>.pt."""
     params = params_for(request.max_len)
-    canonical = json.dumps(_cache_params(request, params), sort_keys=True, separators=(",", ":"))
-    key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return Path(request.cache_dir) / "pathfinder" / f"pf{params.size}-{key}.pt"
+    return cache_file(
+        request.cache_dir, "pathfinder", _cache_params(request, params), f"pf{params.size}-"
+    )
 
 
 def _to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
@@ -129,16 +126,6 @@ def _to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
     return Split(inputs=(tokens,), lengths=(lengths,), labels=labels.to(torch.int64))
 
 
-def _load_cache(path: Path) -> dict[str, torch.Tensor] | None:
-    if not path.is_file():
-        return None
-    try:
-        return torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        logger.warning("ignoring unreadable Pathfinder cache %s (%s); regenerating", path, err)
-        return None
-
-
 def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskData:
     """Pathfinder for `request`: generated (or read from the cache), max_len = image pixels.
 
@@ -146,7 +133,7 @@ def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskDat
     """
     params = params_for(request.max_len)
     path = pathfinder_cache_path(request)
-    tensors = _load_cache(path)
+    tensors = load_tensors(path, "Pathfinder")
     if tensors is None:
         start = time.perf_counter()
         sizes = (request.n_train, request.n_dev, request.n_test)
@@ -159,6 +146,6 @@ def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskDat
             tensors[f"{name}.labels"] = torch.from_numpy(labels)
         elapsed = time.perf_counter() - start
         logger.info("generated %d Pathfinder images in %.1f s", sum(sizes), elapsed)
-        save_atomic(tensors, path)
+        save_tensors(tensors, path)
     splits = [_to_split(tensors[f"{s}.images"], tensors[f"{s}.labels"]) for s in _SPLITS]
     return TaskData(*splits, f"generated:{path}")

@@ -1,7 +1,7 @@
 """Pathfinder drawing primitives: generator parameters, antialiased dash and marker stamps,
 candidate geometry, and a padded canvas of many images that stamps are pasted into at once.
 
-The snake rules that use them are in `suites.lra.pathfinder_snakes`. Antialiasing is exact area
+The snake rules that use them are in `snakes.py` and `images.py`. Antialiasing is exact area
 coverage on a 4 x 4 subpixel grid: a dash is the segment widened by paddle_thickness / 2; its
 occupancy mask is the segment widened by paddle_thickness / 2 + margin (the reference draws a
 line at 2x with PIL, dilates it by a disc of margin x 2, and Lanczos-resizes both).
@@ -135,11 +135,6 @@ class Canvas:
         """target[rows] = max(target[rows], stamps) over each window."""
         idx = self.window(rows, at, half)
         target[idx] = np.maximum(target[idx], stamps)
-
-    def collides(self, rows, at, stamps: np.ndarray, half: int) -> np.ndarray:
-        """(R,) bool: max(M + stamp) over the window reaches the collision threshold."""
-        idx = self.window(rows, at, half)
-        return (self.mask[idx] + stamps).reshape(len(rows), -1).max(1) >= COLLIDE
 
     def inside(self, yx: np.ndarray) -> np.ndarray:
         return np.all((yx >= 0) & (yx < self.p.size), axis=-1)
