@@ -23,7 +23,9 @@ from suites.cache import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this code reads: 1 lacks `measurement_error` (its measurements never failed visibly).
+READABLE_VERSIONS = (1, 2)
 RECORDS_FILE = "records.jsonl"
 MANIFEST_FILE = "manifest.json"
 
@@ -49,6 +51,8 @@ class CellId:
 class Record:
     """The result of one cell.
 
+    measurement_error: set on an `ok` cell whose training finished but whose measurements
+    (FLOPs, latency, memory, trace) failed: why. Its measured figures are absent.
     metrics: at least `accuracy`, `dev_accuracy`, `majority_accuracy`, `train_loss_final`,
     `train_time_s`, `examples_per_s` when status is ok; curves are lists of numbers.
     routing: per-layer routing statistics of MoE models (empty for dense models).
@@ -63,6 +67,7 @@ class Record:
     seed: int
     status: Status
     reason: str = ""
+    measurement_error: str = ""
     params_total: int | None = None
     params_active: int | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -78,6 +83,8 @@ class Record:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if self.status != "ok" and not self.reason:
             raise ValueError(f"a {self.status} record needs a reason")
+        if self.measurement_error and self.status != "ok":
+            raise ValueError("only an ok record can carry a measurement_error")
 
     @property
     def cell(self) -> CellId:
@@ -89,9 +96,10 @@ class Record:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Record:
         version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(
-                f"record schema_version {version} is not {SCHEMA_VERSION}; cannot read it"
+                f"record schema_version {version} is not one of {READABLE_VERSIONS}; this "
+                "version of uoe-bench cannot read it"
             )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - known

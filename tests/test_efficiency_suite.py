@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import catalog, runner
+from bench import catalog
 from bench.cli import main
 from bench.records import read_records
+from bench.runner import cell as runner_cell
 from suites.data import DataRequest
 from suites.lra_efficiency import random_bytes
 
@@ -46,14 +47,14 @@ def test_cells_are_measured_relative_to_full_attention_of_the_same_run(tmp_path,
 
 
 def test_an_out_of_memory_cell_is_recorded_as_oom(tmp_path, monkeypatch) -> None:
-    real = runner.measure_model
+    real = runner_cell.measure_model
 
     def exhaust_full_attention(model, *args, **kwargs):
         if type(model.encoder.blocks[0].mixer).__name__ == "MultiHeadAttention":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "measure_model", exhaust_full_attention)
+    monkeypatch.setattr(runner_cell, "measure_model", exhaust_full_attention)
     assert _run(tmp_path, "full_attention,linformer") == 1
     records = {(r.task, r.model): r for r in read_records(tmp_path / "e")}
     assert records[("1k", "full_attention")].status == "oom"
@@ -83,3 +84,33 @@ def test_scales_follow_the_lra_table_at_paper_scale() -> None:
         configs = [suite.scales[scale].resolve(t) for t in suite.tasks]
         assert [c.data.max_len for c in configs] == lengths
         assert {c.train.batch_size for c in configs} == {batch}
+
+
+def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
+    tmp_path, monkeypatch
+) -> None:
+    """The records file is read once per run (at the start, for resume), never per cell; the
+    reference model is the suite spec's field, not a constant: with linformer as the reference,
+    linformer's cells run first and every ratio is to linformer."""
+    from bench.records import RecordStore
+    from suites.spec import SuiteSpec
+
+    reads = []
+    real_read = RecordStore.read
+    monkeypatch.setattr(RecordStore, "read", lambda self: reads.append(self) or real_read(self))
+    suite = catalog.SUITES.get("lra_efficiency")
+    by_linformer = SuiteSpec(**{**suite.__dict__, "reference_model": "linformer"})
+    real_get = catalog.SUITES.get
+    monkeypatch.setattr(
+        catalog.SUITES, "get", lambda name: by_linformer if name == suite.name else real_get(name)
+    )
+    assert _run(tmp_path, "full_attention,linformer") == 0
+    assert len(reads) == 1, "records.jsonl read once, at the start"
+    records = {(r.task, r.model): r for r in read_records(tmp_path / "e")}
+    for task in ("1k", "2k"):
+        fa, lin = records[(task, "full_attention")].metrics, records[(task, "linformer")].metrics
+        assert fa["relative_to"] == lin["relative_to"] == "linformer"
+        assert lin["train_steps_per_s_rel"] == 1.0
+        assert fa["memory_peak_train_bytes_rel"] == pytest.approx(
+            fa["memory_peak_train_bytes"] / lin["memory_peak_train_bytes"]
+        )

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.measure.latency import LatencyConfig, percentile, sample_latency
+from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 
 
 class FakeWork:
@@ -70,7 +70,9 @@ def test_median_and_p90_match_independent_implementations() -> None:
     assert samples.samples_s == pytest.approx(tuple(values))
     assert samples.median_s == pytest.approx(statistics.median(values))
     assert samples.p90_s == pytest.approx(float(np.percentile(values, 90)))
-    assert percentile([5.0], 90) == 5.0
+    assert LatencySamples((5.0,)).p90_s == 5.0
+    # By hand: rank 0.9 x (4 - 1) = 2.7 -> 3 + 0.7 x (10 - 3) = 7.9.
+    assert LatencySamples((1.0, 2.0, 3.0, 10.0)).p90_s == pytest.approx(7.9)
 
 
 def test_bad_settings_are_refused() -> None:

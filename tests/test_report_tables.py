@@ -15,8 +15,17 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.report.frame import cells_frame, load_runs, metrics_frame, seed_summary
-from bench.report.tables import accuracy_tables, efficiency_tables, render, report_tables
+from bench.records import Record
+from bench.report.frame import Runs, cells_frame, load_runs, metrics_frame, seed_summary
+from bench.report.table import latex_text, render
+from bench.report.tables import (
+    FVCORE_NOTE,
+    MEASURE_NOTE,
+    accuracy_tables,
+    cost_tables,
+    efficiency_tables,
+    report_tables,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
@@ -141,3 +150,42 @@ def test_bench_report_writes_every_format(tmp_path: Path, capsys) -> None:
     assert (out / "accuracy_lra_tiny.tex").read_text() == ACCURACY_LATEX + "\n"
     assert main(["report", str(FIXTURES / "lra"), "--format", "csv"]) == 0
     assert ACCURACY_CSV in capsys.readouterr().out
+
+
+def _cell(model: str, **fields) -> Record:
+    return Record("r", "s", "t", model, "tiny", 0, "ok", data={"max_len": 8}, **fields)
+
+
+def test_a_failed_measurement_and_an_fvcore_disagreement_are_shown() -> None:
+    measured = {"accuracy": 0.5, "flops_fwd_per_example": 2e6, "memory_peak_train_bytes": 3e6}
+    records = (
+        _cell("full_attention", params_total=10, params_active=10, metrics=measured),
+        _cell("linformer", params_total=12, params_active=12, metrics={"accuracy": 0.4},
+              measurement_error="out of memory while measuring: ..."),
+        _cell("performer", params_total=11, params_active=11,
+              metrics={**measured, "flops_fvcore_disagreement": "fvcore counts 0.84 x"}),
+    )  # fmt: skip
+    (cost,) = cost_tables(Runs(records, {"s": ("t",)}))
+    rows = {r[1].text: [c.text for c in r[3:]] for r in cost.rows}
+    assert rows["linformer"] == ["12", "12", "n/a†", "n/a†"]
+    assert rows["full_attention"] == ["10", "10", "2", "3"]
+    assert MEASURE_NOTE in cost.notes
+    assert FVCORE_NOTE.format("performer on t") in cost.notes
+
+
+def test_ratios_need_a_reference_model_named_by_the_manifest() -> None:
+    speed = {"train_steps_per_s": 2.0}
+    records = (_cell("full_attention", metrics=speed), _cell("linformer", metrics=speed))
+    (unnamed, *_) = efficiency_tables(Runs(records, {"s": ("t",)}))
+    assert "ratio" not in unnamed.title and "(1.00×)" not in render(unnamed, "md")
+    assert unnamed.notes == ("the runs' manifests name no reference model: ratios are left out.",)
+    (named, *_) = efficiency_tables(Runs(records, {"s": ("t",)}, {"s": "linformer"}))
+    assert named.title.endswith("(ratio to linformer)") and "2 (1.00×)" in render(named, "md")
+
+
+def test_latex_escapes_every_special_character_once() -> None:
+    text = r"a_b 50% & #1 $x$ {y} ~z ^w \cmd ±"
+    assert latex_text(text) == (
+        r"a\_b 50\% \& \#1 \$x\$ \{y\} \textasciitilde{}z \textasciicircum{}w "
+        r"\textbackslash{}cmd $\pm$"
+    )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import runner
 from bench.cli import main
 from bench.records import read_records
+from bench.runner import cell as runner_cell
 from bench.train import TrainingDiverged
 
 FAST = [
@@ -96,6 +96,9 @@ def test_tiny_lra_run_writes_ok_listops_and_skipped_others(tmp_path, capsys) -> 
     assert manifest["configs"]["listops"]["train"]["steps"] == 30
     for key in ("git_sha", "git_dirty", "torch", "python", "cpu", "torch_threads"):
         assert key in manifest["environment"]
+    assert set(manifest["environment"]["packages"]) == {"fvcore", "triton", "numpy"}
+    assert manifest["reference_model"] == "full_attention"
+    assert manifest["kernels"] == {}, "full attention has no routed part"
 
     assert main(["report", str(run_dir)]) == 0
     table = capsys.readouterr().out
@@ -108,7 +111,7 @@ def test_a_diverged_cell_is_recorded_as_error_and_the_run_goes_on(tmp_path, monk
     def diverge(*args, **kwargs):
         raise TrainingDiverged("loss became nan at step 3; lower train.lr")
 
-    monkeypatch.setattr(runner, "train_and_evaluate", diverge)
+    monkeypatch.setattr(runner_cell, "train_and_evaluate", diverge)
     assert _run(tmp_path, "--seeds", "0,1") == 1
     records = read_records(tmp_path / "runs" / "r")
     listops = [r for r in records if r.task == "listops"]
@@ -122,7 +125,7 @@ def test_an_unexpected_exception_is_recorded_with_its_type(tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch in layer 1")
 
-    monkeypatch.setattr(runner, "train_and_evaluate", broken)
+    monkeypatch.setattr(runner_cell, "train_and_evaluate", broken)
     assert _run(tmp_path) == 1
     listops = next(r for r in read_records(tmp_path / "runs" / "r") if r.task == "listops")
     assert (listops.status, listops.reason) == ("error", "RuntimeError: shape mismatch in layer 1")
@@ -139,7 +142,7 @@ def test_out_of_memory_is_recorded_as_oom(tmp_path, monkeypatch, error) -> None:
     def exhaust(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(runner, "train_and_evaluate", exhaust)
+    monkeypatch.setattr(runner_cell, "train_and_evaluate", exhaust)
     assert _run(tmp_path, "--tasks", "listops") == 1
     (listops,) = read_records(tmp_path / "runs" / "r")
     assert listops.status == "oom" and "lower train.batch_size" in listops.reason
@@ -285,3 +288,54 @@ def test_tiny_listops_runs_on_cuda(tmp_path) -> None:
     assert _run(tmp_path, "--tasks", "listops", "--device", "cuda") == 0
     (listops,) = read_records(tmp_path / "runs" / "r")
     assert listops.status == "ok"
+
+
+def test_a_failed_measurement_is_its_own_outcome_and_is_rerun_on_resume(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Training finished, measuring ran out of memory: the record keeps the accuracy, says why
+    the measured figures are absent, the run exits 1 (0 when allowed), and --resume reruns it."""
+    real = runner_cell.measure_model
+
+    def exhaust(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB")
+
+    monkeypatch.setattr(runner_cell, "measure_model", exhaust)
+    assert _run(tmp_path, "--tasks", "listops") == 1
+    assert "measurements failed" in capsys.readouterr().err
+    (record,) = read_records(tmp_path / "runs" / "r")
+    assert record.status == "ok" and record.reason == ""
+    assert record.measurement_error.startswith("out of memory while measuring")
+    assert 0 <= record.metrics["accuracy"] <= 1 and "flops_fwd_per_example" not in record.metrics
+    assert _run(tmp_path, "--tasks", "listops", "--allow-measurement-errors", run_id="s") == 0
+    report_out = capsys.readouterr().out
+    assert "ok, measurement failed" in report_out
+
+    monkeypatch.setattr(runner_cell, "measure_model", real)
+    assert main(["run", "--resume", str(tmp_path / "runs" / "r"), "--no-progress"]) == 0
+    store = (tmp_path / "runs" / "r" / "records.jsonl").read_text().splitlines()
+    assert len(store) == 2, "the unmeasured cell was run again"
+    (again,) = read_records(tmp_path / "runs" / "r")
+    assert again.measurement_error == "" and again.metrics["flops_fwd_per_example"] > 0
+
+
+def test_the_manifest_names_each_routed_parts_kernel_and_the_reference_model() -> None:
+    """The dispatcher's rule (models/kernels/dispatch.py), applied by hand: on the CPU in fp32,
+    torch._grouped_mm when both GEMM widths are multiples of 4 floats, else the mm path."""
+    from bench.runner import RunPlan, resolve
+    from bench.runner.manifest import kernels
+
+    plan = RunPlan(
+        "smoke", "tiny", ("full_attention", "switch", "mixtral", "uoe"), ("first",), (0,)
+    )
+    resolved = resolve(plan)
+    assert resolved.suite.reference_model == "full_attention"
+    found = kernels(resolved)["first"]
+    assert "full_attention" not in found  # no routed part
+    depth = resolved.configs["first"].model.depth
+    # switch: experts of 32 -> 64 -> 32, all multiples of 4.
+    assert found["switch"] == {f"encoder.blocks.{i}.ffn": "torch" for i in range(depth)}
+    # mixtral: SwiGLU hidden round(2 * 64 / (3 * 2)) = 21, up width 42: not a multiple of 4.
+    assert found["mixtral"] == {f"encoder.blocks.{i}.ffn": "mm" for i in range(depth)}
+    # uoe: head-experts 32 -> 3 x 16 -> 32 and MLP slices 32 -> 16 -> 32.
+    assert set(found["uoe"].values()) == {"torch"} and len(found["uoe"]) == 2 * depth

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +106,9 @@ def measure_model(
         metrics["flops_fwd_analytic_components"] = {k: v / size for k, v in components.items()}
     if cfg.fvcore:
         metrics.update(_fvcore_metrics(work, inputs, lengths, size))
+        mismatch = fvcore_disagreement(metrics)
+        if mismatch:
+            metrics["flops_fvcore_disagreement"] = mismatch
 
     work.train()
     counted = count_flops(loss_and_backward, strict=False)
@@ -208,6 +210,19 @@ def _latency_metrics(name: str, samples: LatencySamples) -> dict[str, Any]:
     return metrics
 
 
+def fvcore_disagreement(metrics: dict[str, Any]) -> str:
+    """Why fvcore's forward figure and the counted one differ (empty when they agree or one is
+    missing): the cross-check has failed, and the record says so instead of carrying it quietly."""
+    ours = metrics.get("flops_fwd_per_example")
+    theirs = metrics.get("flops_fwd_per_example_fvcore")
+    if not ours or theirs is None or abs(theirs - ours) <= 1e-9 * ours:
+        return ""
+    return (
+        f"fvcore counts {theirs / ours:.4f} x the counted forward FLOPs; an op fvcore traces "
+        "is counted differently (see fvcore_unsupported_ops and bench/measure/flops.py handles)"
+    )
+
+
 def _fvcore_metrics(
     model: nn.Module, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...], size: int
 ) -> dict[str, Any]:
@@ -224,13 +239,3 @@ def _fvcore_metrics(
         "flops_fwd_per_example_fvcore": result.flops / size,
         "fvcore_unsupported_ops": dict(result.unsupported),
     }
-
-
-def run_measurements(fn: Callable[[], Measurements]) -> tuple[Measurements | None, str]:
-    """Call `fn`; a failure becomes a reason string (logged with its traceback), never a crash
-    of a cell whose training already succeeded."""
-    try:
-        return fn(), ""
-    except Exception as exc:
-        log.error("measurements failed", exc_info=True)
-        return None, f"measurements failed: {type(exc).__name__}: {exc}"

@@ -223,6 +223,14 @@ def _fv_sdpa(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # MACs of scores + values
 
 
+def _fv_matmul(inputs: list[Any], outputs: list[Any]) -> int:
+    """MACs of a (broadcast) matmul: each output element is a dot product over the last
+    dimension of the first operand. fvcore's own handle takes the first operand's size times the
+    second's last dimension, which drops the batch dimensions the second operand alone has
+    (Linformer's E (k, L) @ K (B, H, L, Dh): 1/(B H) of the work)."""
+    return math.prod(_shape(outputs[0])) * _shape(inputs[0])[-1]
+
+
 def _fv_zero(inputs: list[Any], outputs: list[Any]) -> int:
     return 0
 
@@ -254,6 +262,7 @@ def fvcore_flops(
     analysis.set_op_handle(
         **{
             "aten::scaled_dot_product_attention": _fv_sdpa,
+            "aten::matmul": _fv_matmul,
             "aten::_grouped_mm": _fv_grouped_mm,
             # Our grouped-GEMM autograd Functions trace as opaque Python ops, (x, weight, offs).
             "prim::PythonOp._GroupedMmLoop": _fv_grouped_mm,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -50,7 +51,8 @@ class LatencySamples:
 
     @property
     def p90_s(self) -> float:
-        return percentile(self.samples_s, 90.0)
+        """The 90th percentile, linear interpolation between closest ranks (numpy's default)."""
+        return float(np.percentile(self.samples_s, 90.0))
 
     @property
     def cpu_median_s(self) -> float | None:
@@ -59,17 +61,6 @@ class LatencySamples:
     @property
     def total_s(self) -> float:
         return sum(self.samples_s)
-
-
-def percentile(values: tuple[float, ...] | list[float], q: float) -> float:
-    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        raise ValueError("percentile of no samples")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def sample_latency(

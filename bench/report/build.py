@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report.frame import load_runs
-from bench.report.tables import render, report_tables
+from bench.report.table import render
+from bench.report.tables import report_tables
 
 EXTENSIONS = {"md": "md", "latex": "tex", "csv": "csv"}
 

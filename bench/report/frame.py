@@ -19,7 +19,10 @@ import pandas as pd
 
 from bench.records import Record, read_manifest, read_records
 
-CELL_COLUMNS = ("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason")
+CELL_COLUMNS = (
+    *("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason"),
+    "measurement_error",
+)
 METRIC_COLUMNS = ("suite", "scale", "task", "model", "seed", "length", "metric", "value")
 
 
@@ -85,7 +88,8 @@ def task_lengths(records: Sequence[Record]) -> dict[tuple[str, str, str], int]:
 
 
 def cells_frame(records: Sequence[Record]) -> pd.DataFrame:
-    """One row per cell: identity, status, reason and the task's length (NA when unknown)."""
+    """One row per cell: identity, status, reason, measurement error (empty when none) and the
+    task's length (NA when unknown)."""
     lengths = task_lengths(records)
     rows = [
         (
@@ -98,6 +102,7 @@ def cells_frame(records: Sequence[Record]) -> pd.DataFrame:
             lengths.get((r.suite, r.scale, r.task)),
             r.status,
             r.reason,
+            r.measurement_error,
         )
         for r in records
     ]

@@ -1,61 +1,34 @@
-"""Paper-style tables from records: accuracy (LRA layout), efficiency and cost, rendered as
-Markdown, LaTeX or CSV through tabulate; plus the end-of-run summary the CLI prints.
+"""Paper-style tables from records: accuracy (LRA layout), efficiency and cost, built as `Table`s
+(`bench.report.table` renders them).
 
-Each table is built as a `Table` of `Cell`s (text plus the value used for ranking) and rendered
-by `render`. A cell without an `ok` record shows `n/a` (or `OOM`), never 0; an average over a row
-that lacks a task is marked `*` and excluded from the ranking, since it is not comparable with
-a complete one. Best is bold and second underlined, ranked on the displayed (rounded) values.
-Columns come from the metrics the records carry (`bench.report.frame`), not from a fixed list.
+A cell without an `ok` record shows `n/a` (or `OOM`), never 0; an average over a row that lacks
+a task is marked `*` and excluded from the ranking, since it is not comparable with a complete
+one. Best is bold and second underlined, ranked on the displayed (rounded) values. Columns come
+from the metrics the records carry (`bench.report.frame`), not from a fixed list.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from statistics import mean
 
 import pandas as pd
-from tabulate import tabulate
 
-from bench.records import Record
 from bench.report.frame import Runs, cells_frame, metrics_frame
+from bench.report.table import MISSING, Cell, Table
 
-MISSING = "n/a"
-FORMATS = ("md", "latex", "csv")
 INCOMPLETE_NOTE = "* average over the available tasks only; the row lacks a task."
 PARTIAL_NOTE = "‡ mean over the seeds that finished; the other seeds ended in oom or error."
 OOM_NOTE = "OOM: out of memory at this setting (recorded as an oom cell)."
+MEASURE_NOTE = "† the cell trained, but measuring it failed (its record's measurement_error)."
+FVCORE_NOTE = "fvcore's cross-check disagrees with the counted FLOPs for: {}."
 SPEED_METRIC = "train_steps_per_s"
 MEMORY_METRIC = "memory_peak_train_bytes"
 # Cost columns: metric name patterns, in column order.
 _FLOP_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 COST_PATTERNS = (r"params_total", r"params_active", r"flops_.+", r"latency_.+_median", r"memory_.+")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """Plain text (unicode ±, ×, ‡ are translated per format); `value` is ranked when set;
-    `rank` 1 renders bold, 2 underlined."""
-
-    text: str
-    value: float | None = None
-    rank: int = 0
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str  # file stem, e.g. accuracy_smoke_tiny
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[Cell, ...], ...]
-    notes: tuple[str, ...] = ()
-    label_columns: int = 1  # leading text columns, left-aligned; the rest right-aligned
-
-
-# ---------------------------------------------------------------- building
 
 
 def report_tables(runs: Runs) -> tuple[list[Table], list[str]]:
@@ -161,6 +134,15 @@ def cost_tables(runs: Runs) -> list[Table]:
                     chosen = values[values.metric == metric]
                     row.append(_seed_cell(group, chosen, model, task, unit_fn, fmt, notes, False))
                 rows.append(tuple(row))
+        disagreeing = sorted(
+            {
+                f"{r.model} on {r.task}"
+                for r in runs.records
+                if (r.suite, r.scale) == (suite, scale) and "flops_fvcore_disagreement" in r.metrics
+            }
+        )
+        if disagreeing:
+            notes.add(FVCORE_NOTE.format(", ".join(disagreeing)))
         headers = ("task", "model", "length", *(units[m][0] for m in columns))
         title = f"Cost per model on {suite} at scale {scale}, mean over seeds"
         name = f"cost_{suite}_{scale}"
@@ -220,11 +202,15 @@ def _seed_cell(
 ) -> Cell:
     """Mean (± sample std over seeds when several) of one (model, task), or its status."""
     seeds = values[(values.model == model) & (values.task == task)]["value"].map(scale_fn)
-    status = cells[(cells.model == model) & (cells.task == task)].status
+    chosen = cells[(cells.model == model) & (cells.task == task)]
+    status = chosen.status
     if seeds.empty:
         if (status == "oom").any():
             notes.add(OOM_NOTE)
             return Cell("OOM")
+        if (chosen.measurement_error != "").any():
+            notes.add(MEASURE_NOTE)
+            return Cell(f"{MISSING}†")
         return Cell(MISSING)
     text = format(seeds.mean(), fmt)
     if with_std and len(seeds) > 1:
@@ -267,98 +253,5 @@ def _ranked(rows: list[list[Cell]], higher_is_better: bool) -> tuple[tuple[Cell,
 
 
 def _ordered(notes: set[str]) -> tuple[str, ...]:
-    order = (INCOMPLETE_NOTE, PARTIAL_NOTE, OOM_NOTE)
+    order = (INCOMPLETE_NOTE, PARTIAL_NOTE, OOM_NOTE, MEASURE_NOTE)
     return tuple(n for n in order if n in notes) + tuple(sorted(notes - set(order)))
-
-
-# ---------------------------------------------------------------- rendering
-
-_LATEX_SYMBOLS = {"±": r"$\pm$", "×": r"$\times$", "‡": r"$^\ddagger$"}
-_LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#"}
-
-
-def render(table: Table, fmt: str) -> str:
-    """The table as Markdown (`md`), a LaTeX tabular (`latex`) or CSV (`csv`, no markup)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(table.headers)
-        writer.writerows([c.text for c in row] for row in table.rows)
-        return out.getvalue().rstrip("\n")
-    mark = _markdown_cell if fmt == "md" else _latex_cell
-    headers = [h if fmt == "md" else _latex_text(h) for h in table.headers]
-    body = tabulate(
-        [[mark(c) for c in row] for row in table.rows],
-        headers=headers,
-        tablefmt="github" if fmt == "md" else "latex_raw",
-        disable_numparse=True,
-        colalign=("left",) * table.label_columns
-        + ("right",) * (len(headers) - table.label_columns),
-    )
-    if fmt == "md":
-        notes = "".join(f"\n\n{_markdown_note(n)}" for n in table.notes)
-        return f"{table.title}.\n\n{body}{notes}"
-    notes = "".join(f"\n{{\\footnotesize {_latex_text(n)}}}\\par" for n in table.notes)
-    return f"% {_latex_text(table.title)}\n{body}{notes}"
-
-
-def _markdown_cell(cell: Cell) -> str:
-    return {1: f"**{cell.text}**", 2: f"<u>{cell.text}</u>"}.get(cell.rank, cell.text)
-
-
-def _markdown_note(note: str) -> str:
-    return "\\" + note if note.startswith("*") else note
-
-
-def _latex_text(text: str) -> str:
-    for plain, latex in {**_LATEX_ESCAPES, **_LATEX_SYMBOLS}.items():
-        text = text.replace(plain, latex)
-    return text
-
-
-def _latex_cell(cell: Cell) -> str:
-    text = _latex_text(cell.text)
-    return {1: f"\\textbf{{{text}}}", 2: f"\\underline{{{text}}}"}.get(cell.rank, text)
-
-
-# ---------------------------------------------------------------- CLI helpers
-
-
-def summary_table(records: Sequence[Record]) -> str:
-    """One row per cell, in the given order: status, accuracy against the majority-class rate,
-    time, throughput."""
-    rows = []
-    for r in records:  # in the order given: the run's plan order
-        m = r.metrics
-        ok = r.status == "ok"
-        rows.append(
-            [
-                r.task,
-                r.model,
-                r.seed,
-                r.status,
-                f"{100 * m['accuracy']:.2f}" if ok else MISSING,
-                f"{100 * m['majority_accuracy']:.2f}" if ok else MISSING,
-                f"{m['train_time_s']:.1f}" if ok else MISSING,
-                f"{m['examples_per_s']:.0f}" if ok else MISSING,
-                _shorten(r.reason),
-            ]
-        )
-    headers = [
-        "task",
-        "model",
-        "seed",
-        "status",
-        "test acc %",
-        "majority %",
-        "train time s",
-        "train examples/s",
-        "reason",
-    ]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def _shorten(text: str, width: int = 90) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."

@@ -62,7 +62,7 @@ GroupedMm = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 def _triton(x: torch.Tensor, weight: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     if importlib.util.find_spec("triton") is None:
         raise ValueError(
-            "grouped_mm impl 'triton' needs the triton package: pip install -e '.[dev]' "
+            "grouped_mm impl 'triton' needs the triton package: pip install -e '.[gpu]' "
             "(or pip install triton)"
         )
     from models.kernels.triton_gmm import grouped_mm_triton  # imports triton: only when used

@@ -1,0 +1,207 @@
+"""The `bench` subcommands, each `(args) -> exit code`; `bench.cli` parses the arguments. Every
+import of the harness is inside the command that needs it, so `bench --help` stays fast and
+`bench report` / `bench compare` never load torch or a model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench import catalog, runner
+    from bench.records import read_manifest
+    from bench.report.summary import efficiency_summary, summary_table
+
+    catalog.discover()
+    if args.resume:
+        if args.suite or args.models or args.tasks or args.overrides or args.profile:
+            raise ValueError(
+                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
+            )
+        run_dir = args.resume
+        plan = runner.plan_from_manifest(read_manifest(run_dir))
+        resolved = runner.resolve(plan)
+    else:
+        if not args.suite:
+            raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
+        suite = catalog.SUITES.get(args.suite)
+        plan = runner.RunPlan(
+            suite=args.suite,
+            scale=args.scale,
+            models=_names(args.models) or tuple(catalog.MODELS.names()),
+            tasks=_names(args.tasks) or suite.tasks,
+            seeds=_seeds(args.seeds),
+            overrides=tuple(args.overrides),
+            data_dir=str(args.data_dir) if args.data_dir else None,
+            cache_dir=str(args.cache_dir),
+            device=_check_device(args.device),
+            profile=args.profile,
+        )
+        resolved = runner.resolve(plan)
+        run_dir = args.out / (args.run_id or runner.new_run_id(plan))
+        runner.start(resolved, run_dir, sys.argv)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    progress = None
+    if not args.no_progress:
+        from bench.progress import tqdm_progress
+
+        progress = tqdm_progress
+    records = runner.execute(resolved, run_dir, progress)
+    if resolved.suite.kind == "efficiency":
+        print(efficiency_summary(records, resolved.suite.reference_model))
+    else:
+        print(summary_table(records))
+    print(f"\nrecords: {run_dir / 'records.jsonl'}")
+    return _run_exit_code(records, args.allow_measurement_errors)
+
+
+def _run_exit_code(records, allow_measurement_errors: bool) -> int:
+    """1 when a cell ended in error or oom, or (unless allowed) an ok cell's measurements
+    failed; else 0."""
+    if any(r.status in ("error", "oom") for r in records):
+        return 1
+    unmeasured = [r for r in records if r.measurement_error]
+    if unmeasured and not allow_measurement_errors:
+        print(
+            f"bench: {len(unmeasured)} cell(s) trained but their measurements failed (see the "
+            "reason column); rerun them with --resume, or pass --allow-measurement-errors",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def list_registries(args: argparse.Namespace) -> int:
+    from bench import catalog
+
+    catalog.discover()
+    registries = {"models": catalog.MODELS, "suites": catalog.SUITES, "tasks": catalog.TASKS}
+    for what in [args.what] if args.what else list(registries):
+        print(f"{what}:")
+        entries = list(registries[what].entries())
+        width = max((len(e.name) for e in entries), default=0)
+        for entry in entries:
+            print(f"  {entry.name:<{width}}  {entry.description}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from bench.report.build import build_report
+
+    report = build_report(args.run_dirs, args.format, args.out, plots=not args.no_plots)
+    if args.out is None:
+        print(report.text)
+    for path in report.files:
+        print(path)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from bench.report.compare import Tolerances, compare_runs
+
+    tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
+    text, regressed = compare_runs(args.base, args.new, tolerances)
+    print(text)
+    return 1 if regressed else 0
+
+
+def profile(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from bench import catalog, runner
+    from bench.measure.cell import fixed_batch, preset, profile_model
+
+    catalog.discover()
+    catalog.TASKS.get(args.task)  # an unknown task lists the nearest names
+    suite, _, task = args.task.partition("/")
+    plan = runner.RunPlan(
+        suite=suite,
+        scale=args.scale,
+        models=(args.model,),
+        tasks=(task,),
+        seeds=(0,),
+        overrides=tuple(args.overrides),
+        data_dir=str(args.data_dir) if args.data_dir else None,
+        cache_dir=str(args.cache_dir),
+        device=_check_device(args.device),
+        profile=True,
+    )
+    resolved = runner.resolve(plan)
+    data = runner.load_task_data(resolved, task)
+    if isinstance(data, Exception):
+        print(f"bench: error: {task}: {type(data).__name__}: {data}", file=sys.stderr)
+        return 2
+    cfg = resolved.configs[task]
+    torch.manual_seed(0)
+    model = catalog.MODELS.get(args.model)(
+        cfg.model, resolved.tasks[task].model_task(cfg.data.max_len)
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")
+    traces = out / "traces"
+    result = profile_model(
+        model,
+        fixed_batch(data.train, cfg.train.batch_size),
+        lr=cfg.train.lr,
+        grad_clip=cfg.train.grad_clip,
+        device=torch.device(plan.device),
+        cfg=preset(args.scale).profile,
+        trace_dir=traces / f"{task}-{args.model}",
+        trace_worker=args.model,
+    )
+    print(result.op_table.read_text(encoding="utf-8"))
+    print(f"trace: {result.trace}  (chrome://tracing, https://ui.perfetto.dev)")
+    print(f"op table: {result.op_table}")
+    print(f"tensorboard --logdir {traces}  (torch-tb-profiler)")
+    return 0
+
+
+def data(args: argparse.Namespace) -> int:
+    from suites.lra import download
+
+    if args.data_command == "download":
+        download.download(
+            args.task,
+            args.cache_dir,
+            url=args.url,
+            sha256=args.sha256,
+            keep_archive=args.keep_archive,
+        )
+        return 0
+    rows = download.status(args.cache_dir, args.data_dir)
+    width = max(len(r.task) for r in rows)
+    for r in rows:
+        size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"
+        state = "present" if r.present else "absent"
+        print(f"{r.task:<{width}}  {state:<7}  {size:>16}  {r.where}")
+    return 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _names(text))
+    except ValueError:
+        raise ValueError(
+            f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2"
+        ) from None
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device; use cpu or cuda") from None
+    return device

@@ -1,0 +1,80 @@
+"""What `bench run` prints when it ends: one row per cell, in plan order. An accuracy suite shows
+the test accuracy against the majority-class rate, time and throughput; an efficiency suite the
+length, speed and memory with their ratios to the reference model. A cell whose measurements
+failed says so in its status column, with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from bench.records import Record
+from bench.report.table import MISSING
+
+
+def status_text(record: Record) -> str:
+    """The status, with a measurement failure of an ok cell made visible."""
+    return "ok, measurement failed" if record.measurement_error else record.status
+
+
+def summary_table(records: Sequence[Record]) -> str:
+    """Accuracy suites: status, test accuracy against the majority-class rate, time,
+    throughput, and the reason of a cell that is not cleanly ok."""
+    rows = []
+    for r in records:
+        m = r.metrics
+        ok = r.status == "ok"
+        rows.append(
+            [
+                r.task,
+                r.model,
+                r.seed,
+                status_text(r),
+                f"{100 * m['accuracy']:.2f}" if ok else MISSING,
+                f"{100 * m['majority_accuracy']:.2f}" if ok else MISSING,
+                f"{m['train_time_s']:.1f}" if ok else MISSING,
+                f"{m['examples_per_s']:.0f}" if ok else MISSING,
+                _shorten(r.reason or r.measurement_error),
+            ]
+        )
+    headers = ["task", "model", "seed", "status", "test acc %", "majority %", "train time s"]
+    headers += ["train examples/s", "reason"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def efficiency_summary(records: Sequence[Record], reference: str) -> str:
+    """Efficiency suites: length, speed and memory with their ratios to `reference`."""
+
+    def number(value: Any, fmt: str) -> str:
+        return format(value, fmt) if isinstance(value, int | float) else MISSING
+
+    rows = []
+    for r in records:
+        m = r.metrics
+        memory = m.get("memory_peak_train_bytes")
+        flops = m.get("flops_fwd_per_example")
+        rows.append(
+            [
+                r.task,
+                r.data.get("max_len", MISSING),
+                r.model,
+                status_text(r),
+                number(m.get("train_steps_per_s"), ".2f"),
+                number(m.get("train_steps_per_s_rel"), ".2f"),
+                number(m.get("train_steps_per_cpu_s_rel"), ".2f"),
+                number(memory / 1e6 if memory is not None else None, ".1f"),
+                number(m.get("memory_peak_train_bytes_rel"), ".2f"),
+                number(flops / 1e9 if flops is not None else None, ".3f"),
+                _shorten(r.reason or r.measurement_error, 60),
+            ]
+        )
+    ratio = f"x {reference}"
+    headers = ["task", "length", "model", "status", "train steps/s", ratio, f"{ratio} (CPU s)"]
+    headers += ["peak train MB", f"{ratio} ", "fwd GFLOP/example", "reason"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _shorten(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

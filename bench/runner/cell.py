@@ -1,0 +1,236 @@
+"""One cell of a run: build the model, train and evaluate it (in an efficiency suite, only
+measure it), measure it, and turn every outcome into exactly one record.
+
+Outcomes: `ok`; `ok` with `measurement_error` when training finished but a measurement failed
+(the accuracy stands, the measured figures are absent, the run exits non-zero); `skipped` (data
+absent: where it looked and what to run); `error` (diverged loss, or an exception, with its
+message; the traceback is logged); `oom`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import catalog
+from bench.measure import efficiency
+from bench.measure.cell import Measurements, fixed_batch, measure_model, preset
+from bench.records import CellId, Record, utc_now
+from bench.runner.plan import ResolvedPlan
+from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
+from models.layers.classifier import parameter_counts
+from suites.config import CellConfig
+from suites.data import DataUnavailable, TaskData
+
+log = logging.getLogger(__name__)
+
+# (cell, total steps) -> (per-step callback, close callback); None draws nothing.
+ProgressFactory = Callable[[CellId, int], tuple[ProgressFn, Callable[[], None]]]
+
+
+def run_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData | Exception,
+    run_id: str,
+    progress: ProgressFactory | None = None,
+    *,
+    run_dir: Path | None = None,
+    finished: Mapping[CellId, Record] | None = None,
+) -> Record:
+    """Train and evaluate one cell, then measure it; every outcome becomes a record.
+
+    `data` is the task's data, or the exception its loader raised: DataUnavailable makes the
+    cell `skipped`, any other loader failure (e.g. an example longer than max_len) `error`.
+    `run_dir` is where profiler traces go (with plan.profile); `finished` holds this run's
+    records so far, where an efficiency cell finds its reference model's figures.
+    """
+    t0 = time.perf_counter()
+    identity = dict(
+        run_id=run_id,
+        suite=cell.suite,
+        task=cell.task,
+        model=cell.model,
+        scale=cell.scale,
+        seed=cell.seed,
+        started_at=utc_now(),
+    )
+    if isinstance(data, DataUnavailable):
+        return Record(**identity, status="skipped", reason=str(data))
+    if isinstance(data, Exception):
+        return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
+    cfg = resolved.configs[cell.task]
+    counts: tuple[int, int] | None = None
+    close = None
+    try:
+        torch.manual_seed(cell.seed)
+        task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
+        model = catalog.MODELS.get(cell.model)(cfg.model, task)
+        counts = parameter_counts(model)
+        if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
+            measured = _measure(resolved, cell, model, data, cfg, run_dir)
+            reference = resolved.suite.reference_model
+            relative = efficiency.relative_metrics(
+                measured.metrics, cell, finished or {}, reference
+            )
+            metrics = {**measured.metrics, **relative}
+            return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
+        step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
+        device = torch.device(resolved.plan.device)
+        result = train_and_evaluate(
+            model, data, cfg.train, seed=cell.seed, device=device, progress=step_fn
+        )
+    except TrainingDiverged as exc:
+        return _failed(identity, counts, "error", f"diverged: {exc}", t0)
+    except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
+        if is_out_of_memory(exc):
+            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
+            return _failed(identity, counts, "oom", reason, t0)
+        log.error("%s failed:\n%s", cell, traceback.format_exc())
+        return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
+    finally:
+        if close is not None:
+            close()
+    measured, failure = _measure_after_training(resolved, cell, model, data, cfg, run_dir)
+    metrics = {**_training_metrics(result, data), **(measured.metrics if measured else {})}
+    return _ok(
+        identity,
+        counts,
+        metrics,
+        measured,
+        data,
+        cfg,
+        run_dir,
+        t0,
+        routing=result.routing,
+        measurement_error=failure,
+    )
+
+
+def _measure(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    model: torch.nn.Module,
+    data: TaskData,
+    cfg: CellConfig,
+    run_dir: Path | None,
+) -> Measurements:
+    """FLOPs, latency and memory on the first batch of the test split; a trace with --profile."""
+    trace_dir = None
+    if resolved.plan.profile and run_dir is not None:
+        trace_dir = run_dir / "traces" / f"{cell.task}-{cell.model}-seed{cell.seed}"
+    return measure_model(
+        model,
+        fixed_batch(data.test, cfg.train.batch_size),
+        lr=cfg.train.lr,
+        grad_clip=cfg.train.grad_clip,
+        device=torch.device(resolved.plan.device),
+        cfg=preset(cell.scale),
+        trace_dir=trace_dir,
+        trace_worker=cell.model,
+    )
+
+
+def _measure_after_training(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    model: torch.nn.Module,
+    data: TaskData,
+    cfg: CellConfig,
+    run_dir: Path | None,
+) -> tuple[Measurements | None, str]:
+    """The measurements, or None and why they failed: the trained cell's accuracy still stands,
+    so a failure here is the record's `measurement_error` (logged with its traceback)."""
+    try:
+        return _measure(resolved, cell, model, data, cfg, run_dir), ""
+    except Exception as exc:
+        log.error("%s: measurements failed:\n%s", cell, traceback.format_exc())
+        if is_out_of_memory(exc):
+            return None, _one_line(
+                f"out of memory while measuring: {exc}; lower train.batch_size or data.max_len"
+            )
+        return None, _one_line(f"measurements failed: {type(exc).__name__}: {exc}")
+
+
+def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
+    return {
+        "accuracy": result.accuracy,
+        "dev_accuracy": result.dev_accuracy,
+        "majority_accuracy": data.test.majority_rate(),
+        "train_loss_final": result.train_loss_final,
+        "train_time_s": result.train_time_s,
+        "train_compute_s": result.train_compute_s,
+        "examples_per_s": result.examples_per_s,
+        "best_step": result.best_step,
+        "loss_curve": result.loss_curve,
+        "dev_curve": [list(p) for p in result.dev_curve],
+    }
+
+
+def _ok(
+    identity: dict,
+    counts: tuple[int, int],
+    metrics: dict[str, Any],
+    measured: Measurements | None,
+    data: TaskData,
+    cfg: CellConfig,
+    run_dir: Path | None,
+    t0: float,
+    *,
+    routing: list[Any] | None = None,
+    measurement_error: str = "",
+) -> Record:
+    artifacts = {}
+    if measured is not None and run_dir is not None:
+        artifacts = {n: str(p.relative_to(run_dir)) for n, p in measured.artifacts.items()}
+    return Record(
+        **identity,
+        status="ok",
+        measurement_error=measurement_error,
+        params_total=counts[0],
+        params_active=counts[1],
+        metrics=metrics,
+        artifacts=artifacts,
+        routing=routing or [],
+        data={
+            "source": data.source,
+            "n_train": len(data.train),
+            "n_dev": len(data.dev),
+            "n_test": len(data.test),
+            "max_len": cfg.data.max_len,
+            "data_seed": cfg.data.seed,
+        },
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+def _failed(
+    identity: dict, counts: tuple[int, int] | None, status: str, reason: str, t0: float
+) -> Record:
+    total, active = counts if counts else (None, None)
+    return Record(
+        **identity,
+        status=status,
+        reason=_one_line(reason),
+        params_total=total,
+        params_active=active,
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; the CPU allocator raises a plain RuntimeError."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()

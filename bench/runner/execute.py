@@ -1,0 +1,79 @@
+"""Runs a resolved plan: every cell without an `ok` record, in order, each task's data loaded
+once, one record appended (and fsync'ed) as each cell finishes. A killed run loses no finished
+cell, and running the plan again on the same directory (`--resume`) reruns only the cells
+without a complete `ok` record (a cell whose measurements failed is rerun too)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from bench.measure import efficiency
+from bench.records import CellId, Record, RecordStore
+from bench.runner.cell import ProgressFactory, run_cell
+from bench.runner.plan import ResolvedPlan
+from suites.data import DataRequest, DataUnavailable, TaskData
+
+log = logging.getLogger(__name__)
+
+
+def execute(
+    resolved: ResolvedPlan, run_dir: Path, progress: ProgressFactory | None = None
+) -> list[Record]:
+    """Run every cell of the plan that has no complete `ok` record yet; return the run's latest
+    record of every planned cell, in plan order."""
+    store = RecordStore(run_dir)
+    store.repair()
+    latest: dict[CellId, Record] = store.latest()
+    data_by_task: dict[str, TaskData | Exception] = {}
+    cells = resolved.plan.cells()
+    if resolved.suite.kind == "efficiency":  # the reference first: others are relative to it
+        cells = efficiency.in_run_order(cells, resolved.suite.reference_model)
+    for cell in cells:
+        if complete(latest.get(cell)):
+            log.info("%s: already ok, skipped on resume", cell)
+            continue
+        if cell.task not in data_by_task:
+            data_by_task[cell.task] = load_task_data(resolved, cell.task)
+        record = run_cell(
+            resolved,
+            cell,
+            data_by_task[cell.task],
+            run_dir.name,
+            progress,
+            run_dir=run_dir,
+            finished=latest,
+        )
+        store.append(record)
+        latest[cell] = record
+        log.info("%s: %s %s %s", cell, record.status, record.reason, record.measurement_error)
+    return [latest[cell] for cell in resolved.plan.cells() if cell in latest]
+
+
+def complete(record: Record | None) -> bool:
+    """An `ok` record whose measurements succeeded: nothing left to rerun."""
+    return record is not None and record.status == "ok" and not record.measurement_error
+
+
+def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
+    """The task's data, or the loader's exception (recorded in every cell of the task, with the
+    traceback logged; DataUnavailable makes the cells `skipped`)."""
+    cfg = resolved.configs[task].data
+    plan = resolved.plan
+    request = DataRequest(
+        max_len=cfg.max_len,
+        n_train=cfg.n_train,
+        n_dev=cfg.n_dev,
+        n_test=cfg.n_test,
+        seed=cfg.seed,
+        cache_dir=Path(plan.cache_dir),
+        data_dir=Path(plan.data_dir) if plan.data_dir else None,
+    )
+    try:
+        return resolved.tasks[task].load(request)
+    except DataUnavailable as exc:
+        return exc
+    except Exception as exc:  # recorded in every cell of the task, not swallowed
+        log.error("loading %s failed:\n%s", task, traceback.format_exc())
+        return exc

@@ -1,0 +1,59 @@
+"""The run manifest written when a run starts: the plan, each task's resolved config, the
+suite's reference model, the environment, and the grouped-GEMM kernel each routed part of each
+model will use on the run's device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import catalog
+from bench.environment import environment
+from bench.records import utc_now, write_manifest
+from bench.runner.plan import ResolvedPlan
+
+
+def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> None:
+    """Create the run directory and write its manifest (refuses an existing run)."""
+    if (run_dir / "manifest.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+    plan = resolved.plan
+    write_manifest(
+        run_dir,
+        {
+            "run_id": run_dir.name,
+            "created_at": utc_now(),
+            "argv": list(argv),
+            "plan": plan.to_dict(),
+            "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+            "reference_model": resolved.suite.reference_model,
+            "kernels": kernels(resolved),
+            "environment": environment(),
+        },
+    )
+
+
+def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
+    """{task: {model: {part: grouped-GEMM implementation}}} for every model with routed parts.
+
+    The dispatcher's choice depends on the device, dtype and shape of a part's weights only
+    (`models.kernels.dispatch.choose`), so each model is built once per task and asked; a model
+    that cannot be built is listed with the reason (its cells will record the same error).
+    """
+    device = torch.device(resolved.plan.device)
+    out: dict[str, dict[str, Any]] = {}
+    for task, cfg in resolved.configs.items():
+        model_task = resolved.tasks[task].model_task(cfg.data.max_len)
+        for name in resolved.plan.models:
+            try:
+                model = catalog.MODELS.get(name)(cfg.model, model_task).to(device)
+            except Exception as exc:  # recorded here, and again as the cells' error records
+                out.setdefault(task, {})[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            paths = {n: m.kernel() for n, m in model.named_modules() if hasattr(m, "kernel")}
+            if paths:
+                out.setdefault(task, {})[name] = paths
+    return out
