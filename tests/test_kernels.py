@@ -9,7 +9,9 @@ import torch
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
 from models.kernels.dispatch import IMPLEMENTATIONS, choose
 
-CPU_IMPLS = ("loop", "mm", "torch", "bmm")
+# Every registered implementation that runs here, the reference loop first; triton needs CUDA or
+# its interpreter (tests/test_kernels_triton.py). A newly registered one is tested with no edit.
+CPU_IMPLS = ("loop", *(name for name in IMPLEMENTATIONS if name not in ("loop", "triton")))
 
 # (name, tokens, experts, k, forced expert choice or None for random distinct choices)
 ROUTINGS = {
@@ -130,7 +132,6 @@ def test_unknown_impl_and_bad_offsets() -> None:
     for impl in ("loop", "mm", "bmm", "torch"):
         with pytest.raises(ValueError, match="offsets end at"):
             grouped_mm(x[:-1], weight, dispatch.offsets, impl=impl)
-    assert set(IMPLEMENTATIONS) == {"loop", "mm", "torch", "bmm", "triton"}
 
 
 def test_cpu_dispatch_policy() -> None:

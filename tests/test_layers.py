@@ -90,12 +90,27 @@ def test_dual_encoder_head_reads_both_inputs() -> None:
 
 
 def test_dense_model_has_no_aux_and_all_parameters_active() -> None:
+    """No aux loss, no routing statistics; every parameter active, and the count equals one
+    written out from the config (D 16, 2 blocks, FFN 32, vocab 11, max_len 12, 3 classes)."""
     model = _model()
     out = model((torch.randint(1, 11, (2, 12)),), (torch.tensor([12, 5]),))
     assert float(out.aux_loss) == 0.0
     assert all(not layer for layer in out.layer_stats)
-    total, active = parameter_counts(model)
-    assert total == active == sum(p.numel() for p in model.parameters())
+    d, ffn = 16, 32
+    embeddings = 11 * d + 12 * d  # token + position
+    block = (
+        2 * (d + d)  # two LayerNorms, weight and bias
+        + (d * 3 * d + 3 * d)  # qkv Linear(D, 3D)
+        + (d * d + d)  # out Linear(D, D)
+        + (d * ffn + ffn)  # FFN Linear(D, H)
+        + (ffn * d + d)  # FFN Linear(H, D)
+    )
+    assert block == 2224
+    for num_inputs, head_in, want in ((1, d, 5491), (2, 4 * d, 7027)):  # dual: [u, v, uv, u-v]
+        head = (head_in * ffn + ffn) + (ffn * 3 + 3)  # Linear(in, ffn_dim), ReLU, Linear(ffn, 3)
+        assert embeddings + 2 * block + 2 * d + head == want  # 2 d: the final LayerNorm
+        total, active = parameter_counts(_model(num_inputs))
+        assert total == active == want
 
 
 def test_a_block_refuses_a_part_without_the_contract() -> None:

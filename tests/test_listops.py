@@ -7,6 +7,7 @@ evaluator over the token list (numpy.median for MED) and a plain recursive LRA-o
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from suites.lra.listops.generate import (
     LISTOPS_NUM_CLASSES,
     LISTOPS_TOKENS,
     LISTOPS_VOCAB_SIZE,
+    _apply,
     encode_tokens,
     generate_listops,
 )
@@ -29,8 +31,18 @@ from suites.lra.listops.tsv import read_listops_tsv
 # Independent references
 
 
-def reference_value(tokens: list[str]) -> int:
-    """Evaluate a prefix ListOps expression with an explicit stack (no recursion)."""
+REFERENCE_OPS: dict[str, Callable[[list[int]], int]] = {
+    "[MIN": min,
+    "[MAX": max,
+    "[MED": lambda a: int(np.median(a)),
+    "[SM": lambda a: sum(a) % 10,
+}
+
+
+def reference_value(tokens: list[str], apply: Callable[[str, list[int]], int] | None = None) -> int:
+    """Evaluate a prefix ListOps expression with an explicit stack (no recursion); operator
+    values from `apply(op, args)`, by default the reference ones above (numpy.median for MED)."""
+    apply = apply or (lambda op, args: REFERENCE_OPS[op](args))
     stack: list[tuple[str, list[int]]] = []
     result: int | None = None
     for tok in tokens:
@@ -40,12 +52,7 @@ def reference_value(tokens: list[str]) -> int:
         if tok == "]":
             op, args = stack.pop()
             assert len(args) >= 2, f"operator {op} with {len(args)} arguments"
-            value = {
-                "[MIN": lambda a: min(a),
-                "[MAX": lambda a: max(a),
-                "[MED": lambda a: int(np.median(a)),
-                "[SM": lambda a: sum(a) % 10,
-            }[op](args)
+            value = apply(op, args)
         else:
             value = int(tok)
             assert 0 <= value <= 9
@@ -114,7 +121,10 @@ def test_vocabulary_ids() -> None:
         ("7", 7),
     ],
 )
-def test_reference_evaluator_on_hand_written(source: str, value: int) -> None:
+def test_library_operators_and_reference_evaluator_on_hand_written(source: str, value: int) -> None:
+    """The generator's operator semantics (`_apply`, `_median_int` for MED) and the reference
+    evaluator, each against the value worked out by hand."""
+    assert reference_value(source.split(), apply=_apply) == value
     assert reference_value(source.split()) == value
 
 

@@ -1,5 +1,6 @@
 """Mixtral-style top-k MoE: gates sum to one and equal softmax over the kept logits, the FFN
-equals a per-token SwiGLU reference, active parameters match the dense FFN, FLOPs, model build."""
+equals a per-token SwiGLU reference, parameter counts against a hand count of the built model,
+FLOPs, the balance loss against one written out from the router logits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from baselines.mixtral import mixtral_ffn_config, swiglu_hidden
+from baselines.mixtral import swiglu_hidden
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.moe.experts import MoEConfig, MoEFFN
@@ -63,21 +64,27 @@ def test_ffn_equals_per_token_reference(experts: int, k: int, impl: str | None) 
     assert aux.stats["dropped_fraction"].item() == 0.0
 
 
-def test_active_parameters_match_dense() -> None:
-    assert swiglu_hidden(128, 2) == 43  # 3 * 43 * 2 = 258 ~ 2 * 128
+def test_parameter_counts_equal_a_hand_count() -> None:
+    """Total and active parameters of the built model against a count written out from the
+    architecture: per layer E SwiGLU experts of hidden h = round(2 * ffn_dim / (3 * top_k)),
+    without biases; a token uses top_k of them, so E - top_k experts per layer are inactive."""
+    assert swiglu_hidden(128, 2) == 43  # round(256 / 6 = 42.67); 3 * 43 * 2 = 258 ~ 2 * 128
     assert swiglu_hidden(96, 1) == 64  # exact: 3 * 64 = 2 * 96
 
     task = ModelTask(num_classes=3, vocab_size=20, num_inputs=1, max_len=12)
-    cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=96, experts=4, top_k=1)
-    model = MODELS.get("mixtral")(cfg, task)
-    dense_total, _ = parameter_counts(MODELS.get("full_attention")(cfg, task))
-    total, active = parameter_counts(model)
-    dense_ffn = 2 * 16 * 96 + 96 + 16
-    router = 16 * 4
-    assert active == dense_total + cfg.depth * (router - (96 + 16))  # SwiGLU has no biases
-    assert total - active == cfg.depth * 3 * (3 * 16 * 64)
-    assert mixtral_ffn_config(cfg).hidden * 3 == 2 * 96
-    assert dense_ffn - 96 - 16 == 3 * 16 * 64
+    cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=128, experts=4, top_k=2)
+    total, active = parameter_counts(MODELS.get("mixtral")(cfg, task))
+    d, h = 16, 43
+    embeddings = 20 * d + 12 * d  # token (vocab 20) + position (max_len 12)
+    norms = 2 * (d + d)  # the block's two LayerNorms, weight and bias
+    attention = (d * 3 * d + 3 * d) + (d * d + d)  # qkv and out projections, with biases
+    router = d * 4  # Linear(D, E), no bias
+    expert = d * 2 * h + h * d  # [W1 | W3] (D, 2h) and W2 (h, D), no biases: 3 * 16 * 43
+    head = (d * 128 + 128) + (128 * 3 + 3)  # Linear(D, ffn_dim), ReLU, Linear(ffn_dim, 3)
+    per_layer = norms + attention + router + 4 * expert
+    assert (expert, per_layer) == (2064, 9472)
+    assert total == embeddings + 2 * per_layer + 2 * d + head == 22051  # 2 d: final LayerNorm
+    assert active == total - 2 * (4 - 2) * expert == 13795  # 2 layers x 2 unused experts
 
 
 def test_analytic_flops_equal_counted_and_balance_loss_optional() -> None:
@@ -94,8 +101,16 @@ def test_analytic_flops_equal_counted_and_balance_loss_optional() -> None:
         "ffn_up": 2 * 36 * 8 * 24,
         "ffn_down": 2 * 36 * 12 * 8,
     }
-    assert aux.loss.item() == 0.0 and aux.stats["aux_loss"].item() > 0  # weight 0: reported only
+    # Balance loss written out from the router logits (models/moe/routing.py): E * sum_e f_e P_e,
+    # f_e the share of the T * k = 36 top-2 assignments that go to e, P_e the mean probability.
+    logits = ffn.router(x.reshape(18, 8)).detach()  # (T, E): every token is real
+    chosen = logits.topk(2, dim=-1).indices.tolist()  # (T, 2)
+    f = [sum(row.count(e) for row in chosen) / 36 for e in range(4)]
+    p = torch.softmax(logits, dim=-1).mean(0).tolist()  # (E,)
+    balance = 4 * sum(fe * pe for fe, pe in zip(f, p, strict=True))
+    assert aux.loss.item() == 0.0  # weight 0: reported only
+    assert aux.stats["aux_loss"].item() == pytest.approx(balance, rel=1e-5)
     weighted = MoEFFN(MoEConfig(8, 12, 4, 2, "top_k", "swiglu", balance_loss_weight=0.1))
     weighted.load_state_dict(ffn.state_dict())
     _, aux2 = weighted(x, mask)
-    torch.testing.assert_close(aux2.loss, 0.1 * aux.stats["aux_loss"])
+    assert aux2.loss.item() == pytest.approx(0.1 * balance, rel=1e-5)

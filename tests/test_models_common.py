@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from bench import catalog
+from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 
 catalog.discover()
@@ -22,16 +23,22 @@ PADDING_SENSITIVE = {
     "uoe_paper": "released UoE code routes padding like real tokens (models/uoe/routing.py)",
 }
 LENGTHS = torch.tensor([128, 77, 5, 1])
+# Models without experts: every parameter is active (hand counts in `_dense_parameter_count`).
+DENSE = {"full_attention", "linformer", "performer", "performer_relu"}
+
+
+def _setting() -> tuple[ModelConfig, ModelTask]:
+    """The tiny LRA config for ListOps and its model-facing task."""
+    cfg = catalog.SUITES.get("lra").scales["tiny"].resolve("listops")
+    return cfg.model, catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
 
 
 def _build(name: str) -> tuple[torch.nn.Module, int, int]:
     """(model, vocab size, max_len) at the tiny LRA config for ListOps, seeded."""
-    suite = catalog.SUITES.get("lra")
-    cfg = suite.scales["tiny"].resolve("listops")
-    task = catalog.TASKS.get("lra/listops")
+    cfg, task = _setting()
     torch.manual_seed(0)
-    model = catalog.MODELS.get(name)(cfg.model, task.model_task(cfg.data.max_len))
-    return model, task.vocab_size, cfg.data.max_len
+    model = catalog.MODELS.get(name)(cfg, task)
+    return model, task.vocab_size, task.max_len
 
 
 def _padded_batch(vocab: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,9 +92,36 @@ def test_padded_positions_do_not_change_the_logits(name: str) -> None:
         assert not torch.allclose(model((changed,), (lengths,)).logits[2], before[2])
 
 
+def _dense_parameter_count(name: str, cfg: ModelConfig, task: ModelTask) -> int | None:
+    """Parameters of a dense model written out from its config, or None (no count here).
+
+    Embeddings (token + position); per block two LayerNorms, qkv Linear(D, 3D), out Linear(D, D)
+    and the FFN Linear(D, H), Linear(H, D), all with biases; the final LayerNorm; the head
+    Linear(D, ffn_dim), ReLU, Linear(ffn_dim, classes). Linformer adds its E and F, each
+    (min(proj_len, max_len), max_len), per layer; Performer's projection is a buffer, not a
+    parameter, so it counts as full attention. At the tiny config (D 32, 2 blocks, FFN 64,
+    vocab 16, max_len 128, 10 classes): 4608 + 2 * 8544 + 64 + 2762 = 24522 for full attention,
+    plus 2 * 2 * 32 * 128 for Linformer (proj_len 32).
+    """
+    d, h, depth = cfg.dim, cfg.ffn_dim, cfg.depth
+    if name not in DENSE:
+        return None
+    embeddings = (task.vocab_size + task.max_len) * d
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * h + h) + (h * d + d)
+    if name == "linformer":
+        block += 2 * min(cfg.proj_len, task.max_len) * task.max_len
+    head_in = d if task.num_inputs == 1 else 4 * d
+    head = (head_in * h + h) + (h * task.num_classes + task.num_classes)
+    return embeddings + depth * block + 2 * d + head
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_parameter_counts(name: str) -> None:
+    """Every model: 0 < active <= total. Dense models: all parameters active, and the total
+    equals the count written out from the config (`_dense_parameter_count`)."""
     model, _, _ = _build(name)
     total, active = parameter_counts(model)
-    assert total == sum(p.numel() for p in model.parameters())
     assert 0 < active <= total
+    want = _dense_parameter_count(name, *_setting())
+    if want is not None:
+        assert active == total == want

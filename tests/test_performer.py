@@ -221,10 +221,13 @@ def test_cuda_matches_cpu_and_redraws_on_the_device() -> None:
     assert attn.projection.device.type == "cuda" and attn.draw == 1
 
 
-def test_fvcore_can_trace_the_model() -> None:
+def test_fvcore_traces_the_model_and_counts_its_matmuls() -> None:
     """fvcore traces with torch.jit, which takes every state_dict value (the redraw counter
-    included) as a graph input; only tensors are accepted there."""
+    included) as a graph input; only tensors are accepted there. Its count, 2 x multiply-adds,
+    and torch's FlopCounterMode's both equal a hand count of the part's matmuls."""
     from fvcore.nn import FlopCountAnalysis
+
+    from bench.measure.flops import count_flops
 
     class Logits(torch.nn.Module):
         def __init__(self) -> None:
@@ -234,7 +237,19 @@ def test_fvcore_can_trace_the_model() -> None:
         def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return self.attn(x, mask)[0]
 
-    analysis = FlopCountAnalysis(Logits(), (torch.randn(1, LEN, DIM), torch.ones(1, LEN) > 0))
+    model = Logits()
+    x, mask = torch.randn(1, LEN, DIM), torch.ones(1, LEN) > 0  # (B, L, D), (B, L)
+    analysis = FlopCountAnalysis(model, (x, mask))
     analysis.unsupported_ops_warnings(False)
     analysis.tracer_warnings("none")
-    assert analysis.total() > 0
+    b, n, d, h, dh, m = 1, LEN, DIM, HEADS, DIM // HEADS, 8
+    want = (
+        2 * b * n * d * 3 * d  # qkv projection
+        + 2 * 2 * b * h * n * dh * m  # W q and W k: (L, Dh) x (Dh, m) per head
+        + 2 * b * h * m * n * dh  # phi(K)^T V: (m, L) x (L, Dh)
+        + 2 * b * h * n * m * dh  # phi(Q) (phi(K)^T V): (L, m) x (m, Dh)
+        + 2 * b * h * n * m  # phi(Q) sum_j phi(k_j): (L, m) x (m, 1)
+        + 2 * b * n * d * d  # out projection
+    )  # 2304 + 1536 + 768 + 768 + 192 + 768
+    assert 2 * analysis.total() == want
+    assert count_flops(lambda: model(x, mask)).total == want

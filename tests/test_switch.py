@@ -112,15 +112,26 @@ def test_padding_is_never_routed_and_gets_zero() -> None:
 
 
 def test_aux_loss_weights_and_router_gradient() -> None:
+    """aux.loss = 0.5 * balance + 0.25 * z, both written out here from the router logits of the
+    real tokens only: balance = E * sum_e f_e P_e with f_e the share of top-1 choices made
+    BEFORE capacity dropping (some are dropped here), z = mean over tokens of logsumexp^2."""
     torch.manual_seed(2)
-    cfg = MoEConfig(8, 16, 4, 1, "switch", "gelu", 2.0, balance_loss_weight=0.5, z_loss_weight=0.25)
+    cfg = MoEConfig(8, 16, 4, 1, "switch", "gelu", 0.5, balance_loss_weight=0.5, z_loss_weight=0.25)
     ffn = MoEFFN(cfg)
-    x = torch.randn(3, 4, 8)
-    mask = torch.ones(3, 4, dtype=torch.bool)
-    y, aux = ffn(x, mask)
-    logits = ffn.router(x.reshape(12, 8))
-    want = 0.5 * aux.stats["aux_loss"] + 0.25 * z_loss(logits)
-    torch.testing.assert_close(aux.loss, want)
+    x = 3 * torch.randn(3, 4, 8)  # (B, L, D); larger logits keep z well away from 0
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
+    y, aux = ffn(x, mask)  # T = 9 real tokens, capacity ceil(0.5 * 9 / 4) = 2: 4 * 2 < 9
+    assert aux.stats["dropped_fraction"].item() > 0
+
+    logits = ffn.router(x[mask]).detach().tolist()  # (T, E), real tokens in position order
+    top1 = [row.index(max(row)) for row in logits]
+    f = [top1.count(e) / 9 for e in range(4)]
+    probs = [[math.exp(v) / sum(math.exp(u) for u in row) for v in row] for row in logits]
+    p = [sum(row[e] for row in probs) / 9 for e in range(4)]
+    balance = 4 * sum(fe * pe for fe, pe in zip(f, p, strict=True))
+    z = sum(math.log(sum(math.exp(v) for v in row)) ** 2 for row in logits) / 9
+    assert aux.stats["aux_loss"].item() == pytest.approx(balance, rel=1e-5)
+    assert aux.loss.item() == pytest.approx(0.5 * balance + 0.25 * z, rel=1e-5)
     y.square().sum().backward()  # the task loss alone reaches the router through the gate
     assert ffn.router.weight.grad.abs().sum() > 0
 

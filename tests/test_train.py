@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from bench import catalog
-from bench.train import TrainingDiverged, lr_factor, train_and_evaluate
+from bench.train import TrainingDiverged, evaluate, lr_factor, train_and_evaluate
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import ModelOutput
 from suites.config import TrainConfig
@@ -51,19 +51,67 @@ def test_training_drives_the_loss_down_and_beats_majority() -> None:
     assert result.examples_per_s > 0 and result.train_time_s >= result.train_compute_s
 
 
-def test_selected_weights_are_the_best_dev_ones() -> None:
-    """Test accuracy is measured on the weights of the best dev evaluation, not the last."""
-    torch.manual_seed(0)
-    model = catalog.MODELS.get("full_attention")(
-        ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32), _toy_task()
-    )
-    data = _toy_data()
-    cfg = TrainConfig(batch_size=32, steps=60, warmup_steps=5, lr=3e-3, eval_every=20)
-    result = train_and_evaluate(model, data, cfg, seed=0, device=torch.device("cpu"))
-    from bench.train import evaluate
+class _Threshold(nn.Module):
+    """logits [v / 10, b] for an example whose first token is v: class 1 iff the one trained
+    weight b exceeds v / 10. Every training label is 1, so every step raises b (the gradient of
+    the cross-entropy on b is p_1 - 1 < 0); b at each evaluation forward is recorded."""
 
-    assert evaluate(model, data.dev, 64, torch.device("cpu")) == result.dev_accuracy
-    assert evaluate(model, data.test, 64, torch.device("cpu")) == result.accuracy
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = nn.Parameter(torch.zeros(()))
+        self.b_at_eval: list[float] = []  # not state: survives load_state_dict
+
+    def forward(self, inputs, lengths) -> ModelOutput:
+        threshold = inputs[0][:, 0].float() / 10  # (B,)
+        if not self.training:
+            self.b_at_eval.append(float(self.b))
+        logits = torch.stack([threshold, self.b.expand_as(threshold)], dim=-1)  # (B, 2)
+        return ModelOutput(logits, logits.new_zeros(()), ())
+
+
+def _first_tokens(values: list[int], labels: list[int]) -> Split:
+    tokens = torch.tensor(values)[:, None].repeat(1, 2)  # (N, 2)
+    return Split((tokens,), (torch.full((len(values),), 2),), torch.tensor(labels))
+
+
+def _threshold_accuracy(b: float, values: list[int], labels: list[int]) -> float:
+    """Hand evaluation of _Threshold: predicts 1 iff b > v / 10 (a tie goes to class 0)."""
+    return sum(int(b > v / 10) == y for v, y in zip(values, labels, strict=True)) / len(values)
+
+
+def test_selected_weights_are_the_best_dev_ones() -> None:
+    """Dev accuracy peaks while b is in (0.3, 0.6] and falls as b keeps rising, so the best dev
+    evaluation is not the last one: the test accuracy reported must be the hand-evaluated one of
+    b at the best dev evaluation, and the model must be left holding that b."""
+    dev_v, dev_y = [1, 2, 3, 6, 7, 8, 9], [1, 1, 1, 0, 0, 0, 0]  # all right iff 0.3 < b <= 0.6
+    test_v, test_y = list(range(1, 10)), [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    data = TaskData(
+        _first_tokens([5] * 64, [1] * 64),
+        _first_tokens(dev_v, dev_y),
+        _first_tokens(test_v, test_y),
+        "synthetic",
+    )
+    model = _Threshold()
+    # b rises by about lr * (40 - s) / 40 per step s: ~0.44 at step 10, ~1.0 at step 40.
+    cfg = TrainConfig(batch_size=16, steps=40, warmup_steps=0, lr=0.05, eval_every=5)
+    result = train_and_evaluate(model, data, cfg, seed=0, device=torch.device("cpu"))
+
+    assert [s for s, _ in result.dev_curve] == [5, 10, 15, 20, 25, 30, 35, 40]
+    b_at_dev = model.b_at_eval[: len(result.dev_curve)]  # one batch per dev evaluation
+    assert [a for _, a in result.dev_curve] == [
+        _threshold_accuracy(b, dev_v, dev_y) for b in b_at_dev
+    ]
+    best = max(range(len(b_at_dev)), key=lambda i: (result.dev_curve[i][1], -i))  # first best
+    assert result.best_step == result.dev_curve[best][0] < cfg.steps
+    assert result.dev_accuracy == 1.0 > result.dev_curve[-1][1]
+    b_best, b_last = b_at_dev[best], b_at_dev[-1]
+    assert result.accuracy == _threshold_accuracy(b_best, test_v, test_y)
+    assert result.accuracy != _threshold_accuracy(b_last, test_v, test_y)  # the check can fail
+    assert float(model.b) == b_best  # the best-dev weights were restored
+    reloaded = _Threshold()
+    with torch.no_grad():
+        reloaded.b.fill_(b_best)
+    assert evaluate(reloaded, data.test, 64, torch.device("cpu")) == result.accuracy
 
 
 class _NaNModel(nn.Module):
