@@ -26,6 +26,9 @@ def environment() -> dict[str, Any]:
         "cuda_available": cuda,
         "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
         "cpu": _cpu_name(),
+        # The vector ISA torch's CPU kernels use (AVX2, AVX512, ...): float sums, and so losses,
+        # differ between ISAs even on CPUs of the same name.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "packages": {name: _version(name) for name in VERSIONED_PACKAGES},

@@ -167,8 +167,9 @@ def test_every_part_emits_its_phases_into_a_real_trace(name: str, model_traces) 
 
 
 def test_every_registered_model_has_expected_phases_and_declares_them(model_traces) -> None:
-    """A new model needs its row above; what its parts declare must be what the trace shows."""
-    assert set(model_traces) == set(EXPECTED_PHASES)
+    """What every registered model's parts declare must be what its trace shows (a new model
+    is checked here with no edit; the table above pins the known ones independently)."""
+    assert set(EXPECTED_PHASES) <= set(model_traces)
     cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
     task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
     for name, trace in model_traces.items():

@@ -331,7 +331,7 @@ def test_the_manifest_names_each_routed_parts_kernel_and_the_reference_model() -
     resolved = resolve(plan)
     assert resolved.suite.reference_model == "full_attention"
     found = kernels(resolved)["first"]
-    assert "full_attention" not in found  # no routed part
+    assert "full_attention" not in found and "performer" not in found  # no routed part
     depth = resolved.configs["first"].model.depth
     # switch: experts of 32 -> 64 -> 32, all multiples of 4.
     assert found["switch"] == {f"encoder.blocks.{i}.ffn": "torch" for i in range(depth)}

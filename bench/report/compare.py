@@ -31,7 +31,9 @@ from tabulate import tabulate
 from bench.records import CellId, Record, read_manifest, read_records
 from bench.report.frame import scalar_metrics
 
-ENVIRONMENT_KEYS = ("cpu", "gpu_name", "torch", "cuda", "torch_threads", "cpu_count")
+ENVIRONMENT_KEYS = (
+    *("cpu", "cpu_capability", "gpu_name", "torch", "cuda", "torch_threads", "cpu_count"),
+)
 
 EXACT, ACCURACY, FLOAT, TIME_LOW, TIME_HIGH, MEMORY, INFO = (
     "exact",

@@ -53,7 +53,9 @@ def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
             except Exception as exc:  # recorded here, and again as the cells' error records
                 out.setdefault(task, {})[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 continue
-            paths = {n: m.kernel() for n, m in model.named_modules() if hasattr(m, "kernel")}
+            paths = {
+                n: m.gemm_kernel() for n, m in model.named_modules() if hasattr(m, "gemm_kernel")
+            }
             if paths:
                 out.setdefault(task, {})[name] = paths
     return out

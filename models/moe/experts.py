@@ -82,7 +82,7 @@ class MoEFFN(nn.Module):
             return switch_top1(logits, cap)
         return top_k_softmax(logits, self.cfg.top_k)
 
-    def kernel(self) -> str:
+    def gemm_kernel(self) -> str:
         """The grouped-GEMM implementation both expert GEMMs use at the weights' current device,
         dtype and shape (`models.kernels.dispatch.choose`), or the one the config forces."""
         return self.cfg.impl or choose(self.w_up)
@@ -95,20 +95,21 @@ class MoEFFN(nn.Module):
             tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
             logits = self.router(tokens).float()  # (T, E); routing math in fp32
             routing = self.route(logits)
-            balance = balance_loss(logits, routing.chosen)
-            loss = self.cfg.balance_loss_weight * balance
-            if self.cfg.router == "switch":
-                loss = loss + self.cfg.z_loss_weight * z_loss(logits)
         with phase(DISPATCH):
             dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
             rows = permute(tokens, dispatch)  # (A, D)
-        impl = self.kernel()  # one choice for both GEMMs
+        impl = self.gemm_kernel()  # one choice for both GEMMs
         with phase(EXPERT_GEMM):
             out = self._experts(rows, dispatch, impl)  # (A, D)
         with phase(COMBINE):
             row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,)
             combined = unpermute(out, dispatch, row_gate)  # (T, D)
             y = x.new_zeros(batch * length, dim).index_copy(0, real, combined.to(x.dtype))
+        with phase(ROUTER):  # the router's losses (after the combine, as the graph was first built)
+            balance = balance_loss(logits, routing.chosen)
+            loss = self.cfg.balance_loss_weight * balance
+            if self.cfg.router == "switch":
+                loss = loss + self.cfg.z_loss_weight * z_loss(logits)
         sizes = {"tokens": real.shape[0], "rows": multiplied_rows(impl, dispatch.counts)}
         stats = load_stats(routing, self.cfg.experts, balance)
         return y.view(batch, length, dim), PartAux(loss=loss, stats=stats, sizes=sizes)

@@ -60,7 +60,7 @@ class SelectiveAttention(nn.Module):
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
             rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = self.kernel()  # one kernel for both GEMMs
+        impl = self.gemm_kernel()  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
             qkv = qkv + self.qkv_bias[plan.expert_index]
@@ -90,7 +90,7 @@ class SelectiveAttention(nn.Module):
         sizes = {"slots": slots, "rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
         return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
-    def kernel(self) -> str:
+    def gemm_kernel(self) -> str:
         """The grouped-GEMM implementation of both projections (`dispatch.choose`)."""
         return choose(self.qkv_weight)
 

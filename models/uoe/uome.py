@@ -48,7 +48,7 @@ class UnionMLP(nn.Module):
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
             rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = self.kernel()  # one kernel for both GEMMs
+        impl = self.gemm_kernel()  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
             hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
@@ -62,7 +62,7 @@ class UnionMLP(nn.Module):
         sizes = {"rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
         return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
-    def kernel(self) -> str:
+    def gemm_kernel(self) -> str:
         """The grouped-GEMM implementation of both expert GEMMs (`dispatch.choose`)."""
         return choose(self.up_weight)
 
