@@ -98,7 +98,9 @@ def run_cell(
     finally:
         if close is not None:
             close()
-    measured, failure = _measure_after_training(resolved, cell, model, data, cfg, run_dir)
+    measured, failure = _measure_after_training(
+        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+    )
     metrics = {**_training_metrics(result, data), **(measured.metrics if measured else {})}
     return _ok(
         identity,
@@ -139,17 +141,12 @@ def _measure(
 
 
 def _measure_after_training(
-    resolved: ResolvedPlan,
-    cell: CellId,
-    model: torch.nn.Module,
-    data: TaskData,
-    cfg: CellConfig,
-    run_dir: Path | None,
+    measure: Callable[[], Measurements], cell: CellId
 ) -> tuple[Measurements | None, str]:
-    """The measurements, or None and why they failed: the trained cell's accuracy still stands,
-    so a failure here is the record's `measurement_error` (logged with its traceback)."""
+    """`measure()`, or None and why it failed: the trained cell's accuracy still stands, so a
+    failure here is the record's `measurement_error` (logged with its traceback)."""
     try:
-        return _measure(resolved, cell, model, data, cfg, run_dir), ""
+        return measure(), ""
     except Exception as exc:
         log.error("%s: measurements failed:\n%s", cell, traceback.format_exc())
         if is_out_of_memory(exc):
