@@ -153,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="relative tolerance of other deterministic floats, e.g. losses (default: 0)",
     )
+    compare.add_argument(
+        "--verbose", action="store_true", help="list every figure, not only those that changed"
+    )
     compare.set_defaults(func=commands.compare)
 
     data = sub.add_parser("data", help="download task data (verified) or show what is present")

@@ -103,7 +103,7 @@ def compare(args: argparse.Namespace) -> int:
     from bench.report.compare import Tolerances, compare_runs
 
     tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
-    text, regressed = compare_runs(args.base, args.new, tolerances)
+    text, regressed = compare_runs(args.base, args.new, tolerances, verbose=args.verbose)
     print(text)
     return 1 if regressed else 0
 

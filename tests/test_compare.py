@@ -60,12 +60,22 @@ def test_figures_are_classed_by_their_names() -> None:
     assert kind("some_future_count") == INFO
 
 
-def test_identical_runs_pass_and_print_ratios(capsys) -> None:
+def test_identical_runs_pass_and_print_ratios_only_with_verbose(capsys) -> None:
     code, out = _compare(capsys, BASE)
     assert code == 0
     assert "no regression in 10 cell(s) of base (8 ok)" in out
+    assert "| params_total" not in out, "an unchanged figure is listed only with --verbose"
+    assert "not listed (--verbose lists all)" in out
+    assert len(out.splitlines()) <= 3, out
+    code, out = _compare(capsys, BASE, "--verbose")
     row = next(line for line in out.splitlines() if CELL in line and "| params_total" in line)
     assert "| 1.000 " in row and "same" in row
+
+
+def test_by_default_only_changed_figures_are_listed(tmp_path, capsys) -> None:
+    code, out = _compare(capsys, _planted(tmp_path, params_total=3001))
+    table = [line for line in out.splitlines() if line.startswith("| lra/")]
+    assert [line.split("|")[2].strip() for line in table] == ["params_total"], table
 
 
 def test_a_changed_parameter_count_fails_naming_cell_and_figure(tmp_path, capsys) -> None:
@@ -82,7 +92,8 @@ def test_accuracy_is_exact_unless_a_tolerance_is_stated(tmp_path, capsys) -> Non
 
 def test_timing_far_beyond_the_spread_fails_inside_it_passes(tmp_path, capsys) -> None:
     # spread [0.008, 0.010] widened by 1.1: [0.00727, 0.011]
-    code, out = _compare(capsys, _planted(tmp_path, latency_train_step_s_median=0.0108))
+    new = _planted(tmp_path, latency_train_step_s_median=0.0108)
+    code, out = _compare(capsys, new, "--verbose")
     assert code == 0 and "| ~ " in out
     shutil.rmtree(tmp_path / "new")
     code, out = _compare(capsys, _planted(tmp_path, latency_train_step_s_median=0.05))

@@ -1,5 +1,5 @@
-"""`bench compare BASE NEW`: match the cells of two runs, print every figure's ratio, and say
-which cells and figures regressed.
+"""`bench compare BASE NEW`: match the cells of two runs, print the figures that changed (every
+figure with `verbose`) with their ratios, and say which cells and figures regressed.
 
 Figures are classed by their name (the record conventions), so new metrics are handled without
 a list here:
@@ -45,6 +45,7 @@ EXACT, ACCURACY, FLOAT, TIME_LOW, TIME_HIGH, MEMORY, INFO = (
     "info",
 )
 REGRESSIONS = ("CHANGED", "SLOWER", "LARGER", "MISSING")
+UNCHANGED = ("same", "~", "info")  # left out of the printed table unless verbose
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,15 @@ def environment_warnings(base_manifest: Mapping, new_manifest: Mapping) -> list[
     ]
 
 
-def compare_runs(base_dir: Path, new_dir: Path, tol: Tolerances) -> tuple[str, bool]:
-    """The printed comparison of two run directories and whether anything regressed."""
+def compare_runs(
+    base_dir: Path, new_dir: Path, tol: Tolerances, verbose: bool = False
+) -> tuple[str, bool]:
+    """The printed comparison of two run directories and whether anything regressed: the
+    figures that changed (regressions, improvements, new ones), or every figure if `verbose`."""
     base = read_records(base_dir)
     findings = compare_records(base, read_records(new_dir), tol)
     warnings = environment_warnings(read_manifest(base_dir), read_manifest(new_dir))
+    shown = findings if verbose else [f for f in findings if f.verdict not in UNCHANGED]
     rows = [
         [
             f.cell,
@@ -191,7 +196,7 @@ def compare_runs(base_dir: Path, new_dir: Path, tol: Tolerances) -> tuple[str, b
             "" if f.ratio is None else f"{f.ratio:.3f}",
             f.verdict,
         ]
-        for f in findings
+        for f in shown
     ]
     table = tabulate(
         rows,
@@ -200,7 +205,12 @@ def compare_runs(base_dir: Path, new_dir: Path, tol: Tolerances) -> tuple[str, b
         disable_numparse=True,
     )
     regressions = [f for f in findings if f.regression]
-    lines = [*warnings, table, ""]
+    hidden = len(findings) - len(shown)
+    lines = [*warnings]
+    if rows:
+        lines += [table, ""]
+    if hidden:
+        lines.append(f"{hidden} figure(s) unchanged or within noise, not listed (--verbose lists all)")
     rule = (
         f"rules: deterministic figures exact (accuracy within {tol.acc_tol:g} absolute, other "
         f"losses within {tol.rel_tol:g} relative); timings outside base spread x/÷ "
