@@ -73,7 +73,7 @@ def test_identical_runs_pass_and_print_ratios_only_with_verbose(capsys) -> None:
 
 
 def test_by_default_only_changed_figures_are_listed(tmp_path, capsys) -> None:
-    code, out = _compare(capsys, _planted(tmp_path, params_total=3001))
+    out = _compare(capsys, _planted(tmp_path, params_total=3001))[1]
     table = [line for line in out.splitlines() if line.startswith("| lra/")]
     assert [line.split("|")[2].strip() for line in table] == ["params_total"], table
 

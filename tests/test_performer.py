@@ -9,6 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.performer import PerformerAttention
+from bench.measure.quiet import import_fvcore_nn
 from models.layers.attention import MultiHeadAttention
 from models.layers.kernel_attention import (
     feature_generator,
@@ -225,7 +226,7 @@ def test_fvcore_traces_the_model_and_counts_its_matmuls() -> None:
     """fvcore traces with torch.jit, which takes every state_dict value (the redraw counter
     included) as a graph input; only tensors are accepted there. Its count, 2 x multiply-adds,
     and torch's FlopCounterMode's both equal a hand count of the part's matmuls."""
-    from fvcore.nn import FlopCountAnalysis
+    FlopCountAnalysis = import_fvcore_nn().FlopCountAnalysis
 
     from bench.measure.flops import count_flops
 

@@ -25,6 +25,7 @@ import torch.utils.flop_counter as fc
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from bench.measure.quiet import import_fvcore_nn
 from models.layers.heads import ClassificationHead
 from models.layers.parts import NoAnalyticFlops, Part
 
@@ -213,9 +214,7 @@ class FvcoreCount:
 
 
 def _shape(value: Any) -> list[int]:
-    from fvcore.nn.jit_handles import get_shape
-
-    return get_shape(value)
+    return import_fvcore_nn().jit_handles.get_shape(value)
 
 
 def _fv_sdpa(inputs: list[Any], outputs: list[Any]) -> int:
@@ -271,9 +270,9 @@ def fvcore_flops(
     model: nn.Module, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...]
 ) -> FvcoreCount:
     """fvcore's count of one forward of `model(inputs, lengths)`, as 2 x MACs."""
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(_Logits(model, len(inputs)), (*inputs, *lengths))
+    analysis = import_fvcore_nn().FlopCountAnalysis(
+        _Logits(model, len(inputs)), (*inputs, *lengths)
+    )
     analysis.set_op_handle(
         **{
             "aten::scaled_dot_product_attention": _fv_sdpa,

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from bench.measure.quiet import profiler_noise_filtered
+
 CUDA_METHOD = "cuda: torch.cuda.max_memory_allocated after reset_peak_memory_stats"
 CPU_METHOD = (
     "cpu: resident tensor bytes (parameters, buffers, optimizer state) + peak running sum of "
@@ -75,7 +77,10 @@ def measure_peak(
         )
     if device.type != "cpu":
         raise ValueError(f"memory measurement supports cpu and cuda, not {device.type}")
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        profiler_noise_filtered(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         fn()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "memory.json"

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
+from bench.measure.quiet import profiler_noise_filtered
+
 
 @dataclass(frozen=True)
 class ProfileConfig:
@@ -55,14 +57,17 @@ def profile_steps(
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    with profile(
-        activities=activities,
-        schedule=schedule(wait=cfg.wait, warmup=cfg.warmup, active=cfg.active, repeat=1),
-        on_trace_ready=tensorboard_trace_handler(str(out_dir), worker_name=worker),
-        record_shapes=True,
-        profile_memory=True,
-        with_flops=True,
-    ) as prof:
+    with (
+        profiler_noise_filtered(),
+        profile(
+            activities=activities,
+            schedule=schedule(wait=cfg.wait, warmup=cfg.warmup, active=cfg.active, repeat=1),
+            on_trace_ready=tensorboard_trace_handler(str(out_dir), worker_name=worker),
+            record_shapes=True,
+            profile_memory=True,
+            with_flops=True,
+        ) as prof,
+    ):
         for _ in range(cfg.wait + cfg.warmup + cfg.active):
             step()
             if device.type == "cuda":

@@ -210,7 +210,9 @@ def compare_runs(
     if rows:
         lines += [table, ""]
     if hidden:
-        lines.append(f"{hidden} figure(s) unchanged or within noise, not listed (--verbose lists all)")
+        lines.append(
+            f"{hidden} figure(s) unchanged or within noise, not listed (--verbose lists all)"
+        )
     rule = (
         f"rules: deterministic figures exact (accuracy within {tol.acc_tol:g} absolute, other "
         f"losses within {tol.rel_tol:g} relative); timings outside base spread x/÷ "
