@@ -50,11 +50,11 @@ def test_fvcore_imports_without_the_deprecation_warning() -> None:
 def test_a_tiny_profiled_run_has_none_of_the_noise_on_stderr(tmp_path) -> None:
     # A subprocess: the profiler writes to file descriptor 2 from C++, which only a real
     # process's stderr shows.
+    args = ["--suite", "smoke", "--models", "uoe", "--tasks", "majority", "--profile"]
+    args += ["--set", "train.steps=10", "--no-progress", "--out", str(tmp_path / "runs")]
+    args += ["--cache-dir", str(tmp_path / "cache")]
     done = subprocess.run(
-        [sys.executable, "-W", "always::DeprecationWarning", "-m", "bench.cli", "run"]
-        + ["--suite", "smoke", "--models", "uoe", "--tasks", "majority", "--profile"]
-        + ["--set", "train.steps=10", "--no-progress", "--out", str(tmp_path / "runs")]
-        + ["--cache-dir", str(tmp_path / "cache")],
+        [sys.executable, "-W", "always::DeprecationWarning", "-m", "bench.cli", "run", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

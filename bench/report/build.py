@@ -30,6 +30,7 @@ def build_report(
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    notes = [*runs.notes, *notes]
     rendered = [(table, render(table, fmt)) for table in tables]
     files: list[Path] = []
     if out is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.records import Record, read_manifest, read_records
+from bench.report.variants import flat_config, merge_runs
 
 CELL_COLUMNS = (
     *("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason"),
@@ -35,6 +36,7 @@ class Runs:
     task_order: dict[str, tuple[str, ...]]
     reference_model: dict[str, str] = field(default_factory=dict)
     planned_models: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. a task run with different configs, shown as variants
 
     def tasks(self, suite: str) -> tuple[str, ...]:
         """Tasks of `suite` in manifest order, then any other task its records name."""
@@ -52,8 +54,10 @@ class Runs:
 
 
 def load_runs(run_dirs: Iterable[Path]) -> Runs:
-    """Read every run directory; a later directory's record of the same cell wins."""
-    latest: dict = {}
+    """Read every run directory; a later directory's record of the same cell wins when the two
+    runs resolved the task's config alike, else both are kept as variants of the task
+    (`bench.report.variants`)."""
+    loaded: list[tuple[Record, dict]] = []
     order: dict[str, list[str]] = {}
     reference: dict[str, str] = {}
     planned: list[str] = []
@@ -65,13 +69,10 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
         planned += plan.get("models", [])
         if "reference_model" in manifest:
             reference[plan["suite"]] = manifest["reference_model"]
-        for record in read_records(run_dir):
-            latest[record.cell] = record
+        loaded += [(r, flat_config(manifest, r.task)) for r in read_records(run_dir)]
+    merged = merge_runs(loaded, order)
     return Runs(
-        tuple(latest.values()),
-        {s: tuple(t) for s, t in order.items()},
-        reference,
-        tuple(dict.fromkeys(planned)),
+        merged.records, merged.task_order, reference, tuple(dict.fromkeys(planned)), merged.notes
     )
 
 
