@@ -38,7 +38,13 @@ class Table:
 
 # Unicode the tables use, as LaTeX; every other special character escaped, in one pass (so an
 # escape's own backslash or braces are never escaped again).
-_LATEX_SYMBOLS = {"±": r"$\pm$", "×": r"$\times$", "‡": r"$^\ddagger$", "†": r"$^\dagger$"}
+_LATEX_SYMBOLS = {
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "‡": r"$^\ddagger$",
+    "†": r"$^\dagger$",
+    "°": r"$^\circ$",
+}
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
     "$": r"\$",

@@ -16,6 +16,7 @@ from statistics import mean
 
 import pandas as pd
 
+from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, chance_level
 from bench.report.frame import Runs, cells_frame, metrics_frame
 from bench.report.table import MISSING, Cell, Table
 
@@ -52,6 +53,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
     """Models x tasks test accuracy in %, mean ± std over seeds, and the average over tasks;
     one table per (suite, scale) whose records carry `accuracy`."""
     cells, metrics = cells_frame(runs.records), metrics_frame(runs.records)
+    chance = chance_level(runs.records)
     tables = []
     for (suite, scale), group in cells.groupby(["suite", "scale"], sort=False):
         values = metrics[(metrics.suite == suite) & (metrics.scale == scale)]
@@ -67,7 +69,11 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             means = []
             for task in columns:
                 cell = _seed_cell(group, values, model, task, lambda v: 100 * v, ".2f", notes)
-                row.append(cell)
+                if (suite, scale, task, model) in chance:  # shown, never ranked best
+                    notes.add(CHANCE_NOTE)
+                    row.append(Cell(cell.text + CHANCE_MARK))
+                else:
+                    row.append(cell)
                 if cell.value is not None:
                     means.append(cell.value)
             if not means:
@@ -253,5 +259,5 @@ def _ranked(rows: list[list[Cell]], higher_is_better: bool) -> tuple[tuple[Cell,
 
 
 def _ordered(notes: set[str]) -> tuple[str, ...]:
-    order = (INCOMPLETE_NOTE, PARTIAL_NOTE, OOM_NOTE, MEASURE_NOTE)
+    order = (INCOMPLETE_NOTE, CHANCE_NOTE, PARTIAL_NOTE, OOM_NOTE, MEASURE_NOTE)
     return tuple(n for n in order if n in notes) + tuple(sorted(notes - set(order)))
