@@ -122,7 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     report.add_argument(
-        "--format", choices=["md", "latex", "csv"], default="md", help="table format (default: md)"
+        "--format",
+        choices=["md", "latex", "csv"],
+        default="md",
+        help="md or latex tables, or csv: the data, one row per cell (default: md)",
     )
     report.add_argument(
         "--out", type=Path, help="write each table and plot (PNG and PDF) into this directory"

@@ -10,12 +10,16 @@ full_attention (41 + 62) / 2 = 51.50; the others lack a task, so 44.00* and 60.0
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench.cli import main
 from bench.records import Record
+from bench.report.csv_data import cells_csv
 from bench.report.frame import Runs, cells_frame, load_runs, metrics_frame, seed_summary
 from bench.report.table import latex_text, render
 from bench.report.tables import (
@@ -42,24 +46,23 @@ Test accuracy (%) on lra at scale tiny, mean ± std over seeds.
 
 OOM: out of memory at this setting (recorded as an oom cell)."""
 
-ACCURACY_LATEX = r"""% Test accuracy (\%) on lra at scale tiny, mean $\pm$ std over seeds
+ACCURACY_LATEX = r"""\begin{table}[t]
+\centering
+\small
+\caption{Test accuracy (\%) on lra at scale tiny, mean $\pm$ std over seeds.}
+\label{tab:accuracy-lra-tiny}
 \begin{tabular}{lrrr}
-\hline
- model           &                      listops &                         text &   average \\
-\hline
- full\_attention & \underline{41.00 $\pm$ 1.41} &    \textbf{62.00 $\pm$ 2.83} &     51.50 \\
- switch          &    \textbf{44.00 $\pm$ 0.00} &                          OOM &    44.00* \\
- linformer       &                          n/a & \underline{60.00 $\pm$ 2.83} &    60.00* \\
-\hline
+\toprule
+model & listops & text & average \\
+\midrule
+full\_attention & \underline{41.00 $\pm$ 1.41} & \textbf{62.00 $\pm$ 2.83} & 51.50 \\
+switch & \textbf{44.00 $\pm$ 0.00} & OOM & 44.00* \\
+linformer & n/a & \underline{60.00 $\pm$ 2.83} & 60.00* \\
+\bottomrule
 \end{tabular}
-{\footnotesize * average over the available tasks only; the row lacks a task.}\par
-{\footnotesize OOM: out of memory at this setting (recorded as an oom cell).}\par"""
-
-ACCURACY_CSV = """\
-model,listops,text,average
-full_attention,41.00 ± 1.41,62.00 ± 2.83,51.50
-switch,44.00 ± 0.00,OOM,44.00*
-linformer,n/a,60.00 ± 2.83,60.00*"""
+\par{\footnotesize * average over the available tasks only; the row lacks a task.}
+\par{\footnotesize OOM: out of memory at this setting (recorded as an oom cell).}
+\end{table}"""
 
 # eff fixture: steps/s full_attention 10 and 4, switch 12 and oom, linformer 20 and 16:
 # ratios 12/10 = 1.20, 20/10 = 2.00, 16/4 = 4.00.
@@ -97,11 +100,10 @@ def test_tidy_frames_hold_every_cell_and_only_ok_metrics(lra) -> None:
     assert summary.loc[("full_attention", "text"), "count"] == 2
 
 
-def test_accuracy_table_markdown_latex_and_csv(lra) -> None:
+def test_accuracy_table_markdown_and_latex(lra) -> None:
     (table,) = accuracy_tables(lra)
     assert render(table, "md") == ACCURACY_MD
     assert render(table, "latex") == ACCURACY_LATEX
-    assert render(table, "csv") == ACCURACY_CSV
 
 
 def test_efficiency_speed_table_is_relative_to_full_attention() -> None:
@@ -148,8 +150,32 @@ def test_bench_report_writes_every_format(tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
     assert main(["report", str(FIXTURES / "lra"), "--format", "latex", "--out", str(out)]) == 0
     assert (out / "accuracy_lra_tiny.tex").read_text() == ACCURACY_LATEX + "\n"
-    assert main(["report", str(FIXTURES / "lra"), "--format", "csv"]) == 0
-    assert ACCURACY_CSV in capsys.readouterr().out
+    assert main(["report", str(FIXTURES / "lra"), "--format", "csv", "--out", str(out)]) == 0
+    assert (out / "cells.csv").exists()
+
+
+def test_a_wide_table_is_stacked_in_latex_so_each_part_fits_a_column(lra) -> None:
+    cost = next(t for t in report_tables(lra)[0] if t.name == "cost_lra_tiny")
+    text = render(cost, "latex")
+    assert text.count("\\begin{tabular}") == 2 and text.count("\\toprule") == 2
+    specs = re.findall(r"\\begin\{tabular\}\{(\w+)\}", text)
+    assert specs == ["llrrrr", "llrr"], "2 label columns + at most 4 values per part"
+    assert "\\caption{Cost per model" in text and text.endswith("\\end{table}")
+
+
+def test_csv_is_data_one_row_per_cell_and_reads_back_numeric(lra) -> None:
+    frame = pd.read_csv(io.StringIO(cells_csv(lra)))
+    assert len(frame) == 10, "one row per cell"
+    numeric = [c for c in frame.columns if c.endswith("]")]
+    assert "latency_train_step_s_median [s]" in numeric and "accuracy [fraction]" in numeric
+    assert "memory_peak_train_bytes [B]" in numeric and "length [tokens]" in numeric
+    for column in numeric:
+        assert pd.api.types.is_numeric_dtype(frame[column]), column
+    oom = frame[(frame.model == "switch") & (frame.task == "text")]
+    assert oom["accuracy [fraction]"].isna().all(), "a missing figure is empty, not n/a or 0"
+    row = frame[(frame.model == "full_attention") & (frame.task == "listops") & (frame.seed == 1)]
+    assert row["accuracy [fraction]"].item() == 0.42, "the stored number, not a rendering"
+    assert row["latency_train_step_s_median [s]"].item() == 0.011
 
 
 def _cell(model: str, **fields) -> Record:

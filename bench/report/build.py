@@ -1,7 +1,8 @@
 """`bench report`: every table and plot the records of some runs support, printed or written.
 
 Without an output directory the tables are returned as text in the chosen format; with one,
-each table goes to `<name>.<md|tex|csv>` and each plot to `<stem>.png` and `<stem>.pdf`. What
+each table goes to `<name>.<md|tex>` (CSV: the one data file `cells.csv`, one row per cell) and
+each plot to `<stem>.png` and `<stem>.pdf`. What
 the records cannot support is left out with a one-line note, never an error.
 """
 
@@ -11,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.report.csv_data import cells_csv
 from bench.report.frame import load_runs
 from bench.report.table import render
 from bench.report.tables import report_tables
 
-EXTENSIONS = {"md": "md", "latex": "tex", "csv": "csv"}
+EXTENSIONS = {"md": "md", "latex": "tex"}
+CELLS_CSV = "cells.csv"
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,15 @@ def build_report(
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
     notes = [*runs.notes, *notes]
-    rendered = [(table, render(table, fmt)) for table in tables]
+    if fmt == "csv":  # data, one row per cell: not a rendering of the tables
+        rendered = [(CELLS_CSV, cells_csv(runs))]
+    else:
+        rendered = [(f"{table.name}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables]
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for table, text in rendered:
-            path = out / f"{table.name}.{EXTENSIONS[fmt]}"
+        for name, text in rendered:
+            path = out / name
             path.write_text(text + "\n", encoding="utf-8")
             files.append(path)
         if plots:

@@ -1,19 +1,20 @@
-"""The table every report builds, and its renderings: Markdown (bold best, underlined second),
-a LaTeX tabular (every LaTeX special character escaped) or CSV (no markup).
+"""The table every report builds, and its renderings: Markdown (bold best, underlined second) or
+a LaTeX `table` float (caption, label, booktabs rules, every special character escaped; a table
+with more than `LATEX_VALUE_COLUMNS` value columns is stacked as several tabulars that each fit
+one column of a two-column paper). CSV is data, not a rendering: `bench.report.csv_data`.
 
 A `Table` is rows of `Cell`s: the text shown and, where ranked, the value ranked on.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 from tabulate import tabulate
 
 MISSING = "n/a"
-FORMATS = ("md", "latex", "csv")
+FORMATS = ("md", "latex")
+LATEX_VALUE_COLUMNS = 4  # beside the label columns, so a stacked part fits one paper column
 
 
 @dataclass(frozen=True)
@@ -60,30 +61,53 @@ _LATEX_ESCAPES = {
 
 
 def render(table: Table, fmt: str) -> str:
-    """The table as Markdown (`md`), a LaTeX tabular (`latex`) or CSV (`csv`, no markup)."""
+    """The table as Markdown (`md`) or a LaTeX table float (`latex`, needs booktabs)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(table.headers)
-        writer.writerows([c.text for c in row] for row in table.rows)
-        return out.getvalue().rstrip("\n")
-    mark = _markdown_cell if fmt == "md" else _latex_cell
-    headers = [h if fmt == "md" else latex_text(h) for h in table.headers]
+    if fmt == "latex":
+        return _latex(table)
     body = tabulate(
-        [[mark(c) for c in row] for row in table.rows],
-        headers=headers,
-        tablefmt="github" if fmt == "md" else "latex_raw",
+        [[_markdown_cell(c) for c in row] for row in table.rows],
+        headers=list(table.headers),
+        tablefmt="github",
         disable_numparse=True,
         colalign=("left",) * table.label_columns
-        + ("right",) * (len(headers) - table.label_columns),
+        + ("right",) * (len(table.headers) - table.label_columns),
     )
-    if fmt == "md":
-        notes = "".join(f"\n\n{_markdown_note(n)}" for n in table.notes)
-        return f"{table.title}.\n\n{body}{notes}"
-    notes = "".join(f"\n{{\\footnotesize {latex_text(n)}}}\\par" for n in table.notes)
-    return f"% {latex_text(table.title)}\n{body}{notes}"
+    notes = "".join(f"\n\n{_markdown_note(n)}" for n in table.notes)
+    return f"{table.title}.\n\n{body}{notes}"
+
+
+def _latex(table: Table) -> str:
+    """`table` float: caption and label first, booktabs tabular(s), notes in footnote size."""
+    labels, width = table.label_columns, len(table.headers)
+    parts = [
+        list(range(start, min(start + LATEX_VALUE_COLUMNS, width)))
+        for start in range(labels, width, LATEX_VALUE_COLUMNS)
+    ] or [[]]
+    lines = [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{{latex_text(table.title)}.}}",
+        f"\\label{{tab:{table.name.replace('_', '-')}}}",
+    ]
+    for index, value_columns in enumerate(parts):
+        columns = [*range(labels), *value_columns]
+        if index:
+            lines.append("\\medskip")
+        lines.append(f"\\begin{{tabular}}{{{'l' * labels}{'r' * len(value_columns)}}}")
+        lines.append("\\toprule")
+        lines.append(" & ".join(latex_text(table.headers[c]) for c in columns) + " \\\\")
+        lines.append("\\midrule")
+        lines += [" & ".join(_latex_cell(row[c]) for c in columns) + " \\\\" for row in table.rows]
+        lines.append("\\bottomrule")
+        lines.append("\\end{tabular}")
+        if index < len(parts) - 1:
+            lines.append("")  # a paragraph break: the next part goes below, not beside
+    lines += [f"\\par{{\\footnotesize {latex_text(n)}}}" for n in table.notes]
+    lines.append("\\end{table}")
+    return "\n".join(lines)
 
 
 def _markdown_cell(cell: Cell) -> str:
