@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from bench.report.frame import load_runs, model_colors
+from bench.records import Record
+from bench.report.frame import Runs, load_runs, model_colors
 from bench.report.plots import (
     COLUMN_WIDTH_IN,
     accuracy_vs,
@@ -30,19 +31,25 @@ def lra():
 
 
 def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None:
-    ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example", "forward GFLOP per example", 1e-9)
+    ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example", "forward FLOPs per example", "FLOP")
     assert stem == "accuracy_vs_flops_fwd_lra_tiny"
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "forward GFLOP per example" and ax.get_xscale() == "log"
+    # the largest figure, 4e6 FLOPs, reads 4 MFLOP, not 4x10^-3 GFLOP
+    assert ax.get_xlabel() == "forward FLOPs per example (MFLOP)" and ax.get_xscale() == "log"
     assert ax.get_ylabel() == "average test accuracy (%)"
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    (models,) = fig.legends  # below the axes, off the data
+    labels = [t.get_text() for t in models.get_texts()]
     assert labels == ["full_attention", "switch*", "linformer*"], "incomplete rows marked"
+    assert models.get_title().get_text() == "* averaged over fewer tasks"
+    key = ax.get_legend()  # the bubble-size key, beside the axes
+    assert key.get_title().get_text() == "peak train memory"
+    assert [t.get_text() for t in key.get_texts()] == ["2 MB", "4 MB", "8 MB"]
     points = {c.get_label().rstrip("*"): c for c in ax.collections}
     assert len(ax.collections) == 3
-    # full_attention: mean accuracy over listops 41 and text 62 = 51.5 at 4e6 FLOPs = 0.004 G.
-    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([0.004, 51.5])
-    # linformer: text only, 60 at 0.002 G. Areas grow with memory (4e6 < 6e6 < 8e6 bytes).
-    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([0.002, 60.0])
+    # full_attention: mean accuracy over listops 41 and text 62 = 51.5 at 4e6 FLOPs = 4 M.
+    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([4.0, 51.5])
+    # linformer: text only, 60 at 2 M. Areas grow with memory (4e6 < 6e6 < 8e6 bytes).
+    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([2.0, 60.0])
     sizes = [points[m].get_sizes()[0] for m in ("linformer", "switch", "full_attention")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert fig.get_size_inches()[0] == pytest.approx(COLUMN_WIDTH_IN)
@@ -50,7 +57,7 @@ def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None
 
 def test_colours_are_fixed_per_model_across_plots(lra) -> None:
     colors = model_colors(MODELS)
-    (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example", "x", 1e-9)
+    (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example", "x", "FLOP")
     curves = dict(training_curves(lra))["curves_lra_tiny_listops"]
     for c in bubbles.axes[0].collections:
         assert to_hex(c.get_facecolor()[0]) == colors[c.get_label().rstrip("*")]
@@ -100,8 +107,45 @@ def test_training_curves_average_seeds(lra) -> None:
 def test_all_plots_are_saved_as_png_and_pdf(lra, tmp_path: Path) -> None:
     plots, omitted = all_plots(lra)
     assert omitted == [
-        "accuracy vs speed plot omitted: no ok record carries train_steps_per_s with accuracy"
+        "accuracy vs speed plot omitted: no ok record carries train_steps_per_s with accuracy",
+        "scaling with length plot omitted: no ok record carries train_steps_per_s or "
+        "memory_peak_train_bytes of one workload at two lengths",
     ]
     stem, fig = plots[0]
     png, pdf = save(fig, tmp_path, stem)
     assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def _speed(task: str, model: str, length: int, samples: list[float]) -> Record:
+    metrics = {"train_steps_per_s": 1 / samples[1], "latency_train_step_s_samples": samples}
+    return Record("r", "s", task, model, "tiny", 0, "ok", metrics=metrics, data={"max_len": length})
+
+
+def test_scaling_never_joins_different_tasks_and_shows_the_sample_spread() -> None:
+    records = (
+        _speed("listops", "full_attention", 128, [0.1, 0.2, 0.4]),
+        _speed("pathfinder", "full_attention", 1024, [0.5, 1.0, 2.0]),
+    )
+    configs = {
+        ("s", "listops"): {"data.max_len": 128, "train.batch_size": 32},
+        ("s", "pathfinder"): {"data.max_len": 1024, "train.batch_size": 8},
+    }
+    tasks = {"s": ("listops", "pathfinder")}
+    assert scaling(Runs(records, tasks, configs=configs)) == [], "two tasks are not one curve"
+    configs[("s", "pathfinder")]["train.batch_size"] = 32  # one workload at two lengths
+    ((_, fig),) = scaling(Runs(records, tasks, configs=configs))
+    (speed,) = fig.axes
+    (line,) = speed.get_lines()
+    assert list(line.get_xdata()) == [128, 1024] and list(line.get_ydata()) == [5.0, 1.0]
+    (band,) = speed.collections  # steps/s from 1 / slowest to 1 / fastest sample
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert min(ys) == pytest.approx(0.5) and max(ys) == pytest.approx(10.0)
+    assert "listops" in speed.get_title() and fig.legends, "task in the title, legend outside"
+
+
+def test_expert_load_has_one_labelled_colour_scale(lra) -> None:
+    fig = dict(expert_load(lra))["expert_load_lra_tiny_listops_switch"]
+    heat, bar = fig.axes
+    assert "1 = balanced" in bar.get_xlabel()
+    assert heat.get_images()[0].get_clim() == pytest.approx((0.0, 1.6))
+    assert "listops" in fig.get_suptitle()

@@ -37,6 +37,8 @@ class Runs:
     reference_model: dict[str, str] = field(default_factory=dict)
     planned_models: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. a task run with different configs, shown as variants
+    # (suite, task) -> the resolved config {"section.field": value} ({} when unknown)
+    configs: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def tasks(self, suite: str) -> tuple[str, ...]:
         """Tasks of `suite` in manifest order, then any other task its records name."""
@@ -72,7 +74,12 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
         loaded += [(r, flat_config(manifest, r.task)) for r in read_records(run_dir)]
     merged = merge_runs(loaded, order)
     return Runs(
-        merged.records, merged.task_order, reference, tuple(dict.fromkeys(planned)), merged.notes
+        merged.records,
+        merged.task_order,
+        reference,
+        tuple(dict.fromkeys(planned)),
+        merged.notes,
+        merged.configs,
     )
 
 

@@ -9,6 +9,7 @@ Agg canvas (no pyplot, no global backend switch) and returned, so tests inspect 
 from __future__ import annotations
 
 import functools
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +21,14 @@ from matplotlib.figure import Figure
 
 from bench.records import Record
 from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors
+from bench.report.plot_parts import (
+    bubble_key,
+    legend_outside,
+    length_families,
+    plain_log_ticks,
+    rate_range,
+    si_prefix,
+)
 
 COLUMN_WIDTH_IN = 3.4  # one column of a two-column paper
 STYLE = {"font.size": 7, "axes.titlesize": 7, "legend.fontsize": 6, "lines.linewidth": 1.2}
@@ -56,9 +65,11 @@ def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
 
 
 @_styled
-def accuracy_vs(runs: Runs, x_metric: str, x_label: str, scale_x: float = 1.0) -> list[Plot]:
+def accuracy_vs(runs: Runs, x_metric: str, x_label: str, unit: str = "") -> list[Plot]:
     """Average test accuracy (%) over tasks against `x_metric` (mean over the same tasks), one
-    bubble per model sized by peak training memory; per (suite, scale) with both metrics."""
+    bubble per model sized by peak training memory; per (suite, scale) with both metrics. The x
+    axis takes the SI prefix of `unit` that fits its values; a rate with stored samples gets
+    error bars from its slowest to its fastest sample. Legend and bubble key sit outside."""
     metrics = metrics_frame(runs.records)
     colors = model_colors(runs.palette_models())
     plots = []
@@ -70,19 +81,32 @@ def accuracy_vs(runs: Runs, x_metric: str, x_label: str, scale_x: float = 1.0) -
         both = per_task.dropna(subset=["accuracy", x_metric])
         if both.empty:
             continue
-        n_tasks = len(runs.tasks(suite))
+        tasks = runs.tasks(suite)
         points = both.groupby(level="model", sort=False).mean(numeric_only=True)
         counts = both.groupby(level="model", sort=False).size()
         memory = points.get("memory_peak_train_bytes")
-        fig, axes = _figure()
+        factor, prefixed = si_prefix(list(points[x_metric]), unit) if unit else (1.0, "")
+        fig, axes = _figure(height=2.8)
         ax = axes[0, 0]
+        spread_drawn = False
         for model, point in points.iterrows():
-            size = _bubble(memory, model)
-            label = model if counts[model] == n_tasks else f"{model}*"
+            label = model if counts[model] == len(tasks) else f"{model}*"
+            x, y = point[x_metric] / factor, 100 * point["accuracy"]
+            cells = [
+                r
+                for r in runs.records
+                if (r.suite, r.scale, r.model) == (suite, scale, model) and r.status == "ok"
+            ]
+            spread = rate_range(cells, x_metric)
+            if spread is not None:
+                low, high = spread[0] / factor, spread[1] / factor
+                xerr = [[max(x - low, 0.0)], [max(high - x, 0.0)]]
+                ax.errorbar(x, y, xerr=xerr, fmt="none", ecolor=colors[model], elinewidth=0.6)
+                spread_drawn = True
             ax.scatter(
-                point[x_metric] * scale_x,
-                100 * point["accuracy"],
-                s=size,
+                x,
+                y,
+                s=_bubble(memory, model),
                 color=colors[model],
                 alpha=0.75,
                 edgecolors="black",
@@ -90,16 +114,28 @@ def accuracy_vs(runs: Runs, x_metric: str, x_label: str, scale_x: float = 1.0) -
                 label=label,
             )
         ax.set_xscale("log")
-        ax.set_xlabel(x_label)
+        plain_log_ticks(ax)
+        ax.margins(0.2)  # bubbles are drawn whole, not cut at the frame
+        x_text = f"{x_label} ({prefixed})" if prefixed else x_label
+        if spread_drawn:
+            x_text += "; bars: slowest to fastest sample"
+        ax.set_xlabel(x_text)
         ax.set_ylabel("average test accuracy (%)")
-        ax.set_title(f"{suite} ({scale})")
-        bubbles = "peak train memory" if memory is not None else "none (no memory figure)"
-        ax.text(
-            0.99, 0.01, f"bubble area: {bubbles}", transform=ax.transAxes, ha="right", fontsize=5
-        )
-        ax.legend(loc="best", frameon=False, markerscale=0.5)
-        if (counts < n_tasks).any():
-            fig.text(0.01, 0.0, "* averaged over fewer tasks", fontsize=5)
+        ax.set_title(textwrap.fill(f"{suite} ({scale}), mean over {', '.join(tasks)}", 60))
+        incomplete = "* averaged over fewer tasks" if (counts < len(tasks)).any() else None
+        legend_outside(fig, ax, title=incomplete, markerscale=0.5)
+        if memory is not None and memory.notna().any():
+            top = float(memory.max())
+            keys = [top / 4, top / 2, top]
+            mb, mb_unit = si_prefix(keys, "B")
+            bubble_key(
+                ax,
+                [BUBBLE_MIN + (BUBBLE_MAX - BUBBLE_MIN) * k / top for k in keys],
+                [f"{k / mb:.3g} {mb_unit}" for k in keys],
+            )
+        else:
+            ax.text(0.99, 0.01, "no memory figure: equal bubbles", transform=ax.transAxes,
+                    ha="right", fontsize=5)  # fmt: skip
         stem = f"accuracy_vs_{x_metric.removesuffix('_per_example')}_{suite}_{scale}"
         plots.append((stem, fig))
     return plots
@@ -115,36 +151,61 @@ def _bubble(memory: pd.Series | None, model: str) -> float:
 @_styled
 def scaling(runs: Runs) -> list[Plot]:
     """Training steps/s and peak training memory against sequence length, one line per model
-    (mean over seeds and over tasks of the same length); per (suite, scale) with either."""
-    series = [("train_steps_per_s", "training steps/s", 1.0)]
-    series.append(("memory_peak_train_bytes", "peak train memory (MB)", 1e-6))
+    and workload (mean over seeds); per (suite, scale). A line joins only tasks that are one
+    workload at several lengths (`plot_parts.length_families`); the speed line carries a band
+    from the slowest to the fastest stored sample."""
+    series = [("train_steps_per_s", "training steps/s", "")]
+    series.append(("memory_peak_train_bytes", "peak train memory", "B"))
     metrics = metrics_frame(runs.records).dropna(subset=["length"])
     colors = model_colors(runs.palette_models())
+    styles = ["-", "--", ":", "-."]
     plots = []
     for (suite, scale), frame in metrics.groupby(["suite", "scale"], sort=False):
         present = [s for s in series if (frame.metric == s[0]).any()]
-        if not present:
+        lengths = {t: int(n) for t, n in frame.groupby("task")["length"].first().items()}
+        families = length_families(runs.tasks(suite), suite, runs.configs, lengths)
+        if not present or not families:
             continue
-        fig, axes = _figure(len(present), 1, height=1.9 * len(present))
-        for ax, (metric, label, factor) in zip(axes[:, 0], present, strict=True):
+        fig, axes = _figure(len(present), 1, height=1.9 * len(present) + 0.5)
+        for ax, (metric, label, unit) in zip(axes[:, 0], present, strict=True):
             chosen = frame[frame.metric == metric]
-            for model in dict.fromkeys(chosen.model):
-                line = chosen[chosen.model == model].groupby("length")["value"].mean()
-                ax.plot(
-                    line.index.astype(int),
-                    line.to_numpy() * factor,
-                    marker="o",
-                    markersize=3,
-                    color=colors[model],
-                    label=model,
-                )
+            factor, prefixed = si_prefix(list(chosen.value), unit) if unit else (1.0, "")
+            for index, family in enumerate(families):
+                style = styles[index % len(styles)]
+                for model in dict.fromkeys(chosen.model):
+                    mine = chosen[(chosen.model == model) & chosen.task.isin(family)]
+                    line = mine.groupby("length")["value"].mean()
+                    if line.empty:
+                        continue
+                    name = model if len(families) == 1 else f"{model}, {family[0]}..."
+                    ax.plot(line.index.astype(int), line.to_numpy() / factor, style,
+                            marker="o", markersize=3, color=colors[model], label=name)  # fmt: skip
+                    band = [_sample_range(runs, suite, scale, model, t, metric) for t in family]
+                    band = [(lengths[t], b) for t, b in zip(family, band, strict=True) if b]
+                    if band:
+                        xs = [x for x, _ in band]
+                        ax.fill_between(xs, [b[0] for _, b in band], [b[1] for _, b in band],
+                                        color=colors[model], alpha=0.2, linewidth=0)  # fmt: skip
             ax.set_yscale("log")
+            plain_log_ticks(ax, "y")
             ax.set_xlabel("sequence length (tokens)")
-            ax.set_ylabel(label)
-        axes[0, 0].set_title(f"{suite} ({scale})")
-        axes[0, 0].legend(loc="best", frameon=False)
+            ax.set_ylabel(f"{label} ({prefixed})" if prefixed else label)
+        tasks = ", ".join(t for family in families for t in family)
+        axes[0, 0].set_title(textwrap.fill(f"{suite} ({scale}): {tasks}", 60))
+        legend_outside(fig, axes[-1, 0])
         plots.append((f"scaling_{suite}_{scale}", fig))
     return plots
+
+
+def _sample_range(
+    runs: Runs, suite: str, scale: str, model: str, task: str, metric: str
+) -> tuple[float, float] | None:
+    cells = [
+        r
+        for r in runs.records
+        if (r.suite, r.scale, r.model, r.task) == (suite, scale, model, task) and r.status == "ok"
+    ]
+    return rate_range(cells, metric)
 
 
 @_styled
@@ -167,8 +228,9 @@ def expert_load(runs: Runs) -> list[Plot]:
         )
         if not parts:
             continue
-        fig, axes = _figure(1, len(parts), height=2.0)
-        for ax, part in zip(axes[0], parts, strict=True):
+        fig, axes = _figure(1, len(parts), height=2.2)
+        relatives = []
+        for part in parts:
             rows = [
                 layer[part]["tokens_per_expert"]
                 for layer in record.routing
@@ -176,14 +238,18 @@ def expert_load(runs: Runs) -> list[Plot]:
             ]
             load = np.asarray(rows, dtype=float)  # (layers, experts)
             means = load.mean(axis=1, keepdims=True)
-            relative = np.divide(load, means, out=np.zeros_like(load), where=means > 0)
-            image = ax.imshow(relative, cmap="viridis", vmin=0.0, aspect="auto")
+            relatives.append(np.divide(load, means, out=np.zeros_like(load), where=means > 0))
+        top = max(float(r.max()) for r in relatives)  # one colour scale for the whole figure
+        for ax, part, relative in zip(axes[0], parts, relatives, strict=True):
+            image = ax.imshow(relative, cmap="viridis", vmin=0.0, vmax=top, aspect="auto")
             ax.set_xlabel("expert")
             ax.set_ylabel("layer")
-            ax.set_xticks(range(load.shape[1]))
-            ax.set_yticks(range(load.shape[0]))
+            ax.set_xticks(range(relative.shape[1]))
+            ax.set_yticks(range(relative.shape[0]))
             ax.set_title(f"{model} {part}: load / mean")
-            fig.colorbar(image, ax=ax, shrink=0.8)
+        fig.suptitle(f"{model} on {suite}/{task} ({scale}), seed {record.seed}", fontsize=7)
+        bar = fig.colorbar(image, ax=list(axes[0]), location="bottom", shrink=0.8, aspect=30)
+        bar.set_label("tokens routed to the expert / mean over experts (1 = balanced)")
         plots.append((f"expert_load_{suite}_{scale}_{task}_{model}", fig))
     return plots
 
@@ -201,16 +267,17 @@ def training_curves(runs: Runs) -> list[Plot]:
             chosen = [r for r in ok if (r.suite, r.scale, r.task) == (suite, scale, task)]
             if not chosen:
                 continue
-            fig, axes = _figure(2, 1, height=3.4)
+            fig, axes = _figure(2, 1, height=3.8)
             for model in dict.fromkeys(r.model for r in chosen):
                 steps, loss, dev = _mean_curves([r for r in chosen if r.model == model])
-                axes[0, 0].plot(steps, loss, color=colors[model], label=model)
-                axes[1, 0].plot(steps, 100 * dev, color=colors[model], label=model)
+                style = dict(color=colors[model], label=model, marker="o", markersize=2.5)
+                axes[0, 0].plot(steps, loss, **style)
+                axes[1, 0].plot(steps, 100 * dev, **style)
             axes[0, 0].set_ylabel("training loss")
             axes[1, 0].set_ylabel("dev accuracy (%)")
             axes[1, 0].set_xlabel("training step")
             axes[0, 0].set_title(f"{suite}/{task} ({scale})")
-            axes[0, 0].legend(loc="best", frameon=False)
+            legend_outside(fig, axes[0, 0])
             plots.append((f"curves_{suite}_{scale}_{task}", fig))
     return plots
 
@@ -230,7 +297,7 @@ def all_plots(runs: Runs) -> tuple[list[Plot], list[str]]:
         (
             "accuracy vs FLOPs",
             "flops_fwd_per_example with accuracy",
-            lambda: accuracy_vs(runs, "flops_fwd_per_example", "forward GFLOP per example", 1e-9),
+            lambda: accuracy_vs(runs, "flops_fwd_per_example", "forward FLOPs per example", "FLOP"),
         ),
         (
             "accuracy vs speed",
@@ -244,7 +311,7 @@ def all_plots(runs: Runs) -> tuple[list[Plot], list[str]]:
         ),
         (
             "scaling with length",
-            "train_steps_per_s or memory_peak_train_bytes",
+            "train_steps_per_s or memory_peak_train_bytes of one workload at two lengths",
             lambda: scaling(runs),
         ),
         ("expert load", "routing tokens_per_expert", lambda: expert_load(runs)),

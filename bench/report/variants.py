@@ -54,6 +54,7 @@ class Merged:
     records: tuple[Record, ...]
     task_order: dict[str, tuple[str, ...]]
     notes: tuple[str, ...]
+    configs: dict[tuple[str, str], Config]  # (suite, task or variant label) -> its config
 
 
 def merge_runs(
@@ -81,9 +82,11 @@ def merge_runs(
             f"each is its own column or row ({'; '.join(labels)}), never averaged together"
         )
     records = []
+    configs: dict[tuple[str, str], Config] = {}
     for record, config in latest.values():
         label = label_of.get((record.suite, record.scale, record.task, fingerprint(config)))
         records.append(dataclasses.replace(record, task=label) if label else record)
+        configs.setdefault((record.suite, label or record.task), config)
     order = {}
     for suite, tasks in task_order.items():
         names: list[str] = []
@@ -91,7 +94,7 @@ def merge_runs(
             variants = [r.task for r in records if r.suite == suite and _variant_of(r.task, task)]
             names += list(dict.fromkeys(variants)) or [task]
         order[suite] = tuple(dict.fromkeys(names))
-    return Merged(tuple(records), order, tuple(notes))
+    return Merged(tuple(records), order, tuple(notes), configs)
 
 
 def _variant_of(name: str, task: str) -> bool:

@@ -1,0 +1,118 @@
+"""Pieces the plots share so that none of them misleads: an SI prefix per axis, the spread of a
+timing from its stored samples, which tasks are one workload at several lengths (the only ones
+a scaling line may join), a legend and footnotes outside the axes, and a bubble-size key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from bench.records import Record
+
+PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+
+
+def si_prefix(values: Sequence[float], unit: str) -> tuple[float, str]:
+    """(divisor, prefixed unit) that puts the largest of `values` in [1, 1000): 3e-2 GFLOP
+    reads as 30 MFLOP."""
+    top = max((abs(v) for v in values if np.isfinite(v)), default=1.0)
+    factor, prefix = next(((f, p) for f, p in PREFIXES if top >= f), PREFIXES[-1])
+    return factor, f"{prefix}{unit}"
+
+
+# A rate metric whose spread comes from the samples of the latency it inverts.
+RATE_SAMPLES = {"train_steps_per_s": "latency_train_step_s_samples"}
+
+
+def rate_range(records: Sequence[Record], metric: str) -> tuple[float, float] | None:
+    """(lowest, highest) of a rate over the stored samples of the cells (1 / slowest sample,
+    1 / fastest), averaged over the cells; None when the metric keeps no samples."""
+    name = RATE_SAMPLES.get(metric)
+    if name is None:
+        return None
+    ranges = [
+        (1.0 / max(samples), 1.0 / min(samples))
+        for r in records
+        if isinstance(samples := r.metrics.get(name), list) and samples and min(samples) > 0
+    ]
+    if not ranges:
+        return None
+    low, high = np.mean(ranges, axis=0)
+    return float(low), float(high)
+
+
+def length_families(
+    tasks: Sequence[str],
+    suite: str,
+    configs: Mapping[tuple[str, str], Mapping[str, Any]],
+    lengths: Mapping[str, int],
+) -> list[list[str]]:
+    """Groups of tasks that are one workload at several lengths: their resolved configs agree on
+    everything but `data.max_len` and their lengths differ. Only such groups of two or more may
+    be joined by a line against length (ListOps at 128 and Pathfinder at 1024 are two tasks,
+    not one curve)."""
+    groups: dict[str, list[str]] = {}
+    for task in tasks:
+        if task not in lengths:
+            continue
+        config = {k: v for k, v in configs.get((suite, task), {}).items() if k != "data.max_len"}
+        groups.setdefault(repr(sorted(config.items())), []).append(task)
+    families = []
+    for members in groups.values():
+        if len({lengths[t] for t in members}) == len(members) >= 2:
+            families.append(sorted(members, key=lambda t: lengths[t]))
+    return families
+
+
+def legend_outside(
+    fig: Figure, ax: Axes, title: str | None = None, ncols: int = 3, markerscale: float = 1.0
+) -> None:
+    """The axes' legend below the plot, outside the data (constrained layout makes room)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(ncols, len(handles)),
+            frameon=False,
+            title=title,
+            title_fontsize=6,
+            markerscale=markerscale,
+        )
+
+
+def bubble_key(ax: Axes, sizes_pt2: Sequence[float], labels: Sequence[str]) -> None:
+    """A key of bubble areas at the right of the axes, outside the data."""
+    handles = [  # legend-only artists: the axes' data holds the models' bubbles alone
+        Line2D([], [], marker="o", linestyle="", markersize=float(np.sqrt(s)),
+               markerfacecolor="none", markeredgecolor="grey", markeredgewidth=0.5)
+        for s in sizes_pt2
+    ]  # fmt: skip
+    ax.legend(
+        handles,
+        labels,
+        title="peak train memory",
+        title_fontsize=5,
+        fontsize=5,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+        labelspacing=1.2,
+        borderaxespad=0.0,
+    )
+
+
+def plain_log_ticks(ax: Axes, axis: str = "x") -> None:
+    """Log-scale ticks at 1, 2, 5 x 10^k labelled as plain numbers (0.5, 2, 50), no minor
+    labels, so tick labels neither read as 6x10^-1 nor collide."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
