@@ -113,3 +113,25 @@ def test_listops_official_files_from_release(tmp_path: Path, capsys) -> None:
     assert main(["data", "status", "--cache-dir", str(cache)]) == 0
     line = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("listops (off"))
     assert "present" in line and str(ready) in line
+
+
+def test_an_unreachable_source_is_one_line_naming_the_url_and_the_manual_way(
+    tmp_path: Path, capsys
+) -> None:
+    # An unresolvable host, as offline: urllib raises URLError (an OSError), never reaching
+    # the network. A missing file:// path fails the same way.
+    for url in ("http://uoe-bench.invalid/aclImdb_v1.tar.gz", (tmp_path / "none.tgz").as_uri()):
+        argv = ["data", "download", "text", "--url", url, "--cache-dir", str(tmp_path)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Traceback" not in err[0], err
+        assert url in err[0] and "--url file:///PATH/TO/aclImdb_v1.tar.gz" in err[0]
+
+
+def test_a_download_shows_byte_progress(tmp_path: Path, capsys) -> None:
+    archive = tmp_path / "aclImdb_v1.tar.gz"
+    digest = imdb_archive(archive)
+    argv = ["data", "download", "text", "--url", archive.as_uri(), "--sha256", digest]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    err = capsys.readouterr().err
+    assert "aclImdb_v1.tar.gz" in err and "100%" in err, err

@@ -23,6 +23,7 @@ from typing import IO
 
 from suites.cache import write_atomic
 from suites.data import DataRequest, DataUnavailable
+from suites.lra.byte_progress import byte_progress
 from suites.lra.files import download_dir
 
 _LRA_RELEASE = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
@@ -57,6 +58,16 @@ ARCHIVES: dict[str, Archive] = {
 }
 
 
+def unreachable_message(task: str, url: str, archive: Path, exc: OSError) -> str:
+    """One line: what failed, the URL, and how to place the file by hand."""
+    reason = getattr(exc, "reason", None) or exc
+    return (
+        f"{task}: could not fetch {url} ({reason}); no network here? Fetch that file on a "
+        f"machine that has one, copy it here and run: bench data download {task} --url "
+        f"file:///PATH/TO/{archive.name}"
+    )
+
+
 class ChecksumMismatch(ValueError):
     """The downloaded bytes do not have the expected SHA-256."""
 
@@ -67,9 +78,12 @@ def _fetch(url: str, dest: Path, expected: str) -> None:
     def stream(out: IO[bytes]) -> None:
         digest = hashlib.sha256()
         with urllib.request.urlopen(url) as response:
-            while block := response.read(_BLOCK):
-                digest.update(block)
-                out.write(block)
+            size = response.headers.get("Content-Length")
+            with byte_progress(int(size) if size and size.isdigit() else None, dest.name) as bar:
+                while block := response.read(_BLOCK):
+                    digest.update(block)
+                    out.write(block)
+                    bar.update(len(block))
         got = digest.hexdigest()
         if got != expected.lower():  # raising here discards the partial file
             raise ChecksumMismatch(
@@ -143,7 +157,10 @@ def download(
     archive = Path(cache_dir) / "downloads" / spec.filename
     source = url or spec.url
     log(f"downloading {source} -> {archive}")
-    _fetch(source, archive, expected)
+    try:
+        _fetch(source, archive, expected)
+    except OSError as exc:  # no network, DNS, HTTP error, unreadable file:// path
+        raise ValueError(unreachable_message(task, source, archive, exc)) from None
     dest = download_dir(cache_dir, task)
     log(f"verified SHA-256 {expected}; unpacking into {dest}")
     count = _unpack(archive, spec.members, dest)
