@@ -19,6 +19,7 @@ from bench import commands
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
 DEFAULT_OUT = Path("results") / "runs"
+DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,8 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--data-dir",
-        type=Path,
-        help="directory with a task's official files (e.g. the LRA ListOps TSVs)",
+        action="append",
+        metavar="[TASK=]DIR",
+        help="directory with official files: DIR for every task, or TASK=DIR for one "
+        "(repeatable: --data-dir listops=~/lra/listops-1000 --data-dir text=~/aclImdb); "
+        "with --resume, replaces the stored one",
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op CPU threads, recorded in the manifest (default: 1, steady "
+        "timings on a shared machine; an idle machine may use its core count)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells, each task's resolved config and the data it needs; run nothing",
     )
     run.add_argument(
         "--cache-dir",
@@ -101,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("task", help="suite/task, e.g. lra/listops (bench list tasks)")
     prof.add_argument("--scale", default="tiny", help="tiny | small | paper (default: tiny)")
     prof.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    prof.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    prof.add_argument(
+        "--out", type=Path, default=DEFAULT_PROFILE_OUT, help=f"default: {DEFAULT_PROFILE_OUT}"
+    )
     prof.add_argument("--run-id", help="name of the output directory (default: profile-...)")
     prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
     prof.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)

@@ -9,9 +9,16 @@ import sys
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from bench import catalog, runner
-    from bench.records import read_manifest
+    from bench.records import RecordStore, read_manifest
     from bench.report.summary import efficiency_summary, summary_table
+    from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
+    from bench.runner.dry_run import data_needs, dry_run_text
+    from bench.runner.execute import complete
+    from bench.runner.plan import DEFAULT_THREADS
+    from bench.runner.run_log import RunLog
 
     catalog.discover()
     if args.resume:
@@ -19,13 +26,21 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
             )
+        if args.threads is not None:
+            raise ValueError("--resume keeps the run's thread count; drop --threads")
         run_dir = args.resume
-        plan = runner.plan_from_manifest(read_manifest(run_dir))
+        manifest = read_manifest(run_dir)
+        plan = runner.plan_from_manifest(manifest)
+        if args.data_dir:  # e.g. the files were not there when the run started
+            plan = with_new_data_dirs(plan, args.data_dir)
         resolved = runner.resolve(plan)
+        if args.data_dir and not args.dry_run:
+            record_resume(run_dir, manifest, plan)
     else:
         if not args.suite:
             raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
         suite = catalog.SUITES.get(args.suite)
+        data_dir, task_data_dirs = parse_data_dirs(args.data_dir or [])
         plan = runner.RunPlan(
             suite=args.suite,
             scale=args.scale,
@@ -33,26 +48,38 @@ def run(args: argparse.Namespace) -> int:
             tasks=_names(args.tasks) or suite.tasks,
             seeds=_seeds(args.seeds),
             overrides=tuple(args.overrides),
-            data_dir=str(args.data_dir) if args.data_dir else None,
+            data_dir=data_dir,
             cache_dir=str(args.cache_dir),
             device=_check_device(args.device),
             profile=args.profile,
+            task_data_dirs=task_data_dirs,
+            threads=DEFAULT_THREADS if args.threads is None else args.threads,
         )
         resolved = runner.resolve(plan)
         run_dir = args.out / (args.run_id or runner.new_run_id(plan))
+    if args.dry_run:
+        print(dry_run_text(resolved))
+        return 0
+    if plan.threads is not None:  # before the manifest, which records the thread count
+        torch.set_num_threads(plan.threads)
+    if not args.resume:
         runner.start(resolved, run_dir, sys.argv)
-    print(f"run directory: {run_dir}", file=sys.stderr)
+    latest = RecordStore(run_dir).latest()
+    todo = [c for c in resolved.plan.cells() if not complete(latest.get(c))]
+    run_log = RunLog(todo, done=len(resolved.plan.cells()) - len(todo))
+    run_log.plan(run_dir, data_needs(resolved), len(resolved.plan.cells()) - len(todo))
     progress = None
     if not args.no_progress:
         from bench.progress import tqdm_progress
 
         progress = tqdm_progress
-    records = runner.execute(resolved, run_dir, progress)
+    records = runner.execute(resolved, run_dir, progress, run_log)
     if resolved.suite.kind == "efficiency":
         print(efficiency_summary(records, resolved.suite.reference_model))
     else:
         print(summary_table(records))
     print(f"\nrecords: {run_dir / 'records.jsonl'}")
+    run_log.finish(records, run_dir, traces=run_dir / "traces" if plan.profile else None)
     return _run_exit_code(records, args.allow_measurement_errors)
 
 

@@ -15,7 +15,7 @@ def tqdm_progress(cell: CellId, total_steps: int) -> tuple[ProgressFn, Callable[
         total=total_steps,
         desc=f"{cell.task}/{cell.model}/s{cell.seed}",
         unit="step",
-        leave=True,
+        leave=False,  # the run log prints one line per finished cell,
         dynamic_ncols=True,
     )
 

@@ -70,7 +70,9 @@ def test_scaling_plot_has_speed_and_memory_lines_per_model() -> None:
     ((stem, fig),) = scaling(load_runs([FIXTURES / "eff"]))
     assert stem == "scaling_eff_tiny"
     speed, memory = fig.axes
-    assert speed.get_ylabel() == "training steps/s" and memory.get_ylabel().endswith("(MB)")
+    assert speed.get_ylabel().startswith("training steps/s") and memory.get_ylabel().endswith(
+        "(MB)"
+    )
     assert speed.get_xlabel() == "sequence length (tokens)"
     lines = {line.get_label(): line for line in speed.get_lines()}
     assert list(lines) == MODELS

@@ -188,8 +188,9 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys) -> None:
 def _comparable(records) -> list[tuple]:
     """Records minus what legitimately differs between two runs (ids, times, throughput)."""
     timing = {"train_time_s", "train_compute_s", "examples_per_s", "train_steps_per_s"}
-    # timings, CPU times and allocator peaks of bench.measure
-    measured = ("latency_", "memory_", "cpu_time_", "train_steps_per_cpu_s")
+    # timings, CPU times and allocator peaks of bench.measure; the machine's load around a cell
+    measured = ("latency_", "memory_", "cpu_time_", "train_steps_per_cpu_s", "load_avg_")
+    measured += ("machine_busy",)
     return sorted(
         (
             r.task,

@@ -154,7 +154,7 @@ def scaling(runs: Runs) -> list[Plot]:
     and workload (mean over seeds); per (suite, scale). A line joins only tasks that are one
     workload at several lengths (`plot_parts.length_families`); the speed line carries a band
     from the slowest to the fastest stored sample."""
-    series = [("train_steps_per_s", "training steps/s", "")]
+    series = [("train_steps_per_s", "training steps/s (band: sample range)", "")]
     series.append(("memory_peak_train_bytes", "peak train memory", "B"))
     metrics = metrics_frame(runs.records).dropna(subset=["length"])
     colors = model_colors(runs.palette_models())

@@ -6,23 +6,30 @@ without a complete `ok` record (a cell whose measurements failed is rerun too)."
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from pathlib import Path
 
 from bench.measure import efficiency
 from bench.records import CellId, Record, RecordStore
 from bench.runner.cell import ProgressFactory, run_cell
+from bench.runner.load import load_average, with_load
 from bench.runner.plan import ResolvedPlan
+from bench.runner.run_log import RunLog
 from suites.data import DataRequest, DataUnavailable, TaskData
 
 log = logging.getLogger(__name__)
 
 
 def execute(
-    resolved: ResolvedPlan, run_dir: Path, progress: ProgressFactory | None = None
+    resolved: ResolvedPlan,
+    run_dir: Path,
+    progress: ProgressFactory | None = None,
+    run_log: RunLog | None = None,
 ) -> list[Record]:
     """Run every cell of the plan that has no complete `ok` record yet; return the run's latest
-    record of every planned cell, in plan order."""
+    record of every planned cell, in plan order. `run_log` prints the plan, the data loading
+    and a line per cell (`bench.runner.run_log`); each record carries the load average."""
     store = RecordStore(run_dir)
     store.repair()
     latest: dict[CellId, Record] = store.latest()
@@ -35,7 +42,8 @@ def execute(
             log.info("%s: already ok, skipped on resume", cell)
             continue
         if cell.task not in data_by_task:
-            data_by_task[cell.task] = load_task_data(resolved, cell.task)
+            data_by_task[cell.task] = _load_logged(resolved, cell.task, run_log)
+        before = load_average()
         record = run_cell(
             resolved,
             cell,
@@ -45,10 +53,31 @@ def execute(
             run_dir=run_dir,
             finished=latest,
         )
+        record = with_load(record, before, load_average())
         store.append(record)
+        if run_log is not None:
+            run_log.cell_end(record)
         latest[cell] = record
         log.info("%s: %s %s %s", cell, record.status, record.reason, record.measurement_error)
     return [latest[cell] for cell in resolved.plan.cells() if cell in latest]
+
+
+def _load_logged(resolved: ResolvedPlan, task: str, run_log: RunLog | None):
+    if run_log is None:
+        return load_task_data(resolved, task)
+    run_log.data_start(task)
+    t0 = time.perf_counter()
+    data = load_task_data(resolved, task)
+    if isinstance(data, DataUnavailable):
+        outcome = "absent, its cells are recorded skipped"
+    elif isinstance(data, Exception):
+        outcome = f"failed: {type(data).__name__}: {data}"
+    else:
+        outcome = (
+            f"ready, {len(data.train)}/{len(data.dev)}/{len(data.test)} examples: {data.source}"
+        )
+    run_log.data_end(task, time.perf_counter() - t0, outcome)
+    return data
 
 
 def complete(record: Record | None) -> bool:
@@ -68,7 +97,7 @@ def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
         n_test=cfg.n_test,
         seed=cfg.seed,
         cache_dir=Path(plan.cache_dir),
-        data_dir=Path(plan.data_dir) if plan.data_dir else None,
+        data_dir=Path(plan.data_dir_for(task)) if plan.data_dir_for(task) else None,
     )
     try:
         return resolved.tasks[task].load(request)

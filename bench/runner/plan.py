@@ -14,6 +14,10 @@ from bench.records import CellId
 from suites.config import CellConfig, Scale
 from suites.spec import SuiteSpec, TaskSpec
 
+# One intra-op thread: on a shared machine torch's default (one per core) fights the other
+# work for the cores and timings swing 3-6x (issue 16); one thread is steady and repeatable.
+DEFAULT_THREADS = 1
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -29,6 +33,12 @@ class RunPlan:
     cache_dir: str = ""
     device: str = "cpu"
     profile: bool = False  # write a profiler trace of a few training steps per ok cell
+    task_data_dirs: tuple[tuple[str, str], ...] = ()  # (task, directory): beats data_dir
+    threads: int | None = DEFAULT_THREADS  # torch intra-op threads; None: torch's default
+
+    def data_dir_for(self, task: str) -> str | None:
+        """The task's own `--data-dir TASK=PATH`, else the plain `--data-dir`, else None."""
+        return dict(self.task_data_dirs).get(task, self.data_dir)
 
     def cells(self) -> list[CellId]:
         """Task-major order, so each task's data is loaded once."""
@@ -47,6 +57,7 @@ class RunPlan:
             "tasks": list(self.tasks),
             "seeds": list(self.seeds),
             "overrides": list(self.overrides),
+            "task_data_dirs": dict(self.task_data_dirs),
         }
 
 
@@ -76,6 +87,14 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     tasks = {t: catalog.TASKS.get(f"{plan.suite}/{t}") for t in plan.tasks}
     if not plan.seeds:
         raise ValueError("a run needs at least one seed")
+    for task, _ in plan.task_data_dirs:
+        if task not in suite.tasks:
+            raise ValueError(
+                f"--data-dir {task}=...: {plan.suite} has no task {task!r}; "
+                f"tasks: {', '.join(suite.tasks)}"
+            )
+    if plan.threads is not None and plan.threads < 1:
+        raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     configs = {t: scale.resolve(t, for_task(overrides, t)) for t in plan.tasks}
     return ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
@@ -98,4 +117,6 @@ def plan_from_manifest(manifest: dict[str, Any]) -> RunPlan:
         cache_dir=raw["cache_dir"],
         device=raw["device"],
         profile=raw.get("profile", False),
+        task_data_dirs=tuple(raw.get("task_data_dirs", {}).items()),
+        threads=raw.get("threads"),  # a run from before --threads used torch's default
     )

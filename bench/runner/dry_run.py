@@ -1,0 +1,50 @@
+"""`bench run --dry-run`, and the data lines of a run's plan: the cells a plan covers, each
+task's resolved config on one line, and the data each task needs (length, split sizes, where it
+comes from), without loading data or building a model."""
+
+from __future__ import annotations
+
+from bench.runner.plan import ResolvedPlan
+
+
+def config_line(resolved: ResolvedPlan, task: str) -> str:
+    """Every field of the task's resolved config, `section.field=value`, on one line."""
+    config = resolved.configs[task].to_dict()
+    return " ".join(f"{s}.{k}={v}" for s, fields in config.items() for k, v in fields.items())
+
+
+def data_needs(resolved: ResolvedPlan) -> dict[str, str]:
+    """task -> what data it needs and where it will come from."""
+    plan = resolved.plan
+    needs = {}
+    for task in plan.tasks:
+        data = resolved.configs[task].data
+        directory = plan.data_dir_for(task)
+        source = (
+            f"files in {directory}"
+            if directory
+            else f"generated or downloaded data under {plan.cache_dir} (bench data status)"
+        )
+        needs[task] = (
+            f"max_len {data.max_len}, up to {data.n_train}/{data.n_dev}/{data.n_test} "
+            f"train/dev/test examples, data seed {data.seed}; {source}"
+        )
+    return needs
+
+
+def dry_run_text(resolved: ResolvedPlan) -> str:
+    plan = resolved.plan
+    cells = plan.cells()
+    threads = plan.threads if plan.threads is not None else "torch default"
+    lines = [
+        f"{plan.suite} at scale {plan.scale}: {len(cells)} cells ({len(plan.tasks)} tasks x "
+        f"{len(plan.models)} models x {len(plan.seeds)} seeds), device {plan.device}, "
+        f"threads {threads}"
+    ]
+    needs = data_needs(resolved)
+    for task in plan.tasks:
+        lines.append(f"{task}:")
+        lines.append(f"  config: {config_line(resolved, task)}")
+        lines.append(f"  data:   {needs[task]}")
+        lines += [f"  cell:   {cell}" for cell in cells if cell.task == task]
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""What `bench run` says on stderr while it runs: the plan before it starts (cells, the data each
+task needs), each task's data as it is loaded or generated, one line per cell as it ends
+(`[3/40] lra/listops/uoe/s0 ok  acc 34.4 %  11.3 s  ETA 6 min`, or the status and the reason
+in full), and at the end the counts by status and the commands to run next.
+
+The ETA appears once a cell of every task still to run has finished (cells of one task cost
+alike; across tasks they differ by orders of magnitude). A cell that ran on a busy machine (load
+average above the core count) says so, since every timing of it is then noise.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bench.records import CellId, Record
+from bench.runner.load import BUSY_KEY
+
+
+def _cell(cell: CellId) -> str:
+    return f"{cell.suite}/{cell.task}/{cell.model}/s{cell.seed}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class RunLog:
+    """Prints the run's progress lines to `out` (stderr by default)."""
+
+    def __init__(self, cells: Sequence[CellId], done: int, out: TextIO | None = None) -> None:
+        self.todo = list(cells)  # cells still to run, in order
+        self.total = len(cells) + done
+        self.index = done
+        self.seconds: dict[str, list[float]] = {}
+        self.out = out or sys.stderr
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def plan(self, run_dir: Path, data_needs: dict[str, str], done: int) -> None:
+        tasks = len(dict.fromkeys(c.task for c in self.todo))
+        again = f", {done} already ok" if done else ""
+        self.say(f"run {run_dir}: {len(self.todo)} cells to run over {tasks} task(s){again}")
+        for task, need in data_needs.items():
+            self.say(f"  data {task}: {need}")
+
+    def data_start(self, task: str) -> None:
+        self.say(f"data {task}: loading (generated data is made once and cached; may take minutes)")
+
+    def data_end(self, task: str, seconds: float, outcome: str) -> None:
+        self.say(f"data {task}: {outcome} ({duration(seconds)})")
+
+    def cell_end(self, record: Record) -> None:
+        self.index += 1
+        cell = record.cell
+        if cell in self.todo:
+            self.todo.remove(cell)
+        self.seconds.setdefault(cell.task, []).append(record.duration_s)
+        parts = [f"[{self.index}/{self.total}] {_cell(cell)} {record.status}"]
+        if record.status == "ok" and "accuracy" in record.metrics:
+            parts.append(f"acc {100 * record.metrics['accuracy']:.1f} %")
+        parts.append(duration(record.duration_s))
+        eta = self.eta()
+        if eta:
+            parts.append(eta)
+        line = "  ".join(parts)
+        if record.reason:
+            line += f"\n    {record.reason}"
+        if record.measurement_error:
+            line += f"\n    measurement failed: {record.measurement_error}"
+        if BUSY_KEY in record.metrics:
+            line += f"\n    busy machine: {record.metrics[BUSY_KEY]}"
+        self.say(line)
+
+    def eta(self) -> str:
+        """`ETA 12 min` once each task still to run has a finished cell; else empty."""
+        if not self.todo:
+            return ""
+        means = {t: sum(s) / len(s) for t, s in self.seconds.items() if s}
+        if any(c.task not in means for c in self.todo):
+            return ""
+        return f"ETA {duration(sum(means[c.task] for c in self.todo))}"
+
+    def finish(self, records: Sequence[Record], run_dir: Path, traces: Path | None = None) -> None:
+        counts = Counter(r.status for r in records)
+        unmeasured = sum(bool(r.measurement_error) for r in records)
+        busy = sum(BUSY_KEY in r.metrics for r in records)
+        text = ", ".join(f"{n} {status}" for status, n in counts.items())
+        if unmeasured:
+            text += f" ({unmeasured} ok but not measured)"
+        self.say(f"done: {len(records)} cells: {text}")
+        if busy:
+            self.say(
+                f"WARNING: {busy} cell(s) ran on a busy machine (load above the core count): "
+                "their timings are noise; rerun on an idle machine or with --threads 1"
+            )
+        if traces is not None:
+            self.say(
+                f"traces: {traces}/<task>-<model>-seed<N>/ (Chrome/Perfetto JSON: "
+                f"https://ui.perfetto.dev; or tensorboard --logdir {traces})"
+            )
+        self.say(f"next: bench report {run_dir}")
+        if any(r.status != "ok" or r.measurement_error for r in records):
+            self.say(f"      bench run --resume {run_dir}   (reruns the cells not ok)")
