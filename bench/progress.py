@@ -17,6 +17,7 @@ def tqdm_progress(cell: CellId, total_steps: int) -> tuple[ProgressFn, Callable[
         unit="step",
         leave=False,  # the run log prints one line per finished cell,
         dynamic_ncols=True,
+        disable=None,  # no bar when stderr is not a terminal (a log file, CI)
     )
 
     def on_step(step: int, loss: float) -> None:

@@ -25,10 +25,7 @@ def busy_warning(before: float | None, after: float | None, cores: int | None) -
     loads = [x for x in (before, after) if x is not None]
     if not loads or not cores or max(loads) <= cores:
         return ""
-    return (
-        f"load average {max(loads):.1f} > {cores} cores during the cell: other work shared the "
-        "CPUs, so its timings are noise"
-    )
+    return f"load average {max(loads):.1f} > {cores} cores: its timings are noise"
 
 
 def with_load(record: Record, before: float | None, after: float | None) -> Record:
