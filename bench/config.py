@@ -4,6 +4,7 @@
     model.dim=128              every task's model.dim
     train.steps=200            every task's train.steps
     listops.data.max_len=2048  only the listops task
+    measure.min_time_s=2       latency sampling (bench.measure.settings), like the others
 
 Unknown keys and values of the wrong type are `ConfigError`s that name the valid fields.
 """
@@ -44,7 +45,12 @@ def parse_override(text: str, task_names: Iterable[str]) -> Override:
     if len(parts) != 2:
         raise ConfigError(f"--set {text!r}: key must be [task.]section.field, e.g. model.dim")
     section, name = parts
-    target = config_field(section, name)
+    if section == "measure":  # latency sampling rules: bench.measure.settings
+        from bench.measure.settings import measure_field
+
+        target = measure_field(name)
+    else:
+        target = config_field(section, name)
     return Override(task, f"{section}.{name}", _convert(raw, target, path))
 
 

@@ -160,3 +160,18 @@ def test_the_run_log_says_where_the_run_is() -> None:
         "      bench run --resume results/runs/x   (reruns the cells not ok)",
     ]
     assert json.dumps(tail)  # plain text
+
+
+def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None:
+    argv = ["run", "--suite", "smoke", "--tasks", "first", *FAST, *_args(tmp_path)]
+    argv += ["--set", "measure.min_count=7", "--set", "measure.min_time_s=0"]
+    assert main(argv) == 0
+    (record,) = read_records(tmp_path / "runs" / "r")
+    assert len(record.metrics["latency_train_step_s_samples"]) == 7, "tiny's preset takes 3"
+    measure = read_manifest(tmp_path / "runs" / "r")["measure"]["first"]
+    assert measure == {"warmup": 1, "min_count": 7, "min_time_s": 0.0}
+    bad = ["run", "--suite", "smoke", *FAST, *_args(tmp_path, "b"), "--set", "measure.count=3"]
+    assert main(bad) == 2
+    assert "measure fields: warmup, min_count, min_time_s" in capsys.readouterr().err
+    assert main([*bad[:-1], "measure.min_count=0"]) == 2
+    assert "min_count >= 1" in capsys.readouterr().err

@@ -21,7 +21,7 @@ import torch
 
 from bench import catalog
 from bench.measure import efficiency
-from bench.measure.cell import Measurements, fixed_batch, measure_model, preset
+from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
@@ -134,7 +134,7 @@ def _measure(
         lr=cfg.train.lr,
         grad_clip=cfg.train.grad_clip,
         device=torch.device(resolved.plan.device),
-        cfg=preset(cell.scale),
+        cfg=resolved.measure(cell.task),
         trace_dir=trace_dir,
         trace_worker=cell.model,
     )

@@ -4,6 +4,7 @@ model will use on the run's device."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> No
             "argv": list(argv),
             "plan": plan.to_dict(),
             "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+            "measure": {
+                t: dataclasses.asdict(resolved.measure(t).latency) for t in resolved.configs
+            },
             "reference_model": resolved.suite.reference_model,
             "kernels": kernels(resolved),
             "environment": environment(),

@@ -10,6 +10,7 @@ from typing import Any
 
 from bench import catalog
 from bench.config import Override, for_task, parse_override
+from bench.measure.cell import MeasureConfig
 from bench.records import CellId
 from suites.config import CellConfig, Scale
 from suites.spec import SuiteSpec, TaskSpec
@@ -72,6 +73,12 @@ class ResolvedPlan:
     configs: dict[str, CellConfig]
     overrides: tuple[Override, ...] = field(default=())
 
+    def measure(self, task: str) -> MeasureConfig:
+        """The task's measurement rules: the scale's preset and the `measure.*` overrides."""
+        from bench.measure.settings import measure_config
+
+        return measure_config(self.plan.scale, for_task(self.overrides, task))
+
 
 def resolve(plan: RunPlan) -> ResolvedPlan:
     """Check names (unknown ones raise with the nearest names) and resolve every task's config."""
@@ -96,8 +103,12 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     if plan.threads is not None and plan.threads < 1:
         raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
-    configs = {t: scale.resolve(t, for_task(overrides, t)) for t in plan.tasks}
-    return ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
+    cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
+    configs = {t: scale.resolve(t, for_task(cell_overrides, t)) for t in plan.tasks}
+    resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
+    for task in plan.tasks:
+        resolved.measure(task)  # a bad measure.* value fails here, not after training
+    return resolved
 
 
 def new_run_id(plan: RunPlan) -> str:
