@@ -100,7 +100,7 @@ class RunLog:
         if busy:
             self.say(
                 f"WARNING: {busy} cell(s) ran on a busy machine (load above the core count): "
-                "their timings are noise; rerun on an idle machine or with --threads 1"
+                "their timings are noise; rerun them on an idle machine to time them"
             )
         if traces is not None:
             self.say(
