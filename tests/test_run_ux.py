@@ -150,7 +150,8 @@ def test_the_run_log_says_where_the_run_is() -> None:
     assert lines[2] == f"    {reason}", "the reason in full"
     assert lines[3].startswith("[3/4] lra/listops/b/s0 ok  acc 30.0 %  20 s")
     assert lines[4] == "    busy machine: load 3.4 > 2"
-    log.cell_end(_record("text", "b", "skipped", seconds=0.5, reason="absent"))
+    log.cell_end(_record("text", "b", "skipped", seconds=0.5, reason=reason))
+    assert out.getvalue().splitlines()[-1] == "[4/4] lra/text/b/s0 skipped  0 s  (reason as above)"
     records = [_record("listops", "a"), _record("text", "a", "skipped", reason="absent")]
     log.finish(records, Path("results/runs/x"))
     tail = out.getvalue().splitlines()[-3:]

@@ -40,6 +40,7 @@ class RunLog:
         self.total = len(cells) + done
         self.index = done
         self.seconds: dict[str, list[float]] = {}
+        self.reasons: dict[str, str] = {}  # the last reason printed per task
         self.out = out or sys.stderr
 
     def say(self, text: str) -> None:
@@ -72,8 +73,11 @@ class RunLog:
         if eta:
             parts.append(eta)
         line = "  ".join(parts)
-        if record.reason:
+        if record.reason and record.reason == self.reasons.get(cell.task):
+            line += "  (reason as above)"  # a task's absent data: said once, in full
+        elif record.reason:
             line += f"\n    {record.reason}"
+            self.reasons[cell.task] = record.reason
         if record.measurement_error:
             line += f"\n    measurement failed: {record.measurement_error}"
         if BUSY_KEY in record.metrics:
