@@ -113,6 +113,9 @@ def plain_log_ticks(ax: Axes, axis: str = "x") -> None:
     """Log-scale ticks at 1, 2, 5 x 10^k labelled as plain numbers (0.5, 2, 50), no minor
     labels, so tick labels neither read as 6x10^-1 nor collide."""
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    decades = np.log10(high / low) if low > 0 else 0.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2 else (1.0,)  # at most ~7 labels on a column plot
+    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
