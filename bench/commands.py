@@ -12,11 +12,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bench import catalog, runner
-    from bench.records import RecordStore, read_manifest
+    from bench.records import read_manifest
     from bench.report.summary import efficiency_summary, summary_table
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
     from bench.runner.dry_run import data_needs, dry_run_text
-    from bench.runner.execute import complete
     from bench.runner.plan import DEFAULT_THREADS
     from bench.runner.run_log import RunLog
 
@@ -64,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(plan.threads)
     if not args.resume:
         runner.start(resolved, run_dir, sys.argv)
-    latest = RecordStore(run_dir).latest()
-    todo = [c for c in resolved.plan.cells() if not complete(latest.get(c))]
-    run_log = RunLog(todo, done=len(resolved.plan.cells()) - len(todo))
-    run_log.plan(run_dir, data_needs(resolved), len(resolved.plan.cells()) - len(todo))
+    run_log = RunLog(run_dir, data_needs(resolved))
     progress = None
     if not args.no_progress:
         from bench.progress import tqdm_progress

@@ -133,7 +133,15 @@ def _record(task: str, model: str, status: str = "ok", seconds: float = 10.0, **
 def test_the_run_log_says_where_the_run_is() -> None:
     cells = [CellId("lra", t, m, "tiny", 0) for t in ("listops", "text") for m in ("a", "b")]
     out = io.StringIO()
-    log = RunLog(cells, done=0, out=out)
+    log = RunLog(Path("runs/x"), {"listops": "generated", "text": "files in /x"}, out=out)
+    log.begin(cells, done=0)
+    assert out.getvalue().splitlines() == [
+        "run runs/x: 4 cells to run over 2 task(s)",
+        "  data listops: generated",
+        "  data text: files in /x",
+    ]
+    out.truncate(0)
+    out.seek(0)
     reason = (
         "text: IMDB not found; looked in /x/aclImdb, /x. "
         + "Fetch it with `bench data download text`" * 3

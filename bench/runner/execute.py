@@ -37,6 +37,9 @@ def execute(
     cells = resolved.plan.cells()
     if resolved.suite.kind == "efficiency":  # the reference first: others are relative to it
         cells = efficiency.in_run_order(cells, resolved.suite.reference_model)
+    if run_log is not None:
+        todo = [c for c in cells if not complete(latest.get(c))]
+        run_log.begin(todo, len(cells) - len(todo))
     for cell in cells:
         if complete(latest.get(cell)):
             log.info("%s: already ok, skipped on resume", cell)

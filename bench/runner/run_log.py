@@ -35,10 +35,13 @@ def duration(seconds: float) -> str:
 class RunLog:
     """Prints the run's progress lines to `out` (stderr by default)."""
 
-    def __init__(self, cells: Sequence[CellId], done: int, out: TextIO | None = None) -> None:
-        self.todo = list(cells)  # cells still to run, in order
-        self.total = len(cells) + done
-        self.index = done
+    def __init__(
+        self, run_dir: Path, data_needs: dict[str, str], out: TextIO | None = None
+    ) -> None:
+        self.run_dir = run_dir
+        self.data_needs = data_needs  # task -> what data it needs (bench.runner.dry_run)
+        self.todo: list[CellId] = []  # cells still to run, in order
+        self.total = self.index = 0
         self.seconds: dict[str, list[float]] = {}
         self.reasons: dict[str, str] = {}  # the last reason printed per task
         self.out = out or sys.stderr
@@ -46,12 +49,14 @@ class RunLog:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def plan(self, run_dir: Path, data_needs: dict[str, str], done: int) -> None:
-        tasks = len(dict.fromkeys(c.task for c in self.todo))
+    def begin(self, todo: Sequence[CellId], done: int) -> None:
+        """The plan, before the first cell: `todo` still to run, `done` already ok."""
+        self.todo, self.total, self.index = list(todo), len(todo) + done, done
+        tasks = list(dict.fromkeys(c.task for c in self.todo))
         again = f", {done} already ok" if done else ""
-        self.say(f"run {run_dir}: {len(self.todo)} cells to run over {tasks} task(s){again}")
-        for task, need in data_needs.items():
-            self.say(f"  data {task}: {need}")
+        self.say(f"run {self.run_dir}: {len(todo)} cells to run over {len(tasks)} task(s){again}")
+        for task in tasks:
+            self.say(f"  data {task}: {self.data_needs.get(task, '?')}")
 
     def data_start(self, task: str) -> None:
         self.say(f"data {task}: loading (generated data is made once and cached; may take minutes)")
