@@ -53,6 +53,7 @@ def compare(device: str, dtype: torch.dtype, impl: str = "triton", shapes=SHAPES
 
 
 @needs_triton
+@pytest.mark.slow
 def test_triton_interpreter_equals_loop() -> None:
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     root = Path(__file__).resolve().parents[1]

@@ -148,7 +148,8 @@ def test_cost_table_has_units_and_shows_oom(lra) -> None:
 
 def test_bench_report_writes_every_format(tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
-    assert main(["report", str(FIXTURES / "lra"), "--format", "latex", "--out", str(out)]) == 0
+    argv = ["report", str(FIXTURES / "lra"), "--format", "latex", "--out", str(out)]
+    assert main([*argv, "--no-plots"]) == 0  # plots: tests/test_report_plots.py
     assert (out / "accuracy_lra_tiny.tex").read_text() == ACCURACY_LATEX + "\n"
     assert main(["report", str(FIXTURES / "lra"), "--format", "csv", "--out", str(out)]) == 0
     assert (out / "cells.csv").exists()

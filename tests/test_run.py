@@ -61,6 +61,7 @@ def _run(tmp_path: Path, *extra: str, run_id: str = "r") -> int:
     )
 
 
+@pytest.mark.slow
 def test_tiny_lra_run_writes_ok_listops_and_skipped_others(tmp_path, capsys) -> None:
     assert _run(tmp_path) == 0
     run_dir = tmp_path / "runs" / "r"
@@ -213,6 +214,7 @@ def _comparable(records) -> list[tuple]:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_ends_with_the_same_records(tmp_path) -> None:
     base = [
         sys.executable,
