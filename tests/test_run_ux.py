@@ -184,3 +184,10 @@ def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None
     assert "measure fields: warmup, min_count, min_time_s" in capsys.readouterr().err
     assert main([*bad[:-1], "measure.min_count=0"]) == 2
     assert "min_count >= 1" in capsys.readouterr().err
+
+
+def test_bench_profile_writes_under_its_own_folder_not_runs() -> None:
+    from bench.cli import _parser
+
+    args = _parser().parse_args(["profile", "uoe", "lra/listops"])
+    assert args.out == Path("results") / "profiles", "runs/ holds run directories only"
