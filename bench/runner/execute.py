@@ -5,8 +5,8 @@ without a complete `ok` record (a cell whose measurements failed is rerun too)."
 
 from __future__ import annotations
 
+import functools
 import logging
-import time
 import traceback
 from pathlib import Path
 
@@ -45,7 +45,8 @@ def execute(
             log.info("%s: already ok, skipped on resume", cell)
             continue
         if cell.task not in data_by_task:
-            data_by_task[cell.task] = _load_logged(resolved, cell.task, run_log)
+            load = functools.partial(load_task_data, resolved, cell.task)
+            data_by_task[cell.task] = run_log.load(cell.task, load) if run_log else load()
         before = load_average()
         record = run_cell(
             resolved,
@@ -63,24 +64,6 @@ def execute(
         latest[cell] = record
         log.info("%s: %s %s %s", cell, record.status, record.reason, record.measurement_error)
     return [latest[cell] for cell in resolved.plan.cells() if cell in latest]
-
-
-def _load_logged(resolved: ResolvedPlan, task: str, run_log: RunLog | None):
-    if run_log is None:
-        return load_task_data(resolved, task)
-    run_log.data_start(task)
-    t0 = time.perf_counter()
-    data = load_task_data(resolved, task)
-    if isinstance(data, DataUnavailable):
-        outcome = "absent, its cells are recorded skipped"
-    elif isinstance(data, Exception):
-        outcome = f"failed: {type(data).__name__}: {data}"
-    else:
-        outcome = (
-            f"ready, {len(data.train)}/{len(data.dev)}/{len(data.test)} examples: {data.source}"
-        )
-    run_log.data_end(task, time.perf_counter() - t0, outcome)
-    return data
 
 
 def complete(record: Record | None) -> bool:

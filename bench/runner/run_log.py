@@ -11,13 +11,15 @@ average above the core count) says so, since every timing of it is then noise.
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bench.records import CellId, Record
 from bench.runner.load import BUSY_KEY
+from suites.data import DataUnavailable
 
 
 def _cell(cell: CellId) -> str:
@@ -58,11 +60,21 @@ class RunLog:
         for task in tasks:
             self.say(f"  data {task}: {self.data_needs.get(task, '?')}")
 
-    def data_start(self, task: str) -> None:
+    def load(self, task: str, load: Callable[[], Any]) -> Any:
+        """`load()` (a task's data, or the exception its loader raised), announced before and
+        reported after with its time: generating a task's data can take minutes."""
         self.say(f"data {task}: loading (generated data is made once and cached; may take minutes)")
-
-    def data_end(self, task: str, seconds: float, outcome: str) -> None:
-        self.say(f"data {task}: {outcome} ({duration(seconds)})")
+        t0 = time.perf_counter()
+        data = load()
+        if isinstance(data, DataUnavailable):
+            outcome = "absent, its cells are recorded skipped"
+        elif isinstance(data, Exception):
+            outcome = f"failed: {type(data).__name__}: {data}"
+        else:
+            sizes = f"{len(data.train)}/{len(data.dev)}/{len(data.test)}"
+            outcome = f"ready, {sizes} train/dev/test examples: {data.source}"
+        self.say(f"data {task}: {outcome} ({duration(time.perf_counter() - t0)})")
+        return data
 
     def cell_end(self, record: Record) -> None:
         self.index += 1
