@@ -132,11 +132,12 @@ def _record(task: str, model: str, status: str = "ok", seconds: float = 10.0, **
 
 def test_the_run_log_says_where_the_run_is() -> None:
     cells = [CellId("lra", t, m, "tiny", 0) for t in ("listops", "text") for m in ("a", "b")]
+    cells.append(CellId("lra", "listops", "c", "tiny", 0))
     out = io.StringIO()
     log = RunLog(Path("runs/x"), {"listops": "generated", "text": "files in /x"}, out=out)
     log.begin(cells, done=0)
     assert out.getvalue().splitlines() == [
-        "run runs/x: 4 cells to run over 2 task(s)",
+        "run runs/x: 5 cells to run over 2 task(s)",
         "  data listops: generated",
         "  data text: files in /x",
     ]
@@ -152,14 +153,16 @@ def test_the_run_log_says_where_the_run_is() -> None:
         _record("listops", "b", seconds=20.0, metrics={"accuracy": 0.3, BUSY_KEY: "load 3.4 > 2"})
     )
     lines = out.getvalue().splitlines()
-    assert lines[0] == "[1/4] lra/listops/a/s0 ok  acc 34.4 %  11 s", "no ETA before text ran"
-    # left: listops/b (listops mean 11.3 s) and text/b (text mean 0.5 s): 11.8 s
-    assert lines[1] == "[2/4] lra/text/a/s0 skipped  0 s  ETA 12 s"
+    assert lines[0] == "[1/5] lra/listops/a/s0 ok  acc 34.4 %  11 s", "no ETA before text ran"
+    # left: listops/b, listops/c (listops mean 11.3 s) and text/b (text mean 0.5 s): 23.1 s
+    assert lines[1] == "[2/5] lra/text/a/s0 skipped  0 s  ETA 23 s"
     assert lines[2] == f"    {reason}", "the reason in full"
-    assert lines[3].startswith("[3/4] lra/listops/b/s0 ok  acc 30.0 %  20 s")
-    assert lines[4] == "    busy machine: load 3.4 > 2"
+    assert lines[3].startswith("[3/5] lra/listops/b/s0 ok  acc 30.0 %  20 s")
+    assert lines[4] == "    busy machine: load 3.4 > 2 (tagged `busy` below)"
+    log.cell_end(_record("listops", "c", metrics={"accuracy": 0.3, BUSY_KEY: "load 3.4 > 2"}))
+    assert out.getvalue().splitlines()[-1].endswith("  busy"), "said in full once, then tagged"
     log.cell_end(_record("text", "b", "skipped", seconds=0.5, reason=reason))
-    assert out.getvalue().splitlines()[-1] == "[4/4] lra/text/b/s0 skipped  0 s  (reason as above)"
+    assert out.getvalue().splitlines()[-1] == "[5/5] lra/text/b/s0 skipped  0 s  (reason as above)"
     records = [_record("listops", "a"), _record("text", "a", "skipped", reason="absent")]
     log.finish(records, Path("results/runs/x"))
     tail = out.getvalue().splitlines()[-3:]

@@ -20,14 +20,10 @@ def data_needs(resolved: ResolvedPlan) -> dict[str, str]:
     for task in plan.tasks:
         data = resolved.configs[task].data
         directory = plan.data_dir_for(task)
-        source = (
-            f"files in {directory}"
-            if directory
-            else f"generated or downloaded data under {plan.cache_dir} (bench data status)"
-        )
+        source = f"files in {directory}" if directory else f"cache {plan.cache_dir}"
         needs[task] = (
-            f"max_len {data.max_len}, up to {data.n_train}/{data.n_dev}/{data.n_test} "
-            f"train/dev/test examples, data seed {data.seed}; {source}"
+            f"L={data.max_len}, up to {data.n_train}/{data.n_dev}/{data.n_test} train/dev/test "
+            f"examples, data seed {data.seed}; {source}"
         )
     return needs
 

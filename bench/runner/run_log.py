@@ -46,6 +46,7 @@ class RunLog:
         self.total = self.index = 0
         self.seconds: dict[str, list[float]] = {}
         self.reasons: dict[str, str] = {}  # the last reason printed per task
+        self.busy_said = False  # the busy-machine warning is printed in full once
         self.out = out or sys.stderr
 
     def say(self, text: str) -> None:
@@ -97,8 +98,11 @@ class RunLog:
             self.reasons[cell.task] = record.reason
         if record.measurement_error:
             line += f"\n    measurement failed: {record.measurement_error}"
-        if BUSY_KEY in record.metrics:
-            line += f"\n    busy machine: {record.metrics[BUSY_KEY]}"
+        if BUSY_KEY in record.metrics and not self.busy_said:
+            line += f"\n    busy machine: {record.metrics[BUSY_KEY]} (tagged `busy` below)"
+            self.busy_said = True
+        elif BUSY_KEY in record.metrics:
+            line = line.replace("\n", "  busy\n", 1) if "\n" in line else f"{line}  busy"
         self.say(line)
 
     def eta(self) -> str:

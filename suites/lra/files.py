@@ -34,7 +34,7 @@ def not_found(task: str, what: str, looked: Sequence[Path]) -> DataUnavailable:
     places = ", ".join(str(p) for p in looked)
     return DataUnavailable(
         f"{task}: {what} not found; looked in {places}. Fetch it with `bench data download "
-        f"{task}` (or pass --data-dir DIR with the files in DIR)"
+        f"{task}` (or pass --data-dir {task}=DIR with the files in DIR)"
     )
 
 
