@@ -194,3 +194,14 @@ def test_bench_profile_writes_under_its_own_folder_not_runs() -> None:
 
     args = _parser().parse_args(["profile", "uoe", "lra/listops"])
     assert args.out == Path("results") / "profiles", "runs/ holds run directories only"
+
+
+def test_the_end_table_keys_each_reason_and_prints_it_in_full_once() -> None:
+    from bench.report.summary import summary_table
+
+    reason = "text: IMDB not found; looked in /a, /b. " + "Fetch it with `bench data download text`"
+    records = [_record("text", m, "skipped", reason=reason) for m in ("a", "b")]
+    records.append(_record("image", "a", "skipped", reason="image: CIFAR-10 not found"))
+    lines = summary_table(records).splitlines()
+    assert [line.split("|")[-2].strip() for line in lines[2:5]] == ["[1]", "[1]", "[2]"]
+    assert lines[5:] == [f"[1] {reason}", "[2] image: CIFAR-10 not found"]

@@ -1,7 +1,9 @@
 """What `bench run` prints when it ends: one row per cell, in plan order. An accuracy suite shows
 the test accuracy against the majority-class rate, time and throughput; an efficiency suite the
 length, speed and memory with their ratios to the reference model. A cell whose measurements
-failed says so in its status column, with the reason."""
+failed says so in its status column. Reasons are not cut short: the reason column holds a key
+(`[1]`) and each distinct reason follows the table once, in full (where it looked, the command
+that fetches the data)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ def summary_table(records: Sequence[Record]) -> str:
     """Accuracy suites: status, test accuracy against the majority-class rate, time,
     throughput, and the reason of a cell that is not cleanly ok."""
     rows = []
+    reasons: dict[str, str] = {}  # reason -> key
     for r in records:
         m = r.metrics
         ok = r.status == "ok"
@@ -36,12 +39,20 @@ def summary_table(records: Sequence[Record]) -> str:
                 f"{100 * m['majority_accuracy']:.2f}" if ok else MISSING,
                 f"{m['train_time_s']:.1f}" if ok else MISSING,
                 f"{m['examples_per_s']:.0f}" if ok else MISSING,
-                _shorten(r.reason or r.measurement_error),
+                _key(r.reason or r.measurement_error, reasons),
             ]
         )
     headers = ["task", "model", "seed", "status", "test acc %", "majority %", "train time s"]
     headers += ["train examples/s", "reason"]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return table + "".join(f"\n{key} {reason}" for reason, key in reasons.items())
+
+
+def _key(reason: str, reasons: dict[str, str]) -> str:
+    """`[n]` of a reason, numbered in order of first appearance ('' when there is none)."""
+    if not reason:
+        return ""
+    return reasons.setdefault(reason, f"[{len(reasons) + 1}]")
 
 
 def efficiency_summary(records: Sequence[Record], reference: str) -> str:
