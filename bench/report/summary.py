@@ -62,6 +62,7 @@ def efficiency_summary(records: Sequence[Record], reference: str) -> str:
         return format(value, fmt) if isinstance(value, int | float) else MISSING
 
     rows = []
+    reasons: dict[str, str] = {}
     for r in records:
         m = r.metrics
         memory = m.get("memory_peak_train_bytes")
@@ -78,14 +79,11 @@ def efficiency_summary(records: Sequence[Record], reference: str) -> str:
                 number(memory / 1e6 if memory is not None else None, ".1f"),
                 number(m.get("memory_peak_train_bytes_rel"), ".2f"),
                 number(flops / 1e9 if flops is not None else None, ".3f"),
-                _shorten(r.reason or r.measurement_error, 60),
+                _key(r.reason or r.measurement_error, reasons),
             ]
         )
     ratio = f"x {reference}"
     headers = ["task", "length", "model", "status", "train steps/s", ratio, f"{ratio} (CPU s)"]
     headers += ["peak train MB", f"{ratio} ", "fwd GFLOP/example", "reason"]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def _shorten(text: str, width: int = 90) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return table + "".join(f"\n{key} {reason}" for reason, key in reasons.items())
