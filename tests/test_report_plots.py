@@ -98,7 +98,9 @@ def test_training_curves_average_seeds(lra) -> None:
     plots = dict(training_curves(lra))
     assert set(plots) == {"curves_lra_tiny_listops", "curves_lra_tiny_text"}
     loss_ax, dev_ax = plots["curves_lra_tiny_listops"].axes
-    assert [line.get_label() for line in dev_ax.get_lines()] == ["full_attention", "switch"]
+    labels = [line.get_label() for line in dev_ax.get_lines()]
+    assert labels == ["full_attention", "switch", "majority rate (test)"]
+    assert list(dev_ax.get_lines()[-1].get_ydata()) == [20.0, 20.0], "the fixture's 0.2"
     full = dev_ax.get_lines()[0]
     # seeds 0.40, 0.42 -> dev curve [acc - 0.1, acc] averaged: [31, 41] %
     assert list(full.get_xdata()) == [50, 100]

@@ -110,12 +110,21 @@ def bubble_key(ax: Axes, sizes_pt2: Sequence[float], labels: Sequence[str]) -> N
 
 
 def plain_log_ticks(ax: Axes, axis: str = "x") -> None:
-    """Log-scale ticks at 1, 2, 5 x 10^k labelled as plain numbers (0.5, 2, 50), no minor
-    labels, so tick labels neither read as 6x10^-1 nor collide."""
+    """Log-scale ticks labelled as plain numbers (0.5, 2, 50), no minor labels: at 1 x 10^k over
+    many decades, 1-2-5 over a few, every integer multiple over less than one, whichever first
+    gives 3 to 8 labels inside the axis limits (call after the data and margins are set)."""
     target = ax.xaxis if axis == "x" else ax.yaxis
     low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
-    decades = np.log10(high / low) if low > 0 else 0.0
-    subs = (1.0, 2.0, 5.0) if decades <= 2 else (1.0,)  # at most ~7 labels on a column plot
-    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
+    options = [(1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)]
+    chosen = options[-1]
+    if low > 0:
+        decades = np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+        for subs in options:
+            ticks = [m * 10**d for d in decades for m in subs]
+            inside = [t for t in ticks if low <= t <= high]
+            if 3 <= len(inside) <= 8:
+                chosen = subs
+                break
+    target.set_major_locator(LogLocator(base=10, subs=chosen, numticks=12))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())

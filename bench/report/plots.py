@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bench.records import Record
 from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors
@@ -82,6 +83,8 @@ def accuracy_vs(runs: Runs, x_metric: str, x_label: str, unit: str = "") -> list
         if both.empty:
             continue
         tasks = runs.tasks(suite)
+        present = set(both.index.get_level_values("task"))
+        averaged = [t for t in tasks if t in present]  # the tasks that have a point
         points = both.groupby(level="model", sort=False).mean(numeric_only=True)
         counts = both.groupby(level="model", sort=False).size()
         memory = points.get("memory_peak_train_bytes")
@@ -114,14 +117,14 @@ def accuracy_vs(runs: Runs, x_metric: str, x_label: str, unit: str = "") -> list
                 label=label,
             )
         ax.set_xscale("log")
-        plain_log_ticks(ax)
         ax.margins(0.2)  # bubbles are drawn whole, not cut at the frame
+        plain_log_ticks(ax)
         x_text = f"{x_label} ({prefixed})" if prefixed else x_label
         if spread_drawn:
             x_text += "; bars: slowest to fastest sample"
         ax.set_xlabel(x_text)
         ax.set_ylabel("average test accuracy (%)")
-        ax.set_title(textwrap.fill(f"{suite} ({scale}), mean over {', '.join(tasks)}", 60))
+        ax.set_title(textwrap.fill(f"{suite} ({scale}), mean over {', '.join(averaged)}", 60))
         incomplete = "* averaged over fewer tasks" if (counts < len(tasks)).any() else None
         legend_outside(fig, ax, title=incomplete, markerscale=0.5)
         if memory is not None and memory.notna().any():
@@ -273,11 +276,19 @@ def training_curves(runs: Runs) -> list[Plot]:
                 style = dict(color=colors[model], label=model, marker="o", markersize=2.5)
                 axes[0, 0].plot(steps, loss, **style)
                 axes[1, 0].plot(steps, 100 * dev, **style)
+            majority = [
+                r.metrics["majority_accuracy"] for r in chosen if "majority_accuracy" in r.metrics
+            ]
+            if majority:  # what always answering the most frequent class scores
+                axes[1, 0].axhline(100 * majority[0], color="grey", linestyle=":", linewidth=0.8,
+                                   label="majority rate (test)")  # fmt: skip
+            for ax in axes[:, 0]:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes[0, 0].set_ylabel("training loss")
             axes[1, 0].set_ylabel("dev accuracy (%)")
             axes[1, 0].set_xlabel("training step")
             axes[0, 0].set_title(f"{suite}/{task} ({scale})")
-            legend_outside(fig, axes[0, 0])
+            legend_outside(fig, axes[1, 0])
             plots.append((f"curves_{suite}_{scale}_{task}", fig))
     return plots
 
