@@ -131,3 +131,11 @@ def test_a_lost_cell_is_a_regression_and_a_new_cell_is_not() -> None:
 def test_bad_tolerances_are_refused() -> None:
     with pytest.raises(ValueError, match="--factor must be >= 1"):
         Tolerances(factor=0.5)
+
+
+def test_ungated_new_figures_are_listed_only_with_verbose(tmp_path, capsys) -> None:
+    new = _planted(tmp_path, load_avg_1m_before=3.4, flops_train_per_example=7.0)
+    out = _compare(capsys, new)[1]
+    assert "flops_train_per_example" in out, "a new gated figure is a change worth showing"
+    assert "load_avg_1m_before" not in out
+    assert "load_avg_1m_before" in _compare(capsys, new, "--verbose")[1]

@@ -186,7 +186,7 @@ def compare_runs(
     base = read_records(base_dir)
     findings = compare_records(base, read_records(new_dir), tol)
     warnings = environment_warnings(read_manifest(base_dir), read_manifest(new_dir))
-    shown = findings if verbose else [f for f in findings if f.verdict not in UNCHANGED]
+    shown = findings if verbose else [f for f in findings if _worth_showing(f)]
     rows = [
         [
             f.cell,
@@ -227,6 +227,13 @@ def compare_runs(
         ok = sum(r.status == "ok" for r in base)
         lines.append(f"no regression in {len(base)} cell(s) of base ({ok} ok)")
     return "\n".join(lines), bool(regressions)
+
+
+def _worth_showing(finding: Finding) -> bool:
+    """Changed, regressed, or new and gated: not an ungated figure (e.g. the load average)."""
+    if finding.figure.startswith("status "):  # a cell that changed status, or a new cell
+        return True
+    return finding.verdict not in UNCHANGED and kind(finding.figure) != INFO
 
 
 def _number(value: float | None) -> str:
