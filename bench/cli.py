@@ -128,6 +128,15 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write each table and plot (PNG and PDF) into this directory"
     )
     report.add_argument("--no-plots", action="store_true", help="with --out: tables only")
+    report.add_argument(
+        "--published",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="add tables of published figures beside ours: lra-jax, lra-pytorch (= "
+        "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper "
+        "(repeatable)",
+    )
     report.set_defaults(func=commands.report)
 
     compare = sub.add_parser(

@@ -89,7 +89,9 @@ def list_registries(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
-    report = build_report(args.run_dirs, args.format, args.out, plots=not args.no_plots)
+    report = build_report(
+        args.run_dirs, args.format, args.out, plots=not args.no_plots, published=args.published
+    )
     if args.out is None:
         print(report.text)
     for path in report.files:

@@ -26,10 +26,19 @@ class Report:
 
 
 def build_report(
-    run_dirs: Sequence[Path], fmt: str, out: Path | None = None, plots: bool = True
+    run_dirs: Sequence[Path],
+    fmt: str,
+    out: Path | None = None,
+    plots: bool = True,
+    published: Sequence[str] = (),
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    if published:
+        from bench.report.published import published_tables
+
+        extra, extra_notes = published_tables(runs, run_dirs, published)
+        tables, notes = tables + extra, notes + extra_notes
     rendered = [(table, render(table, fmt)) for table in tables]
     files: list[Path] = []
     if out is not None:
