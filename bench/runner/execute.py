@@ -69,6 +69,7 @@ def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
         seed=cfg.seed,
         cache_dir=Path(plan.cache_dir),
         data_dir=Path(plan.data_dir) if plan.data_dir else None,
+        generator=cfg.generator,
     )
     try:
         return resolved.tasks[task].load(request)

@@ -78,6 +78,13 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         raise ValueError("a run needs at least one seed")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     configs = {t: scale.resolve(t, for_task(overrides, t)) for t in plan.tasks}
+    for t, cfg in configs.items():
+        if cfg.data.generator and cfg.data.generator not in tasks[t].generators:
+            choices = ", ".join(tasks[t].generators) or "none (drop data.generator)"
+            raise ValueError(
+                f"{plan.suite}/{t}: data.generator={cfg.data.generator!r} is not one of its "
+                f"generator variants: {choices}"
+            )
     return ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
 
 
