@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a profiler trace of a few training steps per ok cell "
         "(<run dir>/traces, a TensorBoard logdir; Chrome/Perfetto JSON)",
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved plan, configs and numerics settings as JSON; run nothing "
+        "(--device cuda is accepted without a GPU)",
+    )
     run.set_defaults(func=commands.run)
 
     prof = sub.add_parser(

@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = args.resume
         plan = runner.plan_from_manifest(read_manifest(run_dir))
         resolved = runner.resolve(plan)
+        if args.dry_run:
+            return _dry_run(resolved)
     else:
         if not args.suite:
             raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
@@ -35,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
             overrides=tuple(args.overrides),
             data_dir=str(args.data_dir) if args.data_dir else None,
             cache_dir=str(args.cache_dir),
-            device=_check_device(args.device),
+            device=args.device if args.dry_run else _check_device(args.device),
             profile=args.profile,
         )
         resolved = runner.resolve(plan)
+        if args.dry_run:
+            return _dry_run(resolved)
         run_dir = args.out / (args.run_id or runner.new_run_id(plan))
         runner.start(resolved, run_dir, sys.argv)
     print(f"run directory: {run_dir}", file=sys.stderr)
@@ -54,6 +58,27 @@ def run(args: argparse.Namespace) -> int:
         print(summary_table(records))
     print(f"\nrecords: {run_dir / 'records.jsonl'}")
     return _run_exit_code(records, args.allow_measurement_errors)
+
+
+def _dry_run(resolved) -> int:
+    """Print what the run would do (plan, each task's resolved config, the numerics settings)
+    as JSON, and write nothing."""
+    import json
+
+    from bench.measure.numerics import numerics
+
+    print(
+        json.dumps(
+            {
+                "plan": resolved.plan.to_dict(),
+                "cells": len(resolved.plan.cells()),
+                "configs": {t: c.to_dict() for t, c in resolved.configs.items()},
+                "numerics": numerics(),
+            },
+            indent=2,
+        )
+    )
+    return 0
 
 
 def _run_exit_code(records, allow_measurement_errors: bool) -> int:
