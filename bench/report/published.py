@@ -53,7 +53,12 @@ def published_tables(
         else:
             built = _uoe_tables(runs, rows)
         if not built:
-            notes.append(f"published {source}: no ok record of a task it reports")
+            needs = (
+                "all five LRA tasks for uoe or uoe_paper"
+                if source == "uoe-paper"
+                else "an ok record of a task it reports"
+            )
+            notes.append(f"published {source}: table omitted, the runs lack {needs}")
         tables += built
     return tables, notes
 
@@ -111,7 +116,7 @@ def _accuracy_tables(runs: Runs, source: str, rows, configs) -> list[Table]:
                 body.append(_row(model, theirs, "average", f"{avg:.2f}", None, avg, figure, notes))
         if not body:
             continue
-        notes |= _protocol_notes(source, scale, configs)
+        ordered = [*_protocol_notes(source, scale, configs), *sorted(notes)]
         tables.append(
             Table(
                 f"published_{source}_{scale}",
@@ -126,7 +131,7 @@ def _accuracy_tables(runs: Runs, source: str, rows, configs) -> list[Table]:
                     "ours - published",
                 ),
                 tuple(body),
-                tuple(sorted(notes)),
+                tuple(ordered),
                 label_columns=3,
             )
         )
@@ -146,21 +151,21 @@ def _row(model, theirs, task, text, seeds, value, figure, notes) -> tuple[Cell, 
     )
 
 
-def _protocol_notes(source: str, scale: str, configs) -> set[str]:
+def _protocol_notes(source: str, scale: str, configs) -> list[str]:
     """One line per protocol difference: theirs, then ours per task from the manifests."""
     p = PROTOCOLS[source]
-    notes = {
+    notes = [
         f"Protocol of {source}: {p.framework}; {p.model}; checkpoint chosen on {p.selection}; "
         f"{p.seeds}; {p.tasks}.",
         "Ours: checkpoint chosen on the dev split, test split only reported.",
         f"Average rows compare our 5-task mean with {source}'s own average only.",
-    }
+    ]
     for (suite, our_scale, task), cfg in sorted(configs.items()):
         if suite != "lra" or our_scale != scale:
             continue
         train, data = cfg.get("train", {}), cfg.get("data", {})
         theirs = p.steps.get(task)
-        notes.add(
+        notes.append(
             f"{task}: ours {train.get('steps')} steps x batch {train.get('batch_size')}, "
             f"length {data.get('max_len')}, {data.get('n_train')} training examples; "
             f"{source}: {theirs if theirs is not None else 'unstated'} steps."
