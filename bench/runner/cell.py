@@ -101,10 +101,11 @@ def run_cell(
     finally:
         if close is not None:
             close()
-    with cuda_phase(device, "measurement", phases):
-        measured, failure = _measure_after_training(
-            lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
-        )
+    # The measurements read their own per-phase CUDA peaks (training step, inference), since
+    # they reset the peak counters themselves.
+    measured, failure = _measure_after_training(
+        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+    )
     metrics = {
         **_training_metrics(result, data),
         **(measured.metrics if measured else {}),
