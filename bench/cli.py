@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the cells, each task's resolved config and the data it needs; run nothing",
+        help="print the cells, each task's resolved config, the data it needs and the numerics "
+        "settings; run nothing (--device cuda is accepted without a GPU)",
     )
     run.add_argument(
         "--cache-dir",
@@ -148,6 +149,15 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write each table and plot (PNG and PDF) into this directory"
     )
     report.add_argument("--no-plots", action="store_true", help="with --out: tables only")
+    report.add_argument(
+        "--published",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="add tables of published figures beside ours: lra-jax, lra-pytorch (= "
+        "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper "
+        "(repeatable)",
+    )
     report.set_defaults(func=commands.report)
 
     compare = sub.add_parser(

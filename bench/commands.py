@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             overrides=tuple(args.overrides),
             data_dir=data_dir,
             cache_dir=str(args.cache_dir),
-            device=_check_device(args.device),
+            device=args.device if args.dry_run else _check_device(args.device),
             profile=args.profile,
             task_data_dirs=task_data_dirs,
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
@@ -112,7 +112,9 @@ def list_registries(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
-    report = build_report(args.run_dirs, args.format, args.out, plots=not args.no_plots)
+    report = build_report(
+        args.run_dirs, args.format, args.out, plots=not args.no_plots, published=args.published
+    )
     if args.out is None:
         print(report.text)
     for path in report.files:

@@ -31,6 +31,8 @@ class DataRequest:
             trains on the same data).
         cache_dir: where generated/prepared data is cached.
         data_dir: user-supplied directory with the task's official files, or None.
+        generator: the generator variant of a generated task ("" = its default); a task
+            without variants refuses any other value.
     """
 
     max_len: int
@@ -40,6 +42,7 @@ class DataRequest:
     seed: int
     cache_dir: Path
     data_dir: Path | None = None
+    generator: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class TaskSpec:
     vocab_size: int  # including the padding id 0
     num_inputs: int  # 1, or 2 for a dual-encoder task (retrieval)
     load: Callable[[DataRequest], TaskData]
+    generators: tuple[str, ...] = ()  # the `data.generator` variants its loader draws
 
     @property
     def key(self) -> str:

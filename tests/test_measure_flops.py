@@ -10,6 +10,7 @@ from torch import nn
 
 from bench import catalog
 from bench.measure.flops import (
+    LinearFlopCounter,
     MissingFlopFormula,
     analytic_flops,
     count_flops,
@@ -241,3 +242,27 @@ def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
     ]
     assert "flops_fwd_per_example_analytic" not in metrics
     assert metrics["memory_peak_train_bytes"] > 0 and metrics["latency_infer_s_median"] > 0
+
+
+def test_linear_only_flops_count_f_linear_and_nothing_else() -> None:
+    """calflops' convention: an nn.Linear counts 2 x tokens x in x out; `@`, torch.mm and SDPA
+    count nothing. For the dense model that is the hand count without the L x L terms."""
+    lin, x = nn.Linear(8, 16), torch.randn(3, 5, 8)
+    q = torch.randn(2, 1, 7, 4)
+    counter = LinearFlopCounter()
+    with counter:
+        lin(x)
+        x @ torch.randn(8, 2)
+        torch.mm(x[0], torch.randn(8, 2))
+        F.scaled_dot_product_attention(q, q, q)
+    assert counter.flops == 2 * 3 * 5 * 8 * 16
+    model = _build("full_attention")
+    tokens, lengths = _batch()
+    counter = LinearFlopCounter()
+    with torch.no_grad(), counter:
+        model(tokens, lengths)
+    d, f = CFG.dim, CFG.ffn_dim
+    per_token = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f
+    head = 2 * (d * f + f * CLASSES)
+    assert counter.flops == BATCH * (CFG.depth * LENGTH * per_token + head)
+    assert counter.flops < _dense_reference(LENGTH, BATCH, 1)  # the attention scores are missed

@@ -21,7 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.measure.flops import AnalyticFlops, analytic_flops, count_flops, fvcore_flops
+from bench.measure.flops import (
+    AnalyticFlops,
+    LinearFlopCounter,
+    analytic_flops,
+    count_flops,
+    fvcore_flops,
+)
 from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 from bench.measure.memory import measure_peak, resident_bytes
 from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
@@ -91,7 +97,15 @@ def measure_model(
     work.eval()
     with torch.no_grad():
         analytic: list[AnalyticFlops] = []
-        counted = count_flops(lambda: analytic.append(analytic_flops(work, forward)), strict=False)
+        linear = LinearFlopCounter()
+
+        def counted_forward() -> None:
+            with linear:
+                analytic.append(analytic_flops(work, forward))
+
+        counted = count_flops(counted_forward, strict=False)
+    # the paper's convention (calflops: F.linear only), beside the full count
+    metrics["flops_fwd_per_example_linear_only"] = linear.flops / size
     if counted.unformulated:  # an undercount is not recorded: a missing figure is absent
         metrics["flops_unformulated_ops"] = list(counted.unformulated)
     else:

@@ -1,5 +1,5 @@
-"""FLOPs: what actually ran (FlopCounterMode plus our formulas), the analytic sum of the parts, and
-the fvcore cross-check.
+"""FLOPs: what actually ran (FlopCounterMode plus our formulas), the analytic sum of the parts, the
+fvcore cross-check, and the linear-layers-only figure of the UoE paper's convention (calflops).
 
 Convention: 2 FLOPs per multiply-add, matmul-like ops only (no elementwise, softmax, norm, bias).
 `torch.utils.flop_counter.FlopCounterMode` counts mm/addmm/bmm/baddbmm/conv/CUDA attention, but
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import torch.utils.flop_counter as fc
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.measure.quiet import import_fvcore_nn
@@ -200,6 +202,31 @@ def _outermost_counted(model: nn.Module) -> list[tuple[str, nn.Module]]:
             found.append((name, module))
             prefixes.append(f"{name}." if name else "")
     return found
+
+
+# ---- the paper's convention: linear layers only ------------------------------------------
+
+
+class LinearFlopCounter(TorchFunctionMode):
+    """FLOPs of the `F.linear` calls (every nn.Linear) that run inside it: 2 x input.numel() x
+    out_features per call, bias not counted (calflops' `_linear_flops_compute`).
+
+    This is what calflops reported for our models (the UoE authors' counter, which sees
+    F.linear only: not SDPA, the `@` operator, torch.mm or aten._grouped_mm), so the paper's
+    FLOP ratios can be set beside ours, which count every matmul.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x = args[0] if args else kwargs["input"]
+            weight = args[1] if len(args) > 1 else kwargs["weight"]
+            self.flops += 2 * x.numel() * weight.shape[0]
+        return func(*args, **kwargs)
 
 
 # ---- fvcore cross-check ---------------------------------------------------------------------

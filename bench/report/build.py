@@ -29,13 +29,24 @@ class Report:
 
 
 def build_report(
-    run_dirs: Sequence[Path], fmt: str, out: Path | None = None, plots: bool = True
+    run_dirs: Sequence[Path],
+    fmt: str,
+    out: Path | None = None,
+    plots: bool = True,
+    published: Sequence[str] = (),
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    if published:
+        from bench.report.published import published_tables
+
+        extra, extra_notes = published_tables(runs, run_dirs, published)
+        tables, notes = tables + extra, notes + extra_notes
     notes = [*runs.notes, *notes]
     if fmt == "csv":  # data, one row per cell: not a rendering of the tables
         rendered = [(CELLS_CSV, cells_csv(runs))]
+        if published:
+            notes.append("--published tables are renderings: they are in --format md and tex")
     else:
         rendered = [(f"{table.name}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables]
     files: list[Path] = []

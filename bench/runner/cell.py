@@ -22,6 +22,7 @@ import torch
 from bench import catalog
 from bench.measure import efficiency
 from bench.measure.cell import Measurements, fixed_batch, measure_model
+from bench.measure.numerics import cuda_phase, numerics
 from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
@@ -80,13 +81,15 @@ def run_cell(
             relative = efficiency.relative_metrics(
                 measured.metrics, cell, finished or {}, reference
             )
-            metrics = {**measured.metrics, **relative}
+            metrics = {**measured.metrics, **relative, "numerics": numerics()}
             return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
         step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
         device = torch.device(resolved.plan.device)
-        result = train_and_evaluate(
-            model, data, cfg.train, seed=cell.seed, device=device, progress=step_fn
-        )
+        phases: dict[str, Any] = {}
+        with cuda_phase(device, "training_loop", phases):
+            result = train_and_evaluate(
+                model, data, cfg.train, seed=cell.seed, device=device, progress=step_fn
+            )
     except TrainingDiverged as exc:
         return _failed(identity, counts, "error", f"diverged: {exc}", t0)
     except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
@@ -98,10 +101,17 @@ def run_cell(
     finally:
         if close is not None:
             close()
+    # The measurements read their own per-phase CUDA peaks (training step, inference), since
+    # they reset the peak counters themselves.
     measured, failure = _measure_after_training(
         lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
     )
-    metrics = {**_training_metrics(result, data), **(measured.metrics if measured else {})}
+    metrics = {
+        **_training_metrics(result, data),
+        **(measured.metrics if measured else {}),
+        **phases,
+        "numerics": numerics(),
+    }
     return _ok(
         identity,
         counts,

@@ -4,6 +4,7 @@ comes from), without loading data or building a model."""
 
 from __future__ import annotations
 
+from bench.measure.numerics import numerics
 from bench.runner.plan import ResolvedPlan
 
 
@@ -35,7 +36,8 @@ def dry_run_text(resolved: ResolvedPlan) -> str:
     lines = [
         f"{plan.suite} at scale {plan.scale}: {len(cells)} cells ({len(plan.tasks)} tasks x "
         f"{len(plan.models)} models x {len(plan.seeds)} seeds), device {plan.device}, "
-        f"threads {threads}"
+        f"threads {threads}",
+        "numerics: " + " ".join(f"{k}={v}" for k, v in numerics().items()),
     ]
     needs = data_needs(resolved)
     for task in plan.tasks:

@@ -84,6 +84,7 @@ def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
         seed=cfg.seed,
         cache_dir=Path(plan.cache_dir),
         data_dir=Path(plan.data_dir_for(task)) if plan.data_dir_for(task) else None,
+        generator=cfg.generator,
     )
     try:
         return resolved.tasks[task].load(request)

@@ -13,6 +13,7 @@ import torch
 
 from bench import catalog
 from bench.environment import environment
+from bench.measure.numerics import numerics
 from bench.records import utc_now, write_manifest
 from bench.runner.plan import ResolvedPlan
 
@@ -36,6 +37,7 @@ def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> No
             "reference_model": resolved.suite.reference_model,
             "kernels": kernels(resolved),
             "environment": environment(),
+            "numerics": numerics(),
         },
     )
 

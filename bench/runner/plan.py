@@ -105,6 +105,13 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
     configs = {t: scale.resolve(t, for_task(cell_overrides, t)) for t in plan.tasks}
+    for t, cfg in configs.items():
+        if cfg.data.generator and cfg.data.generator not in tasks[t].generators:
+            choices = ", ".join(tasks[t].generators) or "none (drop data.generator)"
+            raise ValueError(
+                f"{plan.suite}/{t}: data.generator={cfg.data.generator!r} is not one of its "
+                f"generator variants: {choices}"
+            )
     resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
     for task in plan.tasks:
         resolved.measure(task)  # a bad measure.* value fails here, not after training

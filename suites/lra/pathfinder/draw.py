@@ -1,10 +1,15 @@
 """Pathfinder drawing primitives: generator parameters, antialiased dash and marker stamps,
 candidate geometry, and a padded canvas of many images that stamps are pasted into at once.
 
-The snake rules that use them are in `snakes.py` and `images.py`. Antialiasing is exact area
-coverage on a 4 x 4 subpixel grid: a dash is the segment widened by paddle_thickness / 2; its
-occupancy mask is the segment widened by paddle_thickness / 2 + margin (the reference draws a
-line at 2x with PIL, dilates it by a disc of margin x 2, and Lanczos-resizes both).
+The snake rules that use them are in `snakes.py` and `images.py`. Two variants
+(`PathfinderParams.variant`):
+
+* "lra" (the default): stamps drawn as drewlinsley/pathfinder drew them (PIL line at 2x, dilated,
+  Lanczos-resized) and its seed rule, under which most distractors are never drawn; see
+  `lra_render.py`. This is most likely what LRA's released Pathfinder was made with (inferred).
+* "intended": exact area coverage on a 4 x 4 subpixel grid (a dash is the segment widened by
+  paddle_thickness / 2; its occupancy mask is the segment widened by paddle_thickness / 2 +
+  margin) and every seed orientation allowed: what the reference meant to draw.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from suites.lra.pathfinder import lra_render
+
+VARIANTS = ("lra", "intended")
 _SUB = 4  # subpixels per side for coverage antialiasing
 COLLIDE = 1.8  # reference threshold on M + new mask
 FREE = 0.3  # a pixel is free when its occupancy is at most this
@@ -37,6 +45,13 @@ class PathfinderParams:
     paddle_contrast: float = 0.75
     max_paddle_retrial: int = 2
     max_distractor_retrial: int = 4
+    variant: str = "lra"  # one of VARIANTS (see the module docstring)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(
+                f"pathfinder variant {self.variant!r} is unknown; use one of {', '.join(VARIANTS)}"
+            )
 
 
 def coverage(d2: np.ndarray, radius: float) -> np.ndarray:
@@ -72,6 +87,25 @@ class Stamps:
     core_offsets: np.ndarray  # (K, C, 2) offsets of the core pixels, padded by repeats
 
 
+def _pad_offsets(offsets: list[np.ndarray]) -> np.ndarray:
+    """(K, C, 2): each orientation's offsets, padded to the widest by repeating its first one."""
+    offsets = [o if len(o) else np.zeros((1, 2), dtype=np.int64) for o in offsets]
+    width = max(len(c) for c in offsets)
+    return np.stack([np.concatenate([c, c[:1].repeat(width - len(c), 0)]) for c in offsets])
+
+
+def _lra_stamps(p: PathfinderParams, margin: int, theta: np.ndarray) -> tuple[Stamps, np.ndarray]:
+    """Stamps drawn by `lra_render.dash` for each orientation, and (K,) bool: the orientations
+    whose seed structuring element the reference's dilation turns into "no free pixel"."""
+    drawn = [lra_render.dash(p.paddle_length, p.paddle_thickness, margin, t) for t in theta]
+    line = np.stack([d[0] for d in drawn]).astype(np.float32)
+    mask = np.stack([d[1] for d in drawn]).astype(np.float32)
+    taps = [lra_render.seed_taps(m, p.paddle_length, margin) for m in mask]
+    blocked = np.array([lra_render.blocked(t, p.size) for t in taps])
+    half = (line.shape[-1] - 1) // 2
+    return Stamps(half, line, mask, _pad_offsets(taps)), blocked
+
+
 def _stamps(p: PathfinderParams, margin: int, dy: np.ndarray, dx: np.ndarray) -> Stamps:
     half = p.paddle_length + int(np.ceil(p.paddle_thickness)) + margin
     y, x = subpixel_grid(half)
@@ -79,9 +113,7 @@ def _stamps(p: PathfinderParams, margin: int, dy: np.ndarray, dx: np.ndarray) ->
     line = coverage(d2, p.paddle_thickness / 2)
     mask = coverage(d2, p.paddle_thickness / 2 + margin)
     cores = [np.argwhere(m >= 1.0) - half for m in mask]
-    width = max(len(c) for c in cores)
-    core_offsets = np.stack([np.concatenate([c, c[:1].repeat(width - len(c), 0)]) for c in cores])
-    return Stamps(half, line.astype(np.float32), mask.astype(np.float32), core_offsets)
+    return Stamps(half, line.astype(np.float32), mask.astype(np.float32), _pad_offsets(cores))
 
 
 @dataclass(frozen=True)
@@ -94,22 +126,30 @@ class Geometry:
     cand: np.ndarray  # (C, 2) candidate offsets from the pivot
     cand_angle: np.ndarray  # (C,) their orientations
     disk: np.ndarray  # (Dk, 2) offsets of the margin disc (dilation of M)
+    seed_blocked: np.ndarray  # (360,) bool: seed orientations whose seed always fails ("lra")
 
 
 def geometry(p: PathfinderParams, margin: int) -> Geometry:
     """Precompute stamps and candidate offsets for one paddle margin."""
     length = p.paddle_length
     theta = np.deg2rad(np.arange(-180, 180))
-    seed = _stamps(p, margin, length * np.sin(theta), length * np.cos(theta))
     step = length + margin
     ang = np.deg2rad(np.arange(0, 360, 360.0 / (2 * step * np.pi)))
     offs = np.stack([np.floor(step * np.sin(ang)), np.floor(step * np.cos(ang))], 1)
     cand = np.unique(offs.astype(np.int64), axis=0)
     cand_angle = np.arctan2(cand[:, 0], cand[:, 1])
-    ext = _stamps(p, margin, -length * np.sin(cand_angle), -length * np.cos(cand_angle))
+    if p.variant == "lra":
+        seed, blocked = _lra_stamps(p, margin, theta)
+        # the reference's flip_by_pi: the dash runs from the candidate back to the pivot
+        back = np.where(cand_angle < 0, cand_angle + np.pi, cand_angle - np.pi)
+        ext, _ = _lra_stamps(p, margin, back)
+    else:
+        seed = _stamps(p, margin, length * np.sin(theta), length * np.cos(theta))
+        ext = _stamps(p, margin, -length * np.sin(cand_angle), -length * np.cos(cand_angle))
+        blocked = np.zeros(len(theta), dtype=bool)
     r = np.arange(-margin, margin + 1)
     disk = np.array([(a, b) for a in r for b in r if a * a + b * b <= margin * margin])
-    return Geometry(margin, seed, ext, cand, cand_angle, disk)
+    return Geometry(margin, seed, ext, cand, cand_angle, disk, blocked)
 
 
 class Canvas:

@@ -45,8 +45,11 @@ geometry where pixels do decide.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from suites.lra.pathfinder import lra_render
 from suites.lra.pathfinder.draw import (
     Canvas,
     Geometry,
@@ -91,14 +94,18 @@ def _targets(p: PathfinderParams, g: Geometry, n: int, pad: int, rng):
             for f in sub.__dataclass_fields__:
                 getattr(snakes[s], f)[live] = getattr(sub, f)
             ok[live[~done]] = False
-    for s in snakes:  # both pending dashes enter the mask before the distractors
+    # Both pending dashes enter the mask before the distractors; the reference ("lra") adds
+    # only the second snake's (two_snakes: np.maximum(current_mask, current_segment_masks[-1])).
+    for s in snakes if p.variant == "intended" else snakes[1:]:
         canvas.paste(canvas.mask, rows[ok], s.last_at[ok], s.last_mask[ok], g.seed_stamps.half)
     return canvas, snakes, ok
 
 
-def _distractors(canvas: Canvas, g: Geometry, rng) -> None:
+def _distractors(canvas: Canvas, g: Geometry, rng) -> np.ndarray:
+    """Add the distractor snakes; returns (n,) how many each image got."""
     p = canvas.p
     n = canvas.mask.shape[0]
+    placed = np.zeros(n, dtype=np.int64)
     for _ in range(p.num_distractor_snakes):
         done = np.zeros(n, dtype=bool)
         for _ in range(p.max_distractor_retrial + 1):
@@ -118,6 +125,8 @@ def _distractors(canvas: Canvas, g: Geometry, rng) -> None:
             canvas.mask[rows[failed]] = saved_mask[failed]
             canvas.image[rows[failed]] = saved_image[failed]
             done[rows[live]] = True
+        placed += done
+    return placed
 
 
 def _target_images(p: PathfinderParams, g: Geometry, n: int, pad: int, rng):
@@ -152,36 +161,57 @@ def _marker_stamp(radius: float) -> tuple[int, np.ndarray]:
     return half, coverage(y * y + x * x, radius)
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """images (n, size, size) uint8; labels (n,) int64 (exactly balanced when n is even); the
+    marker centres (n, 2, 2) as (y, x) pixels (the reference's metadata has no such field;
+    tests use it to check connectivity on the drawn image); distractors (n,) int64: the
+    distractor snakes each image got."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    markers: np.ndarray
+    distractors: np.ndarray
+
+
 def draw_images(
     p: PathfinderParams, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n Pathfinder images, deterministic in `rng`'s state.
+    """n Pathfinder images, deterministic in `rng`'s state: (images, labels, markers) of
+    `draw_pathfinder`."""
+    drawn = draw_pathfinder(p, n, rng)
+    return drawn.images, drawn.labels, drawn.markers
 
-    Returns images (n, size, size) uint8, labels (n,) int64 (exactly balanced when n is even)
-    and the marker centres (n, 2, 2) as (y, x) pixels (the reference's metadata has no such
-    field; tests use it to check connectivity on the drawn image).
-    """
+
+def draw_pathfinder(p: PathfinderParams, n: int, rng: np.random.Generator) -> Drawn:
+    """n Pathfinder images and what was drawn in them, deterministic in `rng`'s state."""
     labels = rng.permutation(np.arange(n) % 2)
     markers = np.zeros((n, 2, 2), dtype=np.int64)
     margins = rng.choice(np.asarray(p.paddle_margins), n)
     images = np.zeros((n, p.size, p.size), dtype=np.uint8)
+    distractors = np.zeros(n, dtype=np.int64)
     marker_half, marker = _marker_stamp(p.marker_radius)
     for margin in np.unique(margins):
         g = geometry(p, int(margin))
         pad = max(g.seed_stamps.half, marker_half) + 1
         want = np.flatnonzero(margins == margin)
         canvas, tails, heads = _target_images(p, g, len(want), pad, rng)
-        _distractors(canvas, g, rng)
+        distractors[want] = _distractors(canvas, g, rng)
         origin = rng.integers(0, 2, len(want))
         other = np.where(labels[want] == 1, origin, 1 - origin)
         rows = np.arange(len(want))
         start = np.where(origin[:, None] == 0, tails[0], tails[1])
         end = np.where(other[:, None] == 0, heads[0], heads[1])
+        markers[want] = np.stack([start, end], 1)
+        if p.variant == "lra":
+            crop = canvas.image[:, pad : pad + p.size, pad : pad + p.size]
+            crop = np.maximum(crop, lra_render.markers(p.size, markers[want], p.marker_radius))
+            images[want] = np.stack([lra_render.bytescale(c) for c in crop])
+            continue
         discs = np.broadcast_to(marker, (len(rows), *marker.shape))
         for at in (start, end):
             canvas.paste(canvas.image, rows, at, discs, marker_half)
-        markers[want] = np.stack([start, end], 1)
         crop = canvas.image[:, pad : pad + p.size, pad : pad + p.size]
         scale = 255.0 / crop.reshape(len(rows), -1).max(1)
         images[want] = np.floor(crop * scale[:, None, None] + 0.4999).astype(np.uint8)
-    return images, labels.astype(np.int64), markers
+    return Drawn(images, labels.astype(np.int64), markers, distractors)

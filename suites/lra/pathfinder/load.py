@@ -1,7 +1,10 @@
 """LRA Pathfinder (and Path-X): generated images, split, cached on disk, as pixel tokens.
 
 The images come from `images.py` (the drewlinsley/pathfinder snake rules with
-the LRA parameters, drawn many at a time). The resolution follows `max_len`: 1024 tokens = 32 x 32
+the LRA parameters, drawn many at a time), by default in the "lra" variant (the reference's
+rendering and its seed rule, under which most distractors are not drawn: most likely how LRA's
+released files were made, inferred); `--set pathfinder.data.generator=intended` draws what the
+reference meant instead (see draw.py). The resolution follows `max_len`: 1024 tokens = 32 x 32
 Pathfinder ("hard": contour length 14, the set LRA reports), 16384 = 128 x 128 Path-X (the LRA
 `pathfinder128` parameters). A pixel's grey level 0..255 is its token; every image has its full
 length (masks come from these explicit lengths, never from black pixels).
@@ -28,7 +31,7 @@ import torch
 
 from suites.cache import cache_file, load_tensors, save_tensors
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.pathfinder.draw import PathfinderParams
+from suites.lra.pathfinder.draw import VARIANTS, PathfinderParams
 from suites.lra.pathfinder.images import draw_images
 
 logger = logging.getLogger(__name__)
@@ -61,14 +64,21 @@ PATHX = PathfinderParams(
 PRESETS = {32 * 32: PATHFINDER32, 128 * 128: PATHX}
 
 
-def params_for(max_len: int) -> PathfinderParams:
-    """The generator parameters for a sequence length (1024: Pathfinder32, 16384: Path-X)."""
+def params_for(max_len: int, generator: str = "") -> PathfinderParams:
+    """The generator parameters for a sequence length (1024: Pathfinder32, 16384: Path-X) and a
+    variant ("" = the default "lra"; "intended"; see suites/lra/pathfinder/draw.py)."""
     if max_len not in PRESETS:
         raise ValueError(
             f"pathfinder: max_len={max_len} is not an image size; use "
             "--set pathfinder.data.max_len=1024 (32x32) or 16384 (128x128 Path-X)"
         )
-    return PRESETS[max_len]
+    if generator and generator not in VARIANTS:
+        raise ValueError(
+            f"pathfinder: generator {generator!r} is unknown; use --set "
+            f"pathfinder.data.generator=<{'|'.join(VARIANTS)}>"
+        )
+    preset = PRESETS[max_len]
+    return dataclasses.replace(preset, variant=generator) if generator else preset
 
 
 def _draw_chunk(job: tuple[PathfinderParams, int, int, int, int]) -> tuple[np.ndarray, ...]:
@@ -113,7 +123,7 @@ def _cache_params(request: DataRequest, params: PathfinderParams) -> dict:
 
 def pathfinder_cache_path(request: DataRequest) -> Path:
     """Cache file for `request`: cache_dir/pathfinder/pf<size>-<hash of every parameter>.pt."""
-    params = params_for(request.max_len)
+    params = params_for(request.max_len, request.generator)
     return cache_file(
         request.cache_dir, "pathfinder", _cache_params(request, params), f"pf{params.size}-"
     )
@@ -131,7 +141,7 @@ def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskDat
 
     `request.data_dir` is not read: the official PNG release is not supported yet.
     """
-    params = params_for(request.max_len)
+    params = params_for(request.max_len, request.generator)
     path = pathfinder_cache_path(request)
     tensors = load_tensors(path, "Pathfinder")
     if tensors is None:

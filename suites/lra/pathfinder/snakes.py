@@ -50,6 +50,14 @@ def _free_tails(canvas: Canvas, rows: np.ndarray, core: np.ndarray, border: int)
         return _free_maps(occ, np.zeros(len(thetas), dtype=np.int64), thetas, p.size, pad)[
             which.reshape(-1)
         ]
+    if p.variant == "lra":
+        # cv2.dilate ignores taps outside the image (its -DBL_MAX border): only the image's
+        # own pixels, the occupied padding ring included, can make a tail unfree.
+        occ = canvas.mask[rows].copy()
+        outside = np.ones(occ.shape[1:], dtype=bool)
+        outside[pad : pad + p.size, pad : pad + p.size] = False
+        occ[:, outside] = 0.0
+        return _free_maps(occ, np.arange(len(rows)), core, p.size, pad)
     return _free_maps(canvas.mask, rows, core, p.size, pad)
 
 
@@ -79,7 +87,19 @@ def place_seeds(canvas, rows, g: Geometry, rng, border: int):
         todo = np.flatnonzero(alive & ~ok)
         if not len(todo):
             break
-        th = rng.integers(0, 360, len(todo))  # index into -180..179 degrees
+        if border > p.padding:
+            # The first target seed: a blocked orientation makes the reference redraw the whole
+            # image, so the image's orientation is uniform over the allowed ones.
+            allowed = np.flatnonzero(~g.seed_blocked)
+            th = allowed[rng.integers(0, len(allowed), len(todo))]  # index into -180..179 deg
+        else:
+            th = rng.integers(0, 360, len(todo))
+            # A blocked orientation fails this distractor attempt (the reference's "mystery").
+            gone = g.seed_blocked[th]
+            alive[todo[gone]] = False
+            todo, th = todo[~gone], th[~gone]
+            if not len(todo):
+                continue
         free = _free_tails(canvas, rows[todo], g.seed_stamps.core_offsets[th], border)
         flat = free.reshape(len(todo), -1)
         count = flat.sum(1)

@@ -1,0 +1,195 @@
+"""Published results to compare against: the schema of `suites/lra/published.csv`, its loader,
+and the protocol each source trained under.
+
+One CSV row is one published figure: `source` (a key of PROTOCOLS), `paper`, `table`, the
+paper's own `model` name, our `task` name (or `average`, or a claim's domain for `uoe-paper`),
+`metric` (a key of METRICS: the unit is in the name), `setting` (e.g. `length=4K`, empty when
+none), `value`, `verified` (how the figure was checked against the paper text: `paper-text`, a
+`transcription` of the paper, or `no`), `verified_how` and `note`.
+
+Imports only the standard library (not `suites.lra`, which loads torch), so `bench report`
+stays light.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PUBLISHED_CSV = Path(__file__).parent / "lra" / "published.csv"
+COLUMNS = (
+    *("source", "paper", "table", "model", "task", "metric", "setting", "value", "verified"),
+    *("verified_how", "note"),
+)
+VERIFIED = ("paper-text", "transcription", "no")
+METRICS = {
+    "accuracy_pct": "test accuracy, %",
+    "train_steps_per_s": "training steps per second",
+    "memory_peak_train_gb": "peak training memory per device, GB",
+    "average_gain_over_best_pct": "average LRA score minus the best comparison model's, points",
+    "flops_ratio_to_best_moe": "FLOPs relative to the best MoE method",
+    "perplexity_reduction_vs_best_moe": "perplexity below the best MoE method's",
+    "accuracy_gain_over_best_pct": "accuracy minus the best comparison model's, points",
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a source trained: what a reader must know before comparing a figure with ours."""
+
+    name: str
+    framework: str  # framework and hardware
+    model: str  # model size as the source ran it
+    steps: Mapping[str, int]  # training steps per task (absent: not stated)
+    selection: str  # the split the reported checkpoint was chosen on
+    seeds: str
+    tasks: str  # task definitions that differ from ours
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "lra-jax": Protocol(
+        "LRA official (Table 1)",
+        "JAX/Flax, TPU",
+        "per-task configs (appendix: ListOps 6x512, Pathfinder 4 layers FFN 128); repo "
+        "configs differ from the appendix",
+        {
+            "listops": 5_000,
+            "text": 20_000,
+            "retrieval": 5_000,
+            "image": 35_000,
+            "pathfinder": 62_400,
+        },
+        "test (Text has no dev split; evaluated on test during training)",
+        "1 run",
+        "ListOps 2000 tokens; Text 1K-4K bytes; Retrieval AAN without its released text; "
+        "Pathfinder-32 contour 14 from the released PNGs",
+    ),
+    "nystromformer": Protocol(
+        "Nystromformer PyTorch re-run (Table 3)",
+        "PyTorch, GPU, AMP",
+        "2 layers, d 64, FFN 128, 2 heads, mean pooling, AdamW 1e-4",
+        {
+            "listops": 5_000,
+            "text": 20_000,
+            "retrieval": 30_000,
+            "image": 35_000,
+            "pathfinder": 62_400,
+        },
+        "test (dev = test split in its data preparation)",
+        "1 run",
+        "ListOps 2048 padded; Text 4K stated (its prep truncates to 1K); Retrieval uses the "
+        "released AAN text; Pathfinder-32 contour 14, 62,400 steps",
+    ),
+    "skyformer": Protocol(
+        "Skyformer PyTorch re-run (Table 1)",
+        "PyTorch, one V100-16GB",
+        "2 layers, d 64, FFN 128, 2 heads (Nystromformer protocol), 128 features everywhere",
+        {t: 50_000 for t in ("listops", "text", "retrieval", "image", "pathfinder")},
+        "test (best checkpoint after 20 % of training)",
+        "mean of 3 seeds",
+        "as Nystromformer's data preparation",
+    ),
+    "lra-efficiency": Protocol(
+        "LRA efficiency (Table 2)",
+        "JAX/Flax, TPU v3 4x4, memory per device",
+        "Text-task Transformer, batch 32",
+        {},
+        "not applicable (speed and memory)",
+        "1 run",
+        "byte-level Text at lengths 1K-4K; only ratios to the Transformer compare across hardware",
+    ),
+    "uoe-paper": Protocol(
+        "UoE paper headline claims (abstract)",
+        "PyTorch, GPU (released LRA scripts)",
+        "released LRA scripts: 2 layers, d 64, FFN 128, 2 heads",
+        {},
+        "test (the released code selects checkpoints on test)",
+        "not stated",
+        "FLOPs counted with calflops (F.linear only)",
+    ),
+}
+# `--published` names that stand for several sources, each still reported on its own.
+ALIASES = {"lra-pytorch": ("nystromformer", "skyformer")}
+
+# Our model name -> the name each source gives the same mixer (dense FFN) model.
+MODEL_NAMES: dict[str, dict[str, str]] = {
+    "full_attention": {
+        "lra-jax": "Transformer",
+        "nystromformer": "Standard",
+        "skyformer": "Self-Attention",
+        "lra-efficiency": "Transformer",
+    },
+    "linformer": {
+        s: "Linformer" for s in ("lra-jax", "nystromformer", "skyformer", "lra-efficiency")
+    },
+    "performer": {
+        s: "Performer" for s in ("lra-jax", "nystromformer", "skyformer", "lra-efficiency")
+    },
+}
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    source: str
+    paper: str
+    table: str
+    model: str
+    task: str
+    metric: str
+    setting: str
+    value: float
+    verified: str
+    verified_how: str
+    note: str
+
+
+def load_published(path: Path = PUBLISHED_CSV) -> list[PublishedResult]:
+    """Every row of the published-results file, checked against the schema above."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(
+                f"{path}: columns must be {', '.join(COLUMNS)}; got {reader.fieldnames}"
+            )
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            rows.append(_parse(raw, f"{path}:{line}"))
+    seen: set[tuple[str, ...]] = set()
+    for r in rows:
+        key = (r.source, r.model, r.task, r.metric, r.setting)
+        if key in seen:
+            raise ValueError(f"{path}: duplicate figure {key}")
+        seen.add(key)
+    return rows
+
+
+def _parse(raw: Mapping[str, str], where: str) -> PublishedResult:
+    if raw["source"] not in PROTOCOLS:
+        raise ValueError(f"{where}: unknown source {raw['source']!r}; add it to PROTOCOLS")
+    if raw["metric"] not in METRICS:
+        raise ValueError(f"{where}: unknown metric {raw['metric']!r}; one of {', '.join(METRICS)}")
+    if raw["verified"] not in VERIFIED:
+        raise ValueError(f"{where}: verified must be one of {', '.join(VERIFIED)}")
+    for name in ("paper", "table", "model", "task", "verified_how"):
+        if not raw[name].strip():
+            raise ValueError(f"{where}: empty {name}")
+    try:
+        value = float(raw["value"])
+    except ValueError:
+        raise ValueError(f"{where}: value {raw['value']!r} is not a number") from None
+    return PublishedResult(**{**raw, "value": value})
+
+
+def expand_sources(names: Sequence[str]) -> tuple[str, ...]:
+    """Source keys for `--published` names (aliases expanded), in order; unknown names raise."""
+    out: list[str] = []
+    for name in names:
+        keys = ALIASES.get(name, (name,))
+        for key in keys:
+            if key not in PROTOCOLS:
+                known = ", ".join([*PROTOCOLS, *ALIASES])
+                raise ValueError(f"unknown published source {name!r}; use one of {known}")
+            out.append(key)
+    return tuple(dict.fromkeys(out))
