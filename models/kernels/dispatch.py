@@ -48,6 +48,7 @@ from collections.abc import Callable
 
 import torch
 
+from models.kernels.concurrent import grouped_mm_concurrent
 from models.kernels.cpu import (
     grouped_mm_bmm,
     grouped_mm_mm,
@@ -75,17 +76,33 @@ IMPLEMENTATIONS: dict[str, GroupedMm] = {
     "mm": grouped_mm_mm,
     "torch": grouped_mm_torch,
     "bmm": grouped_mm_bmm,
+    "mm_concurrent": grouped_mm_concurrent,
     "triton": _triton,
 }
 
 
-def choose(weight: torch.Tensor) -> str:
+# The concurrent CPU path runs when an expert averages at most this many rows (module doc).
+CONCURRENT_MAX_ROWS_PER_EXPERT = 512
+
+
+def choose(weight: torch.Tensor, rows: int | None = None) -> str:
     """The implementation `grouped_mm` uses for rows x (A, K) times weight (E, K, N), by the
-    policy in the module doc. It depends on device, dtype and shape, not on the routing, and x
-    always has the weight's device and dtype (every path checks), so the weight decides: a part
-    knows its kernel before any forward."""
+    policy in the module doc. Without `rows` it depends on device, dtype and shape, not on the
+    routing (x always has the weight's device and dtype: every path checks), so a part knows
+    its kernel before any forward. With `rows` = A of this call, a CPU call whose experts
+    average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, with 2 or more intra-op threads and
+    2 or more experts, takes `mm_concurrent` (A is a shape: no host sync). The caller reports
+    the name it got (MoE parts: `aux.sizes["concurrent_gemm"]`)."""
     fits_torch_op = torch_grouped_unsupported(weight) is None
     if not weight.is_cuda:
+        experts = weight.shape[0]
+        if (
+            rows is not None
+            and experts >= 2
+            and torch.get_num_threads() >= 2
+            and rows <= CONCURRENT_MAX_ROWS_PER_EXPERT * experts
+        ):
+            return "mm_concurrent"
         return "torch" if fits_torch_op else "mm"
     major, _minor = torch.cuda.get_device_capability(weight.device)
     if weight.dtype == torch.bfloat16 and major >= 9 and fits_torch_op:
