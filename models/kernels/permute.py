@@ -139,7 +139,7 @@ class _Gather(torch.autograd.Function):
     """(T, D) -> (A, D) by token_index; backward: the per-token sum (no scatter-add)."""
 
     @staticmethod
-    def forward(ctx, x, token_index, row_of_slot):  # noqa: ANN001, ANN205 (autograd signature)
+    def forward(ctx, x, token_index, row_of_slot):
         ctx.save_for_backward(token_index, row_of_slot)
         ctx.tokens = x.shape[0]
         return x.index_select(0, token_index)
@@ -155,7 +155,7 @@ class _SumPerToken(torch.autograd.Function):
     """(A, N) -> (T, N) per-token sum; backward: the gather by token_index."""
 
     @staticmethod
-    def forward(ctx, rows, token_index, row_of_slot, tokens):  # noqa: ANN001, ANN205
+    def forward(ctx, rows, token_index, row_of_slot, tokens):
         ctx.save_for_backward(token_index, row_of_slot)
         return _sum_per_token(rows, row_of_slot, tokens)
 
