@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
-from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.dispatch import choose, describe, multiplied_rows
 from models.kernels.permute import add_expert_bias
 from models.layers.lazy_stats import LazyStats
 from models.layers.parts import PartAux, size
@@ -86,10 +86,13 @@ class MoEFFN(nn.Module):
         return top_k_softmax(logits, self.cfg.top_k)
 
     def gemm_kernel(self, rows: int | None = None) -> str:
-        """The grouped-GEMM implementation both expert GEMMs use at the weights' current device,
-        dtype and shape and, given `rows` (A), the rows per expert of this call
-        (`models.kernels.dispatch.choose`), or the one the config forces."""
-        return self.cfg.impl or choose(self.w_up, rows=rows)
+        """The grouped-GEMM implementation both expert GEMMs of a call with `rows` (A) rows use
+        at the weights' current device, dtype and shape (`models.kernels.dispatch.choose`), or
+        the one the config forces. Without `rows` (the manifest, before any forward): the
+        policy as one line (`dispatch.describe`), since the choice depends on the rows."""
+        if self.cfg.impl is not None:
+            return self.cfg.impl
+        return describe(self.w_up) if rows is None else choose(self.w_up, rows=rows)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats).
