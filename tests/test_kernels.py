@@ -143,6 +143,42 @@ def test_cpu_dispatch_policy() -> None:
     assert choose(torch.zeros(8, 6, 16)) == "mm"
 
 
+def test_cpu_dispatch_takes_the_concurrent_path_for_small_experts(monkeypatch) -> None:
+    from models.kernels import dispatch as dispatch_module
+
+    weight = torch.zeros(8, 16, 16)
+    small = dispatch_module.CONCURRENT_MAX_ROWS_PER_EXPERT * 8  # A at the threshold
+    monkeypatch.setattr(dispatch_module.torch, "get_num_threads", lambda: 2)
+    assert choose(weight, rows=small) == "mm_concurrent"
+    assert choose(weight, rows=small + 1) == "torch"  # experts big enough to thread themselves
+    assert choose(weight.double(), rows=small + 1) == "mm"
+    assert choose(torch.zeros(1, 16, 16), rows=4) == "torch"  # one expert: nothing to overlap
+    monkeypatch.setattr(dispatch_module.torch, "get_num_threads", lambda: 1)
+    assert choose(weight, rows=small) == "torch"  # one thread: nothing to overlap
+
+
+def test_expert_groups_are_contiguous_balanced_and_skip_idle_experts() -> None:
+    from models.kernels.concurrent import expert_groups
+
+    ranges = [(0, 10), (10, 10), (10, 40), (40, 50), (50, 100)]  # rows 10, 0, 30, 10, 50
+    assert expert_groups(ranges, 2) == [[0, 2, 3], [4]]
+    assert expert_groups(ranges, 1) == [[0, 2, 3, 4]]
+    assert expert_groups([(0, 0), (0, 0)], 2) == []
+    groups = expert_groups([(i * 5, i * 5 + 5) for i in range(8)], 3)
+    assert [e for g in groups for e in g] == list(range(8)) and len(groups) == 3
+
+
+def test_concurrent_path_is_counted_under_a_dispatch_mode() -> None:
+    """FlopCounterMode is per thread: under it the products run on the calling thread."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dispatch, experts = routed_offsets("random")
+    x, weight, _ = operands(dispatch, experts, torch.float32)
+    with FlopCounterMode(display=False) as counter:
+        grouped_mm(x, weight, dispatch.offsets, impl="mm_concurrent")
+    assert counter.get_total_flops() == 2 * x.shape[0] * x.shape[1] * weight.shape[2]
+
+
 # ---- permute / unpermute
 
 
@@ -174,3 +210,72 @@ def test_unpermute_gives_zero_to_dropped_tokens() -> None:
     d = Dispatch.top_k(torch.tensor([[1], [-1], [0], [-1]]), 2)
     back = unpermute(permute(x, d), d)
     torch.testing.assert_close(back, x * torch.tensor([1.0, 0, 1, 0])[:, None])
+
+
+def _index_add_glue(rows: torch.Tensor, d: Dispatch) -> torch.Tensor:
+    """The scatter-add the gather-only unpermute replaced (sums each token's rows in row order)."""
+    return rows.new_zeros(d.num_tokens, rows.shape[1]).index_add(0, d.token_index, rows)
+
+
+def _looped_sum(rows: torch.Tensor, d: Dispatch) -> torch.Tensor:
+    """Each token's rows added one by one in row (expert) order, starting from zero."""
+    out = rows.new_zeros(d.num_tokens, rows.shape[1])
+    for row, token in enumerate(d.token_index.tolist()):
+        out[token] = out[token] + rows[row]
+    return out
+
+
+def _uneven_dispatch(seed: int) -> Dispatch:
+    """Assignments as UoE lists them (expert-major, a token 0..E times, some dropped)."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens, experts, slots = 13, 5, 6
+    token_index = torch.stack([torch.randperm(tokens, generator=gen)[:slots] for _ in range(5)])
+    expert_index = torch.arange(experts)[:, None].expand(experts, slots).clone()
+    expert_index[torch.rand(experts, slots, generator=gen) < 0.3] = -1  # dropped slots
+    return Dispatch.build(token_index.reshape(-1), expert_index.reshape(-1), experts, tokens)
+
+
+DISPATCHES = {
+    "top2": lambda: routed_offsets("random")[0],
+    "top3_of_3": lambda: routed_offsets("k_equals_e")[0],
+    "dropped": lambda: Dispatch.top_k(torch.tensor([[1], [-1], [0], [-1], [1]]), 2),
+    "uneven": lambda: _uneven_dispatch(0),
+    "padded_batch": lambda: Dispatch.top_k(
+        torch.tensor([[0, 2], [1, 0], [2, 1]]), 3, token_ids=torch.tensor([4, 0, 2]), num_tokens=6
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISPATCHES))
+def test_unpermute_and_permute_backward_equal_index_add_bit_for_bit(name: str) -> None:
+    d = DISPATCHES[name]()
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.randn(d.token_index.shape[0], 7, generator=gen)
+    summed = unpermute(rows, d)
+    assert torch.equal(summed, _index_add_glue(rows, d))
+    assert torch.equal(summed, _looped_sum(rows, d))
+    # permute's gradient is the same per-token sum; unpermute's is the gather.
+    x = torch.randn(d.num_tokens, 7, generator=gen, requires_grad=True)
+    (grad_x,) = torch.autograd.grad(permute(x, d), x, rows)
+    assert torch.equal(grad_x, _index_add_glue(rows, d))
+    leaf = rows.clone().requires_grad_(True)
+    grad_out = torch.randn(d.num_tokens, 7, generator=gen)
+    (grad_rows,) = torch.autograd.grad(unpermute(leaf, d), leaf, grad_out)
+    assert torch.equal(grad_rows, grad_out[d.token_index])
+
+
+def test_slot_table_by_hand() -> None:
+    # Rows sorted by expert: expert 0 takes tokens 0, 2; expert 1 tokens 0, 1; expert 2 token 0.
+    d = Dispatch.top_k(torch.tensor([[0, 1, 2], [1, -1, -1], [0, -1, -1]]), 3)
+    assert d.token_index.tolist() == [0, 2, 0, 1, 0]
+    assert d.slots_per_token == 3
+    # token 0: rows 0, 2, 4 (experts 0, 1, 2); token 1: row 3; token 2: row 1; 5 = no row
+    assert d.row_of_slot.tolist() == [0, 2, 4, 3, 5, 5, 1, 5, 5]
+
+
+def test_permute_refuses_an_input_of_the_wrong_length() -> None:
+    d = Dispatch.top_k(torch.tensor([[0], [1]]), 2)
+    with pytest.raises(ValueError, match="rows but the dispatch is for 2"):
+        permute(torch.zeros(3, 4), d)
+    with pytest.raises(ValueError, match="token_ids"):
+        Dispatch.top_k(torch.tensor([[0], [1]]), 2, token_ids=torch.tensor([0, 1]))

@@ -131,7 +131,7 @@ def test_a_disagreeing_cross_check_is_flagged_in_the_metrics() -> None:
 def test_fvcore_times_two_equals_ours_for_moe_models(name: str, impl: str, monkeypatch) -> None:
     """fvcore sees our grouped-GEMM autograd Functions as opaque Python ops; handles count them."""
 
-    def choose(weight: torch.Tensor) -> str:
+    def choose(weight: torch.Tensor, rows: int | None = None) -> str:
         # torch._grouped_mm refuses unaligned widths (Mixtral's SwiGLU hidden): mm, as dispatch
         return "mm" if impl == "torch" and torch_grouped_unsupported(weight) else impl
 

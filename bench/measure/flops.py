@@ -310,6 +310,10 @@ def fvcore_flops(
             "prim::PythonOp._GroupedMmLoop": _fv_grouped_mm,
             "prim::PythonOp._TorchGroupedMm": _fv_grouped_mm,
             "prim::PythonOp._TritonGroupedMm": _fv_grouped_mm,
+            "prim::PythonOp._ConcurrentGroupedMm": _fv_grouped_mm,
+            # permute / unpermute (models/kernels/permute.py): gathers and sums, no matmul.
+            "prim::PythonOp._Gather": _fv_zero,
+            "prim::PythonOp._SumPerToken": _fv_zero,
             # Our convention counts matmul-like ops only; fvcore's defaults also count norms.
             # (A None handle would not replace a default one: fvcore keeps counting it.)
             "aten::layer_norm": _fv_zero,

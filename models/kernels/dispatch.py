@@ -6,6 +6,8 @@ Implementations (all with input and weight gradients, all equal to `loop` in the
     mm      cpu.grouped_mm_mm: per-expert `torch.mm(out=)` with a hand-written backward
     torch   cpu.grouped_mm_torch: `torch._grouped_mm` (CPU: a C++ loop of mm; CUDA: CUTLASS)
     bmm     cpu.grouped_mm_bmm: zero-padded (E, max_rows, K) batched matmul
+    mm_concurrent  concurrent.grouped_mm_concurrent: the `mm` products, experts split into one
+            group per intra-op thread, each group on its own thread with single-threaded GEMMs
     triton  triton_gmm.grouped_mm_triton: Triton kernels, CUDA (or the interpreter)
 
 Policy (`choose`), from measurements on the 2-core AVX512 CPU this was built on (torch
@@ -36,6 +38,19 @@ and at the harness's own LRA shapes (d 32-64, expert width 16-128, E 2-4), fwd+b
   No path reaches 0.75 of dense in every E 64 case: each expert's 4 MiB weight serves only
   ~64-128 rows (~32-64 FLOP per weight byte), memory-bound, where dense reads one weight for
   all rows.
+- CPU, given the call's row count A (`choose(weight, rows=A)`, what the MoE parts do; A is a
+  shape, no host sync): `mm_concurrent` when the experts average at most
+  CONCURRENT_MAX_ROWS_PER_EXPERT (512) rows, there are >= 2 experts and >= 2 intra-op threads;
+  otherwise the rule above. Why: below a few hundred rows a per-expert GEMM is too small to
+  keep two cores busy (issue 17's profile: 387 small `mm` calls per step, each its own parallel
+  region, `aten::mm` 91 % of self time at E 64), so running whole experts side by side, one core
+  each, beats threading each small product. PROVISIONAL threshold: measured only on a busy
+  machine (load 5-10 on 2 cores), where `mm_concurrent` was 2-7x `torch` at 64-512 rows per
+  expert (d 512, h 1024-2048, T 4096, fwd and fwd+bwd) and at the LRA shapes; on a quiet
+  machine the crossover must be read off `python -m tests.benchmarks.grouped_mm_table --grid
+  goal` (and `--grid lra`) and the constant set from it. The part reports the path that ran
+  (MoE: `aux.sizes["concurrent_gemm"]`); without `rows` (the manifest's per-part record, UoE
+  parts today) the choice is the static one.
 - CUDA, bf16, compute capability >= 9.0, 16-byte aligned K and N -> `torch` (CUTLASS grouped
   kernel, no host sync). Other CUDA cases -> `triton` when triton is installed (torch's own op
   falls back to a host-synced loop there), else `mm`.
@@ -48,6 +63,7 @@ from collections.abc import Callable
 
 import torch
 
+from models.kernels.concurrent import grouped_mm_concurrent
 from models.kernels.cpu import (
     grouped_mm_bmm,
     grouped_mm_mm,
@@ -75,17 +91,33 @@ IMPLEMENTATIONS: dict[str, GroupedMm] = {
     "mm": grouped_mm_mm,
     "torch": grouped_mm_torch,
     "bmm": grouped_mm_bmm,
+    "mm_concurrent": grouped_mm_concurrent,
     "triton": _triton,
 }
 
 
-def choose(weight: torch.Tensor) -> str:
+# The concurrent CPU path runs when an expert averages at most this many rows (module doc).
+CONCURRENT_MAX_ROWS_PER_EXPERT = 512
+
+
+def choose(weight: torch.Tensor, rows: int | None = None) -> str:
     """The implementation `grouped_mm` uses for rows x (A, K) times weight (E, K, N), by the
-    policy in the module doc. It depends on device, dtype and shape, not on the routing, and x
-    always has the weight's device and dtype (every path checks), so the weight decides: a part
-    knows its kernel before any forward."""
+    policy in the module doc. Without `rows` it depends on device, dtype and shape, not on the
+    routing (x always has the weight's device and dtype: every path checks), so a part knows
+    its kernel before any forward. With `rows` = A of this call, a CPU call whose experts
+    average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, with 2 or more intra-op threads and
+    2 or more experts, takes `mm_concurrent` (A is a shape: no host sync). The caller reports
+    the name it got (MoE parts: `aux.sizes["concurrent_gemm"]`)."""
     fits_torch_op = torch_grouped_unsupported(weight) is None
     if not weight.is_cuda:
+        experts = weight.shape[0]
+        if (
+            rows is not None
+            and experts >= 2
+            and torch.get_num_threads() >= 2
+            and rows <= CONCURRENT_MAX_ROWS_PER_EXPERT * experts
+        ):
+            return "mm_concurrent"
         return "torch" if fits_torch_op else "mm"
     major, _minor = torch.cuda.get_device_capability(weight.device)
     if weight.dtype == torch.bfloat16 and major >= 9 and fits_torch_op:
@@ -93,6 +125,16 @@ def choose(weight: torch.Tensor) -> str:
     if importlib.util.find_spec("triton") is not None:
         return "triton"
     return "mm"
+
+
+def describe(weight: torch.Tensor) -> str:
+    """The policy for this weight as one line, for a record made before any forward (the
+    manifest): the static choice, plus the concurrent path's row rule where it can apply."""
+    static = choose(weight)
+    if weight.is_cuda or weight.shape[0] < 2 or torch.get_num_threads() < 2:
+        return static
+    limit = CONCURRENT_MAX_ROWS_PER_EXPERT
+    return f"{static}; mm_concurrent at <= {limit} rows per expert"
 
 
 def multiplied_rows(impl: str, counts: torch.Tensor) -> torch.Tensor:

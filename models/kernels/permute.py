@@ -1,4 +1,11 @@
-"""Permute (gather rows by expert) and unpermute (weighted scatter-add back) around a GEMM."""
+"""Permute (gather rows by expert) and unpermute (weighted sum back per token) around a GEMM.
+
+Both directions are gathers, forward and backward, so they are bit-repeatable at any thread
+count and never run a scatter-add: the sum of a token's expert rows reads them from a
+token-major (T, m) slot table (`Dispatch.row_of_slot`, m = the most rows any token has) and
+adds the m slots in expert order, `view(T, m, N).sum(1)`; the gradient of a gather by
+`token_index` is that same sum, and the gradient of the sum is the gather.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ class Dispatch:
     counts: (E,) int64, rows per expert.
     offsets: (E,) int32, cumulative end row of each expert (the `torch._grouped_mm` convention).
     num_tokens: T, the number of rows `unpermute` returns.
+    row_of_slot: (T * m,) int64, slot j of token t (t * m + j) holds row row_of_slot[t * m + j]:
+        the token's j-th row in expert order, or A (no row: the slot adds zero).
+    slots_per_token: m, the most rows any token has (0 when there are no rows).
     """
 
     order: torch.Tensor
@@ -26,10 +36,17 @@ class Dispatch:
     counts: torch.Tensor
     offsets: torch.Tensor
     num_tokens: int
+    row_of_slot: torch.Tensor
+    slots_per_token: int
 
     @property
     def num_experts(self) -> int:
         return int(self.counts.shape[0])
+
+    @property
+    def every_slot_filled(self) -> bool:
+        """Every token has exactly m rows (dropless top-k): the sum is one gather, no zero-fill."""
+        return self.row_of_slot.numel() == self.token_index.numel()
 
     @staticmethod
     def build(
@@ -51,27 +68,108 @@ class Dispatch:
         sort = torch.sort(experts, stable=True).indices
         order = kept[sort]  # (A,)
         sorted_experts = expert_index[order]
+        sorted_tokens = token_index[order]
         counts = torch.bincount(sorted_experts, minlength=num_experts)  # (E,)
+        row_of_slot, slots = _slot_table(sorted_tokens, num_tokens)
         return Dispatch(
             order=order,
-            token_index=token_index[order],
+            token_index=sorted_tokens,
             expert_index=sorted_experts,
             counts=counts,
             offsets=torch.cumsum(counts, 0).to(torch.int32),
             num_tokens=num_tokens,
+            row_of_slot=row_of_slot,
+            slots_per_token=slots,
         )
 
     @staticmethod
-    def top_k(expert_index: torch.Tensor, num_experts: int) -> Dispatch:
-        """From (T, k) top-k expert choices per token (-1 = dropped)."""
+    def top_k(
+        expert_index: torch.Tensor,
+        num_experts: int,
+        *,
+        token_ids: torch.Tensor | None = None,
+        num_tokens: int | None = None,
+    ) -> Dispatch:
+        """From (T, k) top-k expert choices per token (-1 = dropped). `token_ids` (T,) names
+        the row of each routed token in a larger (num_tokens, D) input (the real tokens of a
+        padded batch); None: the tokens are rows 0..T-1 and num_tokens is T."""
         tokens, k = expert_index.shape
-        token_index = torch.arange(tokens, device=expert_index.device).repeat_interleave(k)
-        return Dispatch.build(token_index, expert_index.reshape(-1), num_experts, tokens)
+        if token_ids is None:
+            token_ids = torch.arange(tokens, device=expert_index.device)
+            num_tokens = tokens if num_tokens is None else num_tokens
+        elif num_tokens is None or token_ids.shape != (tokens,):
+            raise ValueError(
+                f"token_ids {tuple(token_ids.shape)} needs one id per routed token ({tokens}) "
+                "and num_tokens, the rows of the input they index"
+            )
+        token_index = token_ids.repeat_interleave(k)  # (T k,)
+        return Dispatch.build(token_index, expert_index.reshape(-1), num_experts, num_tokens)
+
+
+def _slot_table(token_index: torch.Tensor, num_tokens: int) -> tuple[torch.Tensor, int]:
+    """(A,) token of each expert-sorted row -> (row_of_slot (T * m,), m); see `Dispatch`."""
+    rows = token_index.shape[0]
+    per_token = torch.bincount(token_index, minlength=num_tokens)  # (T,)
+    slots = int(per_token.max()) if rows else 0
+    by_token = torch.sort(token_index, stable=True).indices  # (A,) rows of token 0, token 1, ...
+    first = torch.cumsum(per_token, 0) - per_token  # (T,) position of each token's first row
+    tokens_in_order = token_index[by_token]  # (A,) non-decreasing
+    rank = torch.arange(rows, device=token_index.device) - first[tokens_in_order]  # (A,)
+    row_of_slot = torch.full((num_tokens * slots,), rows, dtype=torch.int64, device=rank.device)
+    row_of_slot[tokens_in_order * slots + rank] = by_token
+    return row_of_slot, slots
+
+
+def _sum_per_token(rows: torch.Tensor, row_of_slot: torch.Tensor, tokens: int) -> torch.Tensor:
+    """(A, N) -> (T, N): each token's rows added in expert order, from zero (gathers only)."""
+    slots = row_of_slot.numel() // tokens if tokens else 0
+    if slots == 0:
+        return rows.new_zeros(tokens, rows.shape[1])
+    if row_of_slot.numel() == rows.shape[0]:  # every slot filled (dropless top-k): no zero row
+        table = rows.index_select(0, row_of_slot)  # (T m, N)
+    else:
+        with_zero = torch.cat([rows, rows.new_zeros(1, rows.shape[1])])  # (A + 1, N)
+        table = with_zero.index_select(0, row_of_slot)  # (T m, N)
+    return table.view(tokens, slots, rows.shape[1]).sum(1)  # (T, N)
+
+
+# Both Functions take the index tensors and T explicitly (not the Dispatch), so that the JIT
+# tracer (fvcore) sees plain tensor and int arguments.
+class _Gather(torch.autograd.Function):
+    """(T, D) -> (A, D) by token_index; backward: the per-token sum (no scatter-add)."""
+
+    @staticmethod
+    def forward(ctx, x, token_index, row_of_slot):
+        ctx.save_for_backward(token_index, row_of_slot)
+        ctx.tokens = x.shape[0]
+        return x.index_select(0, token_index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        token_index, row_of_slot = ctx.saved_tensors
+        summed = _SumPerToken.apply(grad.contiguous(), token_index, row_of_slot, ctx.tokens)
+        return summed, None, None
+
+
+class _SumPerToken(torch.autograd.Function):
+    """(A, N) -> (T, N) per-token sum; backward: the gather by token_index."""
+
+    @staticmethod
+    def forward(ctx, rows, token_index, row_of_slot, tokens):
+        ctx.save_for_backward(token_index, row_of_slot)
+        return _sum_per_token(rows, row_of_slot, tokens)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        token_index, row_of_slot = ctx.saved_tensors
+        return _Gather.apply(grad, token_index, row_of_slot), None, None, None
 
 
 def permute(x: torch.Tensor, dispatch: Dispatch) -> torch.Tensor:
     """(T, D) -> (A, D): the rows each expert reads, grouped by expert."""
-    return x.index_select(0, dispatch.token_index)
+    if x.shape[0] != dispatch.num_tokens:
+        raise ValueError(f"x has {x.shape[0]} rows but the dispatch is for {dispatch.num_tokens}")
+    return _Gather.apply(x, dispatch.token_index, dispatch.row_of_slot)
 
 
 def unpermute(
@@ -81,5 +179,14 @@ def unpermute(
     row order (None = unweighted union). Tokens with no assignment get zeros."""
     if row_weight is not None:
         rows = rows * row_weight.to(rows.dtype)[:, None]
-    out = rows.new_zeros(dispatch.num_tokens, rows.shape[1])
-    return out.index_add(0, dispatch.token_index, rows)
+    return _SumPerToken.apply(
+        rows.contiguous(), dispatch.token_index, dispatch.row_of_slot, int(dispatch.num_tokens)
+    )  # int(): under the JIT tracer (fvcore) a shape-derived T is a traced value
+
+
+def add_expert_bias(rows: torch.Tensor, bias: torch.Tensor, dispatch: Dispatch) -> torch.Tensor:
+    """(A, N) rows + bias (E, N) of each row's expert. `index_select`, not `bias[index]`:
+    the backward of advanced indexing accumulates with parallel atomic adds on the CPU (the
+    bias gradient then differs from run to run with 2 threads); index_select's backward is an
+    index_add, which sums each expert's rows in row order."""
+    return rows + bias.index_select(0, dispatch.expert_index)

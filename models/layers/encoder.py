@@ -55,7 +55,8 @@ class Encoder(nn.Module):
         for block in self.blocks:
             x, aux = block(x, mask)
             aux_loss = aux_loss + _sum_losses(aux)
-            layer_stats.append({part: dict(a.stats) for part, a in aux.items() if a.stats})
+            # The mappings as the parts gave them: lazy ones compute only when read.
+            layer_stats.append({part: a.stats for part, a in aux.items() if a.stats})
         return EncoderOutput(self.norm(x), mask, aux_loss, tuple(layer_stats))
 
 

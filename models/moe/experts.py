@@ -14,10 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
-from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.dispatch import choose, describe, multiplied_rows
+from models.kernels.permute import add_expert_bias
+from models.layers.lazy_stats import LazyStats
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.moe.routing import (
+    STAT_KEYS,
     Routing,
     balance_loss,
     capacity,
@@ -82,43 +85,74 @@ class MoEFFN(nn.Module):
             return switch_top1(logits, cap)
         return top_k_softmax(logits, self.cfg.top_k)
 
-    def gemm_kernel(self) -> str:
-        """The grouped-GEMM implementation both expert GEMMs use at the weights' current device,
-        dtype and shape (`models.kernels.dispatch.choose`), or the one the config forces."""
-        return self.cfg.impl or choose(self.w_up)
+    def gemm_kernel(self, rows: int | None = None) -> str:
+        """The grouped-GEMM implementation both expert GEMMs of a call with `rows` (A) rows use
+        at the weights' current device, dtype and shape (`models.kernels.dispatch.choose`), or
+        the one the config forces. Without `rows` (the manifest, before any forward): the
+        policy as one line (`dispatch.describe`), since the choice depends on the rows."""
+        if self.cfg.impl is not None:
+            return self.cfg.impl
+        return describe(self.w_up) if rows is None else choose(self.w_up, rows=rows)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
-        """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats)."""
+        """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats).
+
+        Rows are gathered from, and summed back into, the (B L, D) input directly: padding is
+        never routed and gets 0, and an unpadded batch needs no real-token round trip."""
         batch, length, dim = x.shape
+        flat = x.reshape(batch * length, dim)  # (B L, D)
         with phase(ROUTER):
-            real = mask.reshape(-1).nonzero().squeeze(1)  # (T,)
-            tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
+            # Only a padded batch needs its real tokens picked out (a host sync and a copy).
+            real = None if bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)  # (T,)
+            tokens = flat if real is None else flat.index_select(0, real)  # (T, D)
             logits = self.router(tokens).float()  # (T, E); routing math in fp32
             routing = self.route(logits)
         with phase(DISPATCH):
-            dispatch = Dispatch.top_k(routing.expert, self.cfg.experts)
-            rows = permute(tokens, dispatch)  # (A, D)
-        impl = self.gemm_kernel()  # one choice for both GEMMs
+            dispatch = Dispatch.top_k(
+                routing.expert, self.cfg.experts, token_ids=real, num_tokens=batch * length
+            )
+            rows = permute(flat, dispatch)  # (A, D)
+        impl = self.gemm_kernel(rows.shape[0])  # one choice for both GEMMs
         with phase(EXPERT_GEMM):
             out = self._experts(rows, dispatch, impl)  # (A, D)
         with phase(COMBINE):
-            row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,)
-            combined = unpermute(out, dispatch, row_gate)  # (T, D)
-            y = x.new_zeros(batch * length, dim).index_copy(0, real, combined.to(x.dtype))
-        with phase(ROUTER):  # the router's losses (after the combine, as the graph was first built)
+            row_gate = routing.gate.reshape(-1)[dispatch.order]  # (A,), a permutation: no sum
+            y = unpermute(out, dispatch, row_gate).to(x.dtype)  # (B L, D), padding rows 0
+        with phase(ROUTER):  # the router's losses, only those with a weight
+            loss, balance = self._router_loss(logits, routing)
+        sizes = {
+            "tokens": tokens.shape[0],
+            "rows": multiplied_rows(impl, dispatch.counts),
+            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
+        }
+        experts = self.cfg.experts
+
+        def stats() -> dict[str, torch.Tensor]:
+            unweighted = balance if balance is not None else balance_loss(logits, routing.chosen)
+            return load_stats(routing, experts, unweighted)
+
+        aux = PartAux(loss=loss, stats=LazyStats(STAT_KEYS, stats), sizes=sizes)
+        return y.view(batch, length, dim), aux
+
+    def _router_loss(
+        self, logits: torch.Tensor, routing: Routing
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(weighted loss or None, unweighted balance loss or None): a loss whose weight is 0
+        is not computed (the statistics compute the balance loss when they are read)."""
+        loss = balance = None
+        if self.cfg.balance_loss_weight:
             balance = balance_loss(logits, routing.chosen)
             loss = self.cfg.balance_loss_weight * balance
-            if self.cfg.router == "switch":
-                loss = loss + self.cfg.z_loss_weight * z_loss(logits)
-        sizes = {"tokens": real.shape[0], "rows": multiplied_rows(impl, dispatch.counts)}
-        stats = load_stats(routing, self.cfg.experts, balance)
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=stats, sizes=sizes)
+        if self.cfg.router == "switch" and self.cfg.z_loss_weight:
+            z = self.cfg.z_loss_weight * z_loss(logits)
+            loss = z if loss is None else loss + z
+        return loss, balance
 
     def _experts(self, rows: torch.Tensor, dispatch: Dispatch, impl: str) -> torch.Tensor:
         """(A, D) rows grouped by expert -> (A, D): each row through its expert's FFN."""
         hidden = grouped_mm(rows, self.w_up, dispatch.offsets, impl=impl)  # (A, H|2H)
         if self.b_up is not None:
-            hidden = hidden + self.b_up[dispatch.expert_index]
+            hidden = add_expert_bias(hidden, self.b_up, dispatch)
         if self.cfg.activation == "swiglu":
             gate, up = hidden.chunk(2, dim=-1)  # (A, H) each
             hidden = F.silu(gate) * up
@@ -126,7 +160,7 @@ class MoEFFN(nn.Module):
             hidden = F.gelu(hidden)
         out = grouped_mm(self.dropout(hidden), self.w_down, dispatch.offsets, impl=impl)
         if self.b_down is not None:
-            out = out + self.b_down[dispatch.expert_index]  # (A, D)
+            out = add_expert_bias(out, self.b_down, dispatch)  # (A, D)
         return out
 
     def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:

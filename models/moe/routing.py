@@ -78,6 +78,15 @@ def z_loss(logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(logits.float(), dim=-1).square().mean()
 
 
+STAT_KEYS = (
+    "tokens_per_expert",
+    "load_max_over_mean",
+    "load_cv",
+    "dropped_fraction",
+    "aux_loss",
+)
+
+
 def load_stats(routing: Routing, experts: int, balance: torch.Tensor) -> dict[str, torch.Tensor]:
     """The project's routing statistics (detached): tokens_per_expert (E,) kept assignments,
     load_max_over_mean, load_cv (population std / mean), dropped_fraction, aux_loss."""

@@ -1,28 +1,38 @@
-"""Grouped-GEMM throughput on MoE-FFN shapes, against a dense matmul and the reference loop.
+"""Grouped-GEMM throughput on MoE-FFN shapes: every path against a dense matmul of the same FLOPs
+and against the plain `torch._grouped_mm` path, measured interleaved in one process.
 
 A case is the expert GEMMs of one MoE FFN: rows sorted by expert (A = tokens * k), an up
 projection (A, d) x (E, d, hidden) and a down projection (A, hidden) x (E, hidden, d), forward
 or forward + backward (input and both weight gradients). Its "dense" twin does the same FLOPs
 as two plain matmuls (A, d) x (d, hidden) x (hidden, d), the practical limit of the machine.
-Routing is the top-k of uniform random logits (each token k distinct experts, loads uneven as
-in training). Times are medians of `repeats` calls after one warm-up, all measured in one run.
+"torch" is `torch._grouped_mm` forward and backward (the op Hugging Face's `grouped_mm` experts
+call); "auto" is what the dispatcher picks for the case (`choose(weight, rows=A)`). Routing is
+the top-k of uniform random logits (each token k distinct experts, loads uneven as in training).
 
-    python -m tests.benchmarks.grouped_mm_table            # full table (minutes on 2 cores)
-    python -m tests.benchmarks.grouped_mm_table --quick    # tokens 4096 only
+Every round times each path once, in turn (so a load change hits all paths alike), after one
+warm-up call each. A ratio is taken per round (dense seconds / path seconds of the same round)
+and reported as the median over rounds with its spread (the 25th-75th percentile range).
+
+    python -m tests.benchmarks.grouped_mm_table --grid goal     # issue 17's shapes (minutes)
+    python -m tests.benchmarks.grouped_mm_table --grid ci --rounds 3   # seconds
+    python -m tests.benchmarks.grouped_mm_table --grid goal --out results/benchmarks/table.md
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tabulate import tabulate
 
 from models.kernels import Dispatch, grouped_mm
+from models.kernels.dispatch import choose
 
 
 @dataclass(frozen=True)
@@ -36,15 +46,19 @@ class Case:
     dtype: torch.dtype = torch.float32
 
     @property
+    def rows(self) -> int:
+        return self.tokens * self.top_k
+
+    @property
     def flops(self) -> float:
-        """Active FLOPs: 2 per multiply-add, two GEMMs; backward doubles them twice over."""
-        forward = 2.0 * 2 * self.tokens * self.top_k * self.dim * self.hidden
+        """Active FLOPs: 2 per multiply-add, two GEMMs; the backward doubles them twice over."""
+        forward = 2.0 * 2 * self.rows * self.dim * self.hidden
         return forward * (3 if self.backward else 1)
 
     @property
     def label(self) -> str:
         mode = "fwd+bwd" if self.backward else "fwd"
-        return f"T{self.tokens} E{self.experts} k{self.top_k} {mode}"
+        return f"T{self.tokens} d{self.dim} h{self.hidden} E{self.experts} k{self.top_k} {mode}"
 
 
 @dataclass(frozen=True)
@@ -60,18 +74,17 @@ def operands(case: Case, seed: int = 0) -> Operands:
     gen = torch.Generator().manual_seed(seed)
     choice = torch.rand(case.tokens, case.experts, generator=gen).topk(case.top_k).indices
     dispatch = Dispatch.top_k(choice, case.experts)
-    rows = case.tokens * case.top_k
     scale = case.dim**-0.5
 
     def rand(*shape: int) -> torch.Tensor:
         return (torch.randn(*shape, generator=gen) * scale).to(case.dtype)
 
     return Operands(
-        x=rand(rows, case.dim),
+        x=rand(case.rows, case.dim),
         up=rand(case.experts, case.dim, case.hidden),
         down=rand(case.experts, case.hidden, case.dim),
         offsets=dispatch.offsets,
-        grad=rand(rows, case.dim),
+        grad=rand(case.rows, case.dim),
     )
 
 
@@ -99,66 +112,134 @@ def dense_step(ops: Operands, backward: bool) -> Callable[[], None]:
     return step
 
 
-def median_seconds(step: Callable[[], None], repeats: int) -> float:
-    step()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def auto_path(case: Case, ops: Operands) -> str:
+    return choose(ops.up, rows=case.rows)
 
 
-def measure(case: Case, paths: tuple[str, ...], repeats: int) -> list[dict[str, object]]:
-    """One row per path: seconds, FLOP/s, ratio to dense and speedup over the loop."""
+def steps(case: Case, paths: tuple[str, ...]) -> dict[str, Callable[[], None]]:
+    """{"dense": ..., path: ...}; "auto" runs the dispatcher's choice for the case."""
     ops = operands(case)
-    seconds = {"dense": median_seconds(dense_step(ops, case.backward), repeats)}
+    out = {"dense": dense_step(ops, case.backward)}
     for path in paths:
-        seconds[path] = median_seconds(grouped_step(ops, path, case.backward), repeats)
+        impl = auto_path(case, ops) if path == "auto" else path
+        out[path] = grouped_step(ops, impl, case.backward)
+    return out
+
+
+def interleaved_seconds(
+    timed: dict[str, Callable[[], None]], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds of each step in each round; every round calls every step once, in turn."""
+    for step in timed.values():
+        step()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(rounds):
+        for name, step in timed.items():
+            start = time.perf_counter()
+            step()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def median_and_spread(values: list[float]) -> tuple[float, float, float]:
+    """(median, 25th percentile, 75th percentile); a single value is its own spread."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, _mid, high = statistics.quantiles(values, n=4, method="inclusive")
+    return statistics.median(values), low, high
+
+
+def measure(case: Case, paths: tuple[str, ...], rounds: int) -> list[dict[str, object]]:
+    """One row per path (dense first): median ms, GFLOP/s, per-round ratios to dense and to
+    the `torch` path (median [p25, p75])."""
+    samples = interleaved_seconds(steps(case, paths), rounds)
+    ops = operands(case)
     rows = []
-    for path, s in seconds.items():
-        rows.append(
-            {
-                "shape": case.label,
-                "path": path,
-                "ms": round(s * 1e3, 1),
-                "GFLOP/s": round(case.flops / s / 1e9, 1),
-                "ratio_to_dense": round(seconds["dense"] / s, 3),
-                "speedup_over_loop": round(seconds["loop"] / s, 2) if "loop" in seconds else None,
-            }
-        )
+    for name, seconds in samples.items():
+        to_dense = [d / s for d, s in zip(samples["dense"], seconds, strict=True)]
+        ms, ms_low, ms_high = median_and_spread([s * 1e3 for s in seconds])
+        dense_ratio, dense_low, dense_high = median_and_spread(to_dense)
+        row = {
+            "shape": case.label,
+            "path": f"auto={auto_path(case, ops)}" if name == "auto" else name,
+            "ms": f"{ms:.2f} [{ms_low:.2f}, {ms_high:.2f}]",
+            "GFLOP/s": round(case.flops / (ms / 1e3) / 1e9, 1),
+            "x dense": f"{dense_ratio:.2f} [{dense_low:.2f}, {dense_high:.2f}]",
+        }
+        if "torch" in samples:
+            to_torch = [t / s for t, s in zip(samples["torch"], seconds, strict=True)]
+            ratio, low, high = median_and_spread(to_torch)
+            row["x torch._grouped_mm"] = f"{ratio:.2f} [{low:.2f}, {high:.2f}]"
+        rows.append(row)
     return rows
 
 
-def cases(quick: bool) -> list[Case]:
-    """The benchmark grid. Tokens 16384 runs forward only: its E=64 fwd+bwd loop reference takes
-    minutes on the shared 2-core machine (its backward zero-fills E x the weight bytes)."""
-    grid = []
-    for tokens in (4096,) if quick else (4096, 16384):
-        for experts in (8, 64):
-            for top_k in (1, 2):
-                for backward in (False, True):
-                    if tokens > 4096 and backward:
-                        continue
-                    grid.append(Case(tokens, experts, top_k, backward))
-    return grid
+GRIDS = {
+    # Issue 17's CPU goal shapes.
+    "goal": dict(tokens=(4096,), dims=((512, 1024), (512, 2048)), experts=(8, 64), ks=(1, 2)),
+    # Seconds on 2 cores: the CI benchmark and a check that the script runs.
+    "ci": dict(tokens=(512,), dims=((64, 128),), experts=(8, 64), ks=(1, 2)),
+    # The harness's own LRA shapes (d 32-64, expert widths 16-128, E 2-4).
+    "lra": dict(tokens=(2048,), dims=((32, 16), (64, 32), (64, 128)), experts=(2, 4), ks=(1, 2)),
+}
+
+
+def cases(grid: str) -> list[Case]:
+    spec = GRIDS[grid]
+    return [
+        Case(tokens, experts, k, backward, dim=dim, hidden=hidden)
+        for tokens in spec["tokens"]
+        for dim, hidden in spec["dims"]
+        for experts in spec["experts"]
+        for k in spec["ks"]
+        for backward in (False, True)
+    ]
+
+
+def header() -> str:
+    return (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
+        f"{platform.processor() or platform.machine()}; load average "
+        + " ".join(f"{x:.2f}" for x in _load())
+    )
+
+
+def _load() -> tuple[float, ...]:
+    try:
+        import os
+
+        return os.getloadavg()
+    except OSError:
+        return ()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tokens 4096 only")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--paths", default="loop,mm,torch,bmm", help="comma-separated impls")
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="goal")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 5)")
+    parser.add_argument(
+        "--paths", default="auto,torch,mm,mm_concurrent,bmm", help="comma-separated impls"
+    )
+    parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     paths = tuple(args.paths.split(","))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, d 512, hidden 2048")
-    print("CPU dispatcher: torch._grouped_mm where it takes the operands, else mm")
-    table = []
-    for case in cases(args.quick):
-        table.extend(measure(case, paths, args.repeats))
-        print(tabulate(table[-len(paths) - 1 :], headers="keys", tablefmt="github"), flush=True)
-    print()
-    print(tabulate(table, headers="keys", tablefmt="github"))
+    print(header(), flush=True)
+    table: list[dict[str, object]] = []
+    for case in cases(args.grid):
+        rows = measure(case, paths, args.rounds)
+        table.extend(rows)
+        print(tabulate(rows, headers="keys", tablefmt="github"), flush=True)
+    text = tabulate(table, headers="keys", tablefmt="github")
+    print(f"\n{text}")
+    if args.out is not None:
+        command = f"python -m tests.benchmarks.grouped_mm_table --grid {args.grid} "
+        command += f"--rounds {args.rounds} --paths {args.paths}"
+        body = f"{header()} (after the run)\n\n`{command}`\n\n"
+        body += "ms: median [p25, p75] over rounds; ratios: per round, median [p25, p75]\n\n"
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(body + text + "\n")
 
 
 if __name__ == "__main__":
