@@ -10,8 +10,10 @@ import sys
 
 def run(args: argparse.Namespace) -> int:
     from bench import catalog, runner
-    from bench.records import read_manifest
-    from bench.report.summary import efficiency_summary, summary_table
+    from bench.runner.interrupt import RunInterrupted, interruptible, report_interrupt
+    from bench.runner.lock import hold
+    from bench.runner.resume import read_plan
+    from bench.runner.run_dir import check_run_id, check_writable
 
     catalog.discover()
     if args.resume:
@@ -20,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
                 "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
             )
         run_dir = args.resume
-        plan = runner.plan_from_manifest(read_manifest(run_dir))
-        resolved = runner.resolve(plan)
+        resolved = runner.resolve(read_plan(run_dir))
+        check_writable(run_dir, "run directory")
     else:
         if not args.suite:
             raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
@@ -39,8 +41,22 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
         )
         resolved = runner.resolve(plan)
-        run_dir = args.out / (args.run_id or runner.new_run_id(plan))
-        runner.start(resolved, run_dir, sys.argv)
+        run_dir = args.out / check_run_id(args.run_id or runner.new_run_id(plan))
+        check_writable(args.out, "--out")
+    with hold(run_dir):  # one writer per run directory
+        try:
+            with interruptible():
+                if not args.resume:
+                    runner.start(resolved, run_dir, sys.argv)
+                return _execute(resolved, run_dir, args)
+        except RunInterrupted as exc:
+            return report_interrupt(exc, run_dir)
+
+
+def _execute(resolved, run_dir, args: argparse.Namespace) -> int:
+    from bench import runner
+    from bench.report.summary import efficiency_summary, summary_table
+
     print(f"run directory: {run_dir}", file=sys.stderr)
     progress = None
     if not args.no_progress:
