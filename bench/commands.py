@@ -193,8 +193,8 @@ def data(args: argparse.Namespace) -> int:
     width = max(len(r.task) for r in rows)
     for r in rows:
         size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"
-        state = "present" if r.present else "absent"
-        print(f"{r.task:<{width}}  {state:<7}  {size:>16}  {r.where}")
+        state = r.state or ("present" if r.present else "absent")
+        print(f"{r.task:<{width}}  {state:<10}  {size:>16}  {r.where}")
     return 0
 
 

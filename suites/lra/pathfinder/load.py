@@ -134,7 +134,9 @@ def _checker(request: DataRequest, params: PathfinderParams):
         for name, n in zip(_SPLITS, sizes, strict=True):
             shape = tuple(tensors[f"{name}.images"].shape)
             if shape != (n, params.size, params.size):
-                raise ValueError(f"{name}.images has shape {shape}, not {(n, params.size, params.size)}")
+                raise ValueError(
+                    f"{name}.images has shape {shape}, not {(n, params.size, params.size)}"
+                )
             check_range(tensors, f"{name}.labels", 0, 2)
 
     return check
