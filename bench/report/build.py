@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.report.frame import load_runs
 from bench.report.table import render
 from bench.report.tables import report_tables
+from suites.cache import write_text_atomic
 
 EXTENSIONS = {"md": "md", "latex": "tex", "csv": "csv"}
 
@@ -36,7 +37,7 @@ def build_report(
         out.mkdir(parents=True, exist_ok=True)
         for table, text in rendered:
             path = out / f"{table.name}.{EXTENSIONS[fmt]}"
-            path.write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")  # a kill never leaves half a table
             files.append(path)
         if plots:
             from bench.report.plots import all_plots, save
