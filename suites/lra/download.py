@@ -228,6 +228,8 @@ def status(cache_dir: Path, data_dir: Path | None = None) -> list[TaskStatus]:
         where = str(path)
         if not verified:
             where += " (not from a verified download: no digest checked)"
+        if cut_short:
+            where += f"; a later unpack was cut short and left {cut_short[0]} (remove it)"
         rows.append(TaskStatus(task, True, where, _size(path), state))
     for task in ("listops", "pathfinder"):
         cache = Path(cache_dir) / task

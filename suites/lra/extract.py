@@ -116,9 +116,11 @@ def unpack_staged(archive: Path, patterns: tuple[str, ...], dest: Path) -> tuple
                 if member.isfile():
                     regular.add(name)
                     count += 1
-    except tarfile.TarError as err:
+    except (tarfile.TarError, UnsafeArchive) as err:
         shutil.rmtree(staging, ignore_errors=True)
-        raise UnsafeArchive(f"{archive}: refused or unreadable archive: {err}") from None
+        raise UnsafeArchive(
+            f"{archive}: archive refused, nothing was unpacked into {dest}: {err}"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
