@@ -9,16 +9,17 @@ import sys
 import time
 from pathlib import Path
 
-# A smoke cell in well under a second or two: few steps, tiny splits.
+# A smoke cell in well under a second or two: few steps, tiny splits (measurements stubbed:
+# bench_child.py, or the `no_measurements` fixture in process).
 TINY = [
     *("--suite", "smoke", "--scale", "tiny", "--models", "full_attention", "--no-progress"),
     *("--set", "train.steps=4", "--set", "train.eval_every=2", "--set", "train.warmup_steps=1"),
     *("--set", "data.n_train=64", "--set", "data.n_dev=16", "--set", "data.n_test=16"),
 ]
-# Slower cells (about a second each), for tests that must catch a run mid-cell.
+# Slower cells (a second or so each on a quiet machine), for tests that must catch a run mid-cell.
 SLOW_CELLS = [
     *("--suite", "smoke", "--scale", "tiny", "--models", "full_attention", "--no-progress"),
-    *("--set", "train.steps=150", "--set", "train.eval_every=50"),
+    *("--set", "train.steps=20", "--set", "train.eval_every=10"),
     *("--set", "data.n_train=256", "--set", "data.n_dev=32", "--set", "data.n_test=32"),
 ]
 
@@ -36,11 +37,15 @@ def run_args(tmp_path: Path, run_id: str = "r", *extra: str) -> list[str]:
     ]
 
 
+CHILD = Path(__file__).with_name("bench_child.py")
+
+
 def bench_process(argv: list[str], **kw) -> subprocess.Popen:
-    """`bench ARGV` as a child process running the code under test (this PYTHONPATH)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_LOG_LEVEL": "WARNING"}
+    """`bench ARGV` as a child process running the code under test (this PYTHONPATH), through
+    bench_child.py (one thread, measurements stubbed: cells of about a second)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", *argv],
+        [sys.executable, str(CHILD), *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
