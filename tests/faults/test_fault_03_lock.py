@@ -52,7 +52,7 @@ def test_two_writers_of_one_run_directory_write_each_cell_once(tmp_path, capsys)
         err = capsys.readouterr().err
         assert err.count(f"is in use by pid {first.pid} ") == 2, err
     finally:
-        out, err = first.communicate(timeout=300)
+        _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     cells = Counter(line.split('"task": ')[1].split(",")[0] for line in record_lines(run_dir))
     assert sum(cells.values()) == 6 and set(cells.values()) == {2}, cells  # 3 tasks x 2 seeds
