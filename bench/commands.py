@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
         )
         resolved = runner.resolve(plan)
-        run_dir = args.out / check_run_id(args.run_id or runner.new_run_id(plan))
+        run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
+        run_dir = args.out / check_run_id(run_id)
         check_writable(args.out, "--out")
     with hold(run_dir):  # one writer per run directory
         try:

@@ -88,3 +88,11 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def stub_measurements(monkeypatch) -> None:
+    """In process: a cell's measurements return nothing (as bench_child.py does)."""
+    from bench.measure.cell import Measurements
+    from bench.runner import cell
+
+    monkeypatch.setattr(cell, "_measure", lambda *args, **kwargs: Measurements({}, {}))
