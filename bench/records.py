@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,10 +122,15 @@ class RecordStore:
         """Write one record as one line and force it to disk before returning."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         line = record.to_json() + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        # SIGINT/SIGTERM wait until the line is on disk: a stopped run never cuts its last record.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def read(self) -> list[Record]:
         """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)
