@@ -13,11 +13,13 @@ def run(args: argparse.Namespace) -> int:
 
     from bench import catalog, runner
     from bench.records import read_manifest
-    from bench.report.summary import efficiency_summary, summary_table
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
-    from bench.runner.dry_run import data_needs, dry_run_text
+    from bench.runner.dry_run import dry_run_text
+    from bench.runner.interrupt import RunInterrupted, interruptible, report_interrupt
+    from bench.runner.lock import hold
     from bench.runner.plan import DEFAULT_THREADS
-    from bench.runner.run_log import RunLog
+    from bench.runner.resume import read_plan
+    from bench.runner.run_dir import check_run_id, check_writable
 
     catalog.discover()
     if args.resume:
@@ -28,13 +30,12 @@ def run(args: argparse.Namespace) -> int:
         if args.threads is not None:
             raise ValueError("--resume keeps the run's thread count; drop --threads")
         run_dir = args.resume
-        manifest = read_manifest(run_dir)
-        plan = runner.plan_from_manifest(manifest)
+        plan = read_plan(run_dir)
         if args.data_dir:  # e.g. the files were not there when the run started
             plan = with_new_data_dirs(plan, args.data_dir)
         resolved = runner.resolve(plan)
-        if args.data_dir and not args.dry_run:
-            record_resume(run_dir, manifest, plan)
+        if not args.dry_run:
+            check_writable(run_dir, "run directory")
     else:
         if not args.suite:
             raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
@@ -55,14 +56,34 @@ def run(args: argparse.Namespace) -> int:
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
         )
         resolved = runner.resolve(plan)
-        run_dir = args.out / (args.run_id or runner.new_run_id(plan))
+        run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
+        run_dir = args.out / check_run_id(run_id)
+        if not args.dry_run:
+            check_writable(args.out, "--out")
     if args.dry_run:
         print(dry_run_text(resolved))
         return 0
     if plan.threads is not None:  # before the manifest, which records the thread count
         torch.set_num_threads(plan.threads)
-    if not args.resume:
-        runner.start(resolved, run_dir, sys.argv)
+    with hold(run_dir):  # one writer per run directory
+        try:
+            with interruptible():
+                if not args.resume:
+                    runner.start(resolved, run_dir, sys.argv)
+                elif args.data_dir:
+                    record_resume(run_dir, read_manifest(run_dir), plan)
+                return _execute(resolved, run_dir, args)
+        except RunInterrupted as exc:
+            return report_interrupt(exc, run_dir)
+
+
+def _execute(resolved, run_dir, args: argparse.Namespace) -> int:
+    from bench import runner
+    from bench.report.summary import efficiency_summary, summary_table
+    from bench.runner.dry_run import data_needs
+    from bench.runner.run_log import RunLog
+
+    plan = resolved.plan
     run_log = RunLog(run_dir, data_needs(resolved))
     progress = None
     if not args.no_progress:
@@ -202,8 +223,8 @@ def data(args: argparse.Namespace) -> int:
     width = max(len(r.task) for r in rows)
     for r in rows:
         size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"
-        state = "present" if r.present else "absent"
-        print(f"{r.task:<{width}}  {state:<7}  {size:>16}  {r.where}")
+        state = r.state or ("present" if r.present else "absent")
+        print(f"{r.task:<{width}}  {state:<10}  {size:>16}  {r.where}")
     return 0
 
 

@@ -14,11 +14,14 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bench import records_scan
+from bench.jsonsafe import dumps_finite
 from suites.cache import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -119,49 +122,27 @@ class RecordStore:
         """Write one record as one line and force it to disk before returning."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         line = record.to_json() + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        # SIGINT/SIGTERM wait until the line is on disk: a stopped run never cuts its last record.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def read(self) -> list[Record]:
-        """All complete records, in append order.
+        """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)
+        is skipped with a warning naming the file and line; `repair()` moves it aside."""
+        result = records_scan.scan(self.path, Record.from_dict)
+        records_scan.warn_garbled(self.path, result, "skipped (bench run --resume moves it aside)")
+        return result.records
 
-        A final line without its newline is what a kill during a write leaves: it is reported
-        and ignored (`repair()` removes it before appending). A malformed complete line is an
-        error, since it means the file was edited or corrupted.
-        """
-        return list(self._iter())
-
-    def _iter(self) -> Iterator[Record]:
-        if not self.path.exists():
-            return
-        text = self.path.read_text(encoding="utf-8")
-        lines = text.split("\n")
-        if lines and lines[-1]:
-            log.warning(
-                "%s: ignoring an incomplete last line (a run was killed mid-write)", self.path
-            )
-        for number, line in enumerate(lines[:-1], start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Record.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, ValueError) as exc:
-                raise ValueError(f"{self.path}:{number}: malformed record: {exc}") from exc
-
-    def repair(self) -> None:
-        """Truncate an incomplete last line left by a killed run, so appends stay one per line."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log.warning(
-                "%s: removing %d bytes of an incomplete record", self.path, len(data) - keep
-            )
-            with open(self.path, "r+b") as f:
-                f.truncate(keep)
+    def repair(self) -> Path | None:
+        """Before appending: keep every valid record (one lacking only its final newline too),
+        move garbled lines to the quarantine file (returned) so their cells are rerun."""
+        return records_scan.repair(self.path, Record.from_dict)
 
     def latest(self) -> dict[CellId, Record]:
         """The last record of each cell (a resumed run appends newer ones)."""
@@ -177,17 +158,48 @@ def read_records(run_dir: Path) -> list[Record]:
 
 
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    """Write `manifest.json` of a run directory atomically (never seen half-written)."""
+    """Write `manifest.json` of a run directory atomically (never seen half-written); a
+    non-finite number is written as the string "NaN", "Infinity" or "-Infinity" (valid JSON)."""
     path = Path(run_dir) / MANIFEST_FILE
-    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, dumps_finite(manifest, indent=2, sort_keys=True) + "\n")
     return path
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of a run directory; ValueError naming the file and the recovery when it is
+    not a JSON object with a `plan` (truncated, emptied, overwritten)."""
     path = Path(run_dir) / MANIFEST_FILE
     if not path.exists():
         raise FileNotFoundError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        problem = "" if isinstance(manifest, dict) else f"a JSON {type(manifest).__name__}"
+        if not problem and not isinstance(manifest.get("plan"), dict):
+            problem = "no plan"
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        problem = f"not JSON: {err}"
+    if problem:
+        raise ValueError(f"{path} is corrupt ({problem}). {recovery_hint(run_dir)}")
+    return manifest
+
+
+COMMAND_FILE = "command.txt"
+
+
+def recovery_hint(run_dir: Path) -> str:
+    """How to go on when a run's manifest cannot be read: its records are intact, but its plan
+    is lost; rerun the stored command into a new run directory."""
+    stored = Path(run_dir) / COMMAND_FILE
+    try:
+        command = stored.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        command = ""
+    again = f"`{command}` (from {stored})" if command else "the command that started it"
+    return (
+        f"The finished cells in {Path(run_dir) / RECORDS_FILE} are intact, but the run cannot be "
+        f"resumed without its plan: restore {MANIFEST_FILE} from a copy, or rerun {again} with a "
+        "new --run-id"
+    )
 
 
 def utc_now() -> str:

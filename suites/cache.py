@@ -4,7 +4,9 @@
 place, so a killed process leaves the old file or the new one, never a truncated one (the run
 manifest, downloaded archives and cached tensors all go through it). Generated data is cached at
 `cache_dir/<task>/<prefix><hash>.pt`, the hash taken over every parameter that determines the
-data, so a changed parameter can never reuse a stale file. Imports no torch at module level
+data, so a changed parameter can never reuse a stale file; each entry stores the SHA-256 of its
+tensors, verified on load, and the loader's range check (token ids, labels) runs too: an entry
+that fails either is regenerated, with a warning naming the file. Imports no torch at module level
 (the manifest writer uses this module and reports stay light).
 """
 
@@ -52,24 +54,65 @@ def cache_file(cache_dir: Path, task: str, params: Mapping[str, Any], prefix: st
     return Path(cache_dir) / task / f"{prefix}{key}.pt"
 
 
+DIGEST_KEY = "__sha256__"
+
+
+def tensors_digest(tensors: Mapping[str, Any]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(k for k in tensors if k != DIGEST_KEY):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_tensors(tensors: Mapping[str, Any], path: Path) -> None:
-    """torch.save a dict of tensors atomically."""
+    """torch.save a dict of tensors atomically, with their content digest (checked on load)."""
     import torch
 
-    write_atomic(path, lambda f: torch.save(dict(tensors), f))
+    entry = {**tensors, DIGEST_KEY: tensors_digest(tensors)}
+    write_atomic(path, lambda f: torch.save(entry, f))
 
 
-def load_tensors(path: Path, what: str) -> dict[str, Any] | None:
-    """The tensors cached at `path`, or None when the file is absent or unreadable (then the
-    caller regenerates them; an unreadable file is reported with the reason)."""
+def load_tensors(
+    path: Path, what: str, check: Callable[[Mapping[str, Any]], None] | None = None
+) -> dict[str, Any] | None:
+    """The tensors cached at `path`, or None when the file is absent or not to be trusted: then
+    the caller regenerates them (and overwrites the file), after a warning naming the file and
+    why. Untrusted: unreadable, without its content digest or not matching it (edited, bytes
+    flipped, an older uoe-bench), or refused by `check` (KeyError/ValueError: a key missing, a
+    token id or label out of range)."""
     import torch
 
     if not path.is_file():
         return None
     try:
         tensors = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        log.warning("ignoring unreadable %s cache %s (%s); regenerating", what, path, err)
+        if not isinstance(tensors, dict) or not all(
+            isinstance(t, torch.Tensor) for k, t in tensors.items() if k != DIGEST_KEY
+        ):
+            raise ValueError("not a dict of tensors")
+        stored = tensors.pop(DIGEST_KEY, None)
+        if stored is None:
+            raise ValueError("no content digest (written by an older uoe-bench)")
+        if stored != tensors_digest(tensors):
+            raise ValueError("content does not match its SHA-256 digest (the file was altered)")
+        if check is not None:
+            check(tensors)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as err:
+        reason = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+        log.warning("ignoring %s cache %s (%s); regenerating it", what, path, reason)
         return None
-    log.info("loaded %s from cache %s", what, path)
+    log.info("loaded %s from cache %s (digest verified)", what, path)
     return tensors
+
+
+def check_range(tensors: Mapping[str, Any], key: str, low: int, high: int) -> None:
+    """ValueError unless every value of tensors[key] lies in [low, high) (KeyError if absent)."""
+    tensor = tensors[key]
+    if tensor.numel() and (int(tensor.min()) < low or int(tensor.max()) >= high):
+        raise ValueError(
+            f"{key} holds values in [{int(tensor.min())}, {int(tensor.max())}], outside "
+            f"[{low}, {high})"
+        )

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from models.config import ModelConfig
+from suites.config_ranges import check_ranges
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ class Scale:
         """The config of `task`: base, then this scale's task overrides, then `user`'s
         {"section.field": value} (the `--set` items that apply to this task)."""
         cfg = apply_overrides(self.base, self.per_task.get(task, {}))
-        return apply_overrides(cfg, user)
+        cfg = apply_overrides(cfg, user)
+        check_ranges(cfg, task)
+        return cfg
 
 
 def apply_overrides(cfg: CellConfig, overrides: Mapping[str, Any]) -> CellConfig:

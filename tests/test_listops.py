@@ -16,6 +16,7 @@ import torch
 
 import suites.lra.listops.load as listops_load
 from suites.data import PAD_ID, DataRequest, DataUnavailable
+from suites.lra.files import DataIncomplete
 from suites.lra.listops.generate import (
     LISTOPS_NUM_CLASSES,
     LISTOPS_TOKENS,
@@ -266,13 +267,21 @@ def test_load_listops_from_tsv(tmp_path: Path, subdir: str) -> None:
 def test_load_listops_missing_files(tmp_path: Path) -> None:
     data_dir = tmp_path / "empty"
     data_dir.mkdir()
-    (data_dir / "basic_train.tsv").write_text("Source\tTarget\n")  # only one of three
-    with pytest.raises(DataUnavailable) as err:
+    with pytest.raises(DataUnavailable) as err:  # nothing there: where we looked, the fix
         load_listops(request_for(tmp_path, data_dir=data_dir))
     message = str(err.value)
     assert str(data_dir / "basic_val.tsv") in message
     assert str(data_dir / "listops-1000" / "basic_train.tsv") in message
     assert "lra_release/listops-1000" in message and "--data-dir" in message
+    # One of three: the user meant to give the files, so it is an error naming the missing two.
+    (data_dir / "basic_train.tsv").write_text("Source\tTarget\n")
+    with pytest.raises(DataIncomplete) as err:
+        load_listops(request_for(tmp_path, data_dir=data_dir))
+    message = str(err.value)
+    assert (
+        str(data_dir / "basic_val.tsv") in message and str(data_dir / "basic_test.tsv") in message
+    )
+    assert "basic_train.tsv" not in message
 
 
 def test_load_listops_too_long_example(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from bench.measure.flops import (
 from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 from bench.measure.memory import measure_peak, resident_bytes
 from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
+from bench.oom import is_out_of_memory
 from suites.data import Split
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,8 @@ def _fvcore_metrics(
     try:
         result = fvcore_flops(model, inputs, lengths)
     except Exception as exc:  # recorded in the metrics and logged with its traceback
+        if is_out_of_memory(exc):  # not fvcore's failure: the cell is `oom`
+            raise
         first_line = (str(exc).splitlines() or [""])[0]
         log.warning("fvcore could not trace %s: %s", type(model).__name__, first_line)
         log.debug("fvcore traceback", exc_info=True)

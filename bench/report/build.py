@@ -16,6 +16,7 @@ from bench.report.csv_data import cells_csv
 from bench.report.frame import load_runs
 from bench.report.table import render
 from bench.report.tables import report_tables
+from suites.cache import write_text_atomic
 
 EXTENSIONS = {"md": "md", "latex": "tex"}
 CELLS_CSV = "cells.csv"
@@ -54,7 +55,7 @@ def build_report(
         out.mkdir(parents=True, exist_ok=True)
         for name, text in rendered:
             path = out / name
-            path.write_text(text + "\n", encoding="utf-8")
+            write_text_atomic(path, text + "\n")  # a kill never leaves half a table
             files.append(path)
         if plots:
             from bench.report.plots import all_plots, save

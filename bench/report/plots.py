@@ -30,6 +30,7 @@ from bench.report.plot_parts import (
     rate_range,
     si_prefix,
 )
+from suites.cache import write_atomic
 
 COLUMN_WIDTH_IN = 3.4  # one column of a two-column paper
 STYLE = {"font.size": 7, "axes.titlesize": 7, "legend.fontsize": 6, "lines.linewidth": 1.2}
@@ -56,12 +57,13 @@ def _figure(rows: int = 1, cols: int = 1, height: float = 2.4) -> tuple[Figure, 
 
 
 def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """Write `stem`.png (200 dpi) and `stem`.pdf; return both paths."""
+    """Write `stem`.png (200 dpi) and `stem`.pdf, each atomically (a kill never leaves a
+    truncated plot); return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     with matplotlib.rc_context(STYLE):
-        fig.savefig(paths[0], dpi=200)
-        fig.savefig(paths[1])
+        write_atomic(paths[0], lambda f: fig.savefig(f, format="png", dpi=200))
+        write_atomic(paths[1], lambda f: fig.savefig(f, format="pdf"))
     return paths
 
 

@@ -23,6 +23,7 @@ from bench import catalog
 from bench.measure import efficiency
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
+from bench.oom import is_out_of_memory
 from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
@@ -66,6 +67,9 @@ def run_cell(
     if isinstance(data, DataUnavailable):
         return Record(**identity, status="skipped", reason=str(data))
     if isinstance(data, Exception):
+        if is_out_of_memory(data):  # e.g. data.max_len=1e8: the padded tensors do not fit
+            reason = f"out of memory loading the data: {data}; lower data.max_len or n_*"
+            return _failed(identity, None, "oom", reason, t0)
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
     cfg = resolved.configs[cell.task]
     counts: tuple[int, int] | None = None
@@ -106,6 +110,8 @@ def run_cell(
     measured, failure = _measure_after_training(
         lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
     )
+    if failure.startswith(_OOM_WHILE_MEASURING):  # an `oom` record, rerun on resume
+        return _failed(identity, counts, "oom", failure, t0)
     metrics = {
         **_training_metrics(result, data),
         **(measured.metrics if measured else {}),
@@ -161,9 +167,12 @@ def _measure_after_training(
         log.error("%s: measurements failed:\n%s", cell, traceback.format_exc())
         if is_out_of_memory(exc):
             return None, _one_line(
-                f"out of memory while measuring: {exc}; lower train.batch_size or data.max_len"
+                f"{_OOM_WHILE_MEASURING}: {exc}; lower train.batch_size or data.max_len"
             )
         return None, _one_line(f"measurements failed: {type(exc).__name__}: {exc}")
+
+
+_OOM_WHILE_MEASURING = "out of memory while measuring"
 
 
 def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
@@ -230,13 +239,6 @@ def _failed(
         params_active=active,
         duration_s=time.perf_counter() - t0,
     )
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA raises torch.OutOfMemoryError; the CPU allocator raises a plain RuntimeError."""
-    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
 def _one_line(text: str) -> str:

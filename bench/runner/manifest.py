@@ -5,6 +5,7 @@ model will use on the run's device."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,20 @@ import torch
 from bench import catalog
 from bench.environment import environment
 from bench.measure.numerics import numerics
-from bench.records import utc_now, write_manifest
+from bench.records import COMMAND_FILE, utc_now, write_manifest
 from bench.runner.plan import ResolvedPlan
+from suites.cache import write_text_atomic
 
 
 def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> None:
-    """Create the run directory and write its manifest (refuses an existing run)."""
+    """Create the run directory and write its manifest (refuses an existing run), and beside it
+    `command.txt`, the command line, to rerun the run should its manifest be lost."""
     if (run_dir / "manifest.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
     plan = resolved.plan
+    if argv:
+        command = shlex.join(["bench", *list(argv)[1:]])
+        write_text_atomic(run_dir / COMMAND_FILE, command + "\n")
     write_manifest(
         run_dir,
         {

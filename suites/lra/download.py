@@ -4,6 +4,9 @@ An archive is streamed to cache_dir/downloads/ while its SHA-256 is computed, ch
 the known digest (or `--sha256`), then unpacked (only the members the task needs, with tarfile's
 "data" filter) into cache_dir/data/TASK, where the loaders look after --data-dir. The URL can be
 overridden (`--url`, any urllib scheme, file:// included), so tests run end to end offline.
+Unpacking never trusts the archive (every member validated, a temporary folder moved into place
+only when complete: `suites.lra.extract`); a complete unpack is marked with the digest it was
+verified against, which `bench data status` reports (present / unverified / partial / absent).
 
 Digests: IMDB and CIFAR-10 are pinned below (the published SHA-256 of each archive). No digest
 for the LRA release (lra_release.gz, ~8 GB, used for retrieval and the ListOps TSVs) is known to
@@ -12,17 +15,18 @@ this project, so those downloads require `--sha256` instead of skipping the chec
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import tarfile
+import json
+import shutil
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from suites.cache import write_atomic
+from suites.cache import write_atomic, write_text_atomic
 from suites.data import DataRequest, DataUnavailable
+from suites.lra import extract
 from suites.lra.byte_progress import byte_progress
 from suites.lra.files import download_dir
 
@@ -94,19 +98,6 @@ def _fetch(url: str, dest: Path, expected: str) -> None:
     write_atomic(dest, stream)
 
 
-def _unpack(archive: Path, members: tuple[str, ...], dest: Path) -> int:
-    """Stream-unpack the members matching `members` (all if empty) into dest; returns a count."""
-    dest.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with tarfile.open(archive, "r|*") as tar:
-        for member in tar:
-            if members and not any(fnmatch.fnmatch(member.name, p) for p in members):
-                continue
-            tar.extract(member, dest, filter="data")
-            count += member.isfile()
-    return count
-
-
 def _finders() -> dict[str, Callable[[DataRequest], Path]]:
     from suites.lra.image import find_cifar
     from suites.lra.listops.tsv import find_tsv_dir
@@ -163,19 +154,55 @@ def download(
         raise ValueError(unreachable_message(task, source, archive, exc)) from None
     dest = download_dir(cache_dir, task)
     log(f"verified SHA-256 {expected}; unpacking into {dest}")
-    count = _unpack(archive, spec.members, dest)
+    ready, count = _unpack_verified(task, archive, spec, dest, expected, source)
     if not keep_archive:
         archive.unlink()
-    try:
-        finder = _finders()["listops (official TSVs)" if task == "listops" else task]
-        ready = finder(_request(cache_dir, None))
-    except DataUnavailable as err:
-        message = f"{task}: unpacked {count} files, but the data is incomplete: {err}"
-        raise ValueError(message) from None
     log(f"{task}: ready at {ready} ({count} files)")
     if task == "listops":  # the generator stays the default; the official files are opt-in
         log(f"use the official ListOps files with: bench run --data-dir {ready} ...")
     return ready
+
+
+def marker_file(dest: Path) -> Path:
+    """Beside cache_dir/data/TASK: the digest and source its files were verified against."""
+    return dest.parent / f".{dest.name}.verified.json"
+
+
+def _unpack_verified(
+    task: str, archive: Path, spec: Archive, dest: Path, sha256: str, source: str
+) -> tuple[Path, int]:
+    """Unpack into a temporary folder (every member validated: suites.lra.extract), check that
+    the task's data is complete there, mark it verified, then move it into place at `dest`.
+    Returns the data path under `dest` and the number of files."""
+    staging, count = extract.unpack_staged(archive, spec.members, dest)
+    try:
+        found = _find_in(task, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    marker = marker_file(dest)
+    marker.unlink(missing_ok=True)  # never left naming the digest of the data replaced here
+    extract.install(staging, dest)
+    record = {"sha256": sha256, "source": source, "files": count}
+    write_text_atomic(marker, json.dumps(record) + "\n")
+    return dest / found.relative_to(staging), count
+
+
+def _find_in(task: str, root: Path) -> Path:
+    """TASK's data inside `root` (a fresh unpack), or ValueError saying what is missing."""
+    try:
+        if task == "listops":
+            from suites.lra.listops.tsv import find_tsv_dir
+
+            found = sorted(root.rglob("basic_train.tsv"))
+            path = find_tsv_dir(found[0].parent if found else root)
+        else:
+            path = _finders()[task](_request(root / ".none", root))
+    except (DataUnavailable, ValueError) as err:
+        raise ValueError(f"{task}: the archive's data is incomplete: {err}") from None
+    if not path.is_relative_to(root):
+        raise ValueError(f"{task}: the archive holds none of the task's data (found {path})")
+    return path
 
 
 @dataclass(frozen=True)
@@ -184,6 +211,9 @@ class TaskStatus:
     present: bool
     where: str  # the data path, or where we looked and what to run
     size_bytes: int | None
+    # present (a verified download) | unverified (files found, not from a verified download:
+    # --data-dir or copied by hand) | partial (incomplete or an unpack cut short) | absent
+    state: str = ""
 
 
 def _size(path: Path) -> int:
@@ -193,18 +223,38 @@ def _size(path: Path) -> int:
 
 
 def status(cache_dir: Path, data_dir: Path | None = None) -> list[TaskStatus]:
-    """Each LRA task's data: present or not, where, size in bytes (generated sets: the cache)."""
+    """Each LRA task's data: present, unverified, partial or absent, where, size in bytes
+    (generated sets: the cache)."""
     rows = []
     for task, find in _finders().items():
+        name = "listops" if task.startswith("listops") else task
+        dest = download_dir(cache_dir, name)
+        cut_short = extract.leftovers(dest)
         try:
             path = find(_request(cache_dir, data_dir))
-        except DataUnavailable as err:
-            rows.append(TaskStatus(task, False, str(err), None))
+        except (DataUnavailable, ValueError) as err:
+            partial = bool(cut_short) or isinstance(err, ValueError)
+            where = str(err)
+            if cut_short:
+                where = f"an unpack was cut short ({cut_short[0]}); rerun bench data download "
+                where += f"{name}. {err}"
+            rows.append(TaskStatus(task, False, where, None, "partial" if partial else "absent"))
             continue
-        rows.append(TaskStatus(task, True, str(path), _size(path)))
+        verified = path.is_relative_to(dest) and marker_file(dest).is_file()
+        state = "present" if verified else "unverified"
+        where = str(path)
+        if not verified:
+            where += " (not from a verified download: no digest checked)"
+        if cut_short:
+            where += f"; a later unpack was cut short and left {cut_short[0]} (remove it)"
+        rows.append(TaskStatus(task, True, where, _size(path), state))
     for task in ("listops", "pathfinder"):
         cache = Path(cache_dir) / task
         files = sorted(cache.glob("*.pt")) if cache.is_dir() else []
-        where = f"generated on first use; {len(files)} cached set(s) in {cache}"
-        rows.append(TaskStatus(f"{task} (generated)", bool(files), where, sum(map(_size, files))))
+        where = f"generated on first use; {len(files)} cached set(s) in {cache} (digests are "
+        where += "checked on load)"
+        state = "present" if files else "absent"
+        rows.append(
+            TaskStatus(f"{task} (generated)", bool(files), where, sum(map(_size, files)), state)
+        )
     return rows

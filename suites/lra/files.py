@@ -38,6 +38,26 @@ def not_found(task: str, what: str, looked: Sequence[Path]) -> DataUnavailable:
     )
 
 
+class DataIncomplete(ValueError):
+    """Part of a task's files is present and part missing: an error (the run records `error`
+    naming what is missing), never a skip, since the user evidently meant to provide them."""
+
+
+def check_not_partial(task: str, candidates: Sequence[tuple[Path, Sequence[Path]]]) -> None:
+    """Raise DataIncomplete for the first candidate folder that exists and holds some of its
+    required paths but not all (or is the task's own named folder, e.g. aclImdb/, but
+    incomplete); the message names every missing path."""
+    for folder, required in candidates:
+        missing = [p for p in required if not p.exists()]
+        own_folder = folder.name in ("aclImdb", "cifar-10-batches-py", "listops-1000")
+        if missing and folder.is_dir() and (len(missing) < len(required) or own_folder):
+            raise DataIncomplete(
+                f"{task}: the data in {folder} is incomplete: missing "
+                f"{', '.join(str(p) for p in missing)}. Complete it, or fetch it again with "
+                f"`bench data download {task}`"
+            )
+
+
 def encode_bytes(texts: Sequence[bytes], max_len: int, where: str) -> tuple[torch.Tensor, ...]:
     """Byte-level tokens as LRA's ByteTextEncoder: byte b -> id b + 1 (1..256), 0 = padding.
 

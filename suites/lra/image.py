@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.files import data_roots, not_found
+from suites.lra.files import check_not_partial, data_roots, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +43,33 @@ _ALLOWED = {
 }
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """The pickle names a global other than the numpy array machinery."""
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists, bytes and numpy arrays; refuses every other global."""
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"CIFAR batch refers to {module}.{name}; not allowed")
+            raise _RefusedGlobal(f"CIFAR batch refers to {module}.{name}; not allowed")
         return super().find_class(module, name)
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch: RGB (N, 3, 32, 32) uint8 and labels (N,) int64."""
-    batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    raw = path.read_bytes()
+    if not raw:
+        raise ValueError(f"{path}: empty file, not a CIFAR-10 batch; fetch it again")
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except _RefusedGlobal as err:
+        raise pickle.UnpicklingError(f"{path}: {err}") from None
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(
+            f"{path}: not a readable CIFAR-10 batch (truncated or corrupt: {type(err).__name__}: "
+            f"{err}); fetch it again with `bench data download image`"
+        ) from None
     try:
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
@@ -82,6 +97,8 @@ def find_cifar(request: DataRequest) -> Path:
             looked.append(candidate)
             if all((candidate / b).is_file() for b in (*TRAIN_BATCHES, TEST_BATCH)):
                 return candidate
+    batches = (*TRAIN_BATCHES, TEST_BATCH)
+    check_not_partial("image", [(c, [c / b for b in batches]) for c in looked])
     raise not_found("image", f"CIFAR-10 ({CIFAR_DIR}/data_batch_1..5, test_batch)", looked)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.files import data_roots, encode_bytes, not_found
+from suites.lra.files import check_not_partial, data_roots, encode_bytes, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def find_aan(request: DataRequest) -> Path:
             looked.append(candidate)
             if all((candidate / name).is_file() for name in AAN_FILES.values()):
                 return candidate
+    check_not_partial("retrieval", [(c, [c / n for n in AAN_FILES.values()]) for c in looked])
     raise not_found("retrieval", "AAN pairs (new_aan_pairs.{train,eval,test}.tsv)", looked)
 
 
@@ -72,6 +73,8 @@ def read_aan_tsv(path: Path, limit: int, max_len: int) -> Split:
             labels.append(int(label))
             first.append(fields[3][:keep])
             second.append(fields[4][:keep])
+    if not labels:
+        raise ValueError(f"{path}: no examples (the file is empty); fetch it again")
     tokens1, lengths1 = encode_bytes(first, max_len, f"{path} text1")
     tokens2, lengths2 = encode_bytes(second, max_len, f"{path} text2")
     return Split(

@@ -20,7 +20,13 @@ from pathlib import Path
 import torch
 
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.files import data_roots, encode_bytes, not_found, seeded_order
+from suites.lra.files import (
+    check_not_partial,
+    data_roots,
+    encode_bytes,
+    not_found,
+    seeded_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ def find_imdb(request: DataRequest) -> Path:
             looked.append(candidate)
             if all((candidate / s / c).is_dir() for s in ("train", "test") for c, _ in _CLASSES):
                 return candidate
+    need = [(c, [c / s / k for s in ("train", "test") for k, _ in _CLASSES]) for c in looked]
+    check_not_partial("text", need)
     raise not_found("text", "IMDB (aclImdb/{train,test}/{pos,neg}/*.txt)", looked)
 
 

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import torch
 
-from suites.cache import cache_file, load_tensors, save_tensors
+from suites.cache import cache_file, check_range, load_tensors, save_tensors
 from suites.data import DataRequest, Split, TaskData
 from suites.lra.listops.generate import (
     LISTOPS_GENERATOR_VERSION,
     LISTOPS_MAX_ARGS,
     LISTOPS_MAX_DEPTH,
+    LISTOPS_NUM_CLASSES,
     LISTOPS_VALUE_P,
+    LISTOPS_VOCAB_SIZE,
     LRA_MAX_LENGTH,
     encode_split,
     generate_listops,
@@ -68,10 +70,17 @@ def _to_tensors(data: TaskData) -> dict[str, torch.Tensor]:
     return out
 
 
+def _check_cached(tensors: dict[str, torch.Tensor]) -> None:
+    """Token ids within the vocabulary, labels within the classes (KeyError/ValueError)."""
+    for name in _SPLITS:
+        check_range(tensors, f"{name}.tokens", 0, LISTOPS_VOCAB_SIZE)
+        check_range(tensors, f"{name}.labels", 0, LISTOPS_NUM_CLASSES)
+
+
 def _from_cache(path: Path, request: DataRequest) -> TaskData | None:
     """The cached data at `path`, or None if it is missing, unreadable or of other split sizes
     (then it is regenerated)."""
-    tensors = load_tensors(path, "ListOps")
+    tensors = load_tensors(path, "ListOps", _check_cached)
     if tensors is None:
         return None
     try:

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from suites.data import DataRequest, DataUnavailable, Split, TaskData
+from suites.lra.files import check_not_partial
 from suites.lra.listops.generate import LISTOPS_NUM_CLASSES, TOKEN_IDS, Example, encode_split
 
 logger = logging.getLogger(__name__)
@@ -46,14 +47,24 @@ def read_listops_tsv(path: Path) -> list[Example]:
     """
     path = Path(path)
     rows: list[Example] = []
-    with path.open(encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n")
-        if header.split("\t") != _TSV_HEADER:
-            raise ValueError(f"{path}:1: expected the header 'Source<TAB>Target', got {header!r}")
-        for lineno, raw in enumerate(f, start=2):
-            line = raw.rstrip("\r\n")
-            if line.strip():
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}:{lineno}: not UTF-8 (byte {err.start} of the line: "
+                    f"{raw[err.start : err.start + 1]!r})"
+                ) from None
+            if lineno == 1:
+                if line.split("\t") != _TSV_HEADER:
+                    raise ValueError(
+                        f"{path}:1: expected the header 'Source<TAB>Target', got {line!r}"
+                    )
+            elif line.strip():
                 rows.append(_parse_tsv_row(line, path, lineno))
+    if not rows:
+        raise ValueError(f"{path}: no examples after the header (the file is empty)")
     return rows
 
 
@@ -63,6 +74,7 @@ def find_tsv_dir(data_dir: Path) -> Path:
     for directory in candidates:
         if all((directory / name).is_file() for name in _TSV_FILES.values()):
             return directory
+    check_not_partial("listops", [(d, [d / n for n in _TSV_FILES.values()]) for d in candidates])
     looked = ", ".join(str(d / name) for d in candidates for name in _TSV_FILES.values())
     raise DataUnavailable(
         f"listops: official TSV files not found; looked for {looked}. They come with the LRA "

@@ -22,17 +22,16 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from suites.cache import cache_file, load_tensors, save_tensors
+from suites.cache import cache_file, check_range, load_tensors, save_tensors
 from suites.data import DataRequest, Split, TaskData
 from suites.lra.pathfinder.draw import VARIANTS, PathfinderParams
 from suites.lra.pathfinder.images import draw_images
+from suites.workers import bound_pool
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +95,9 @@ def generate_split(
         (params, seed, split, i, min(CHUNK, n - i * CHUNK)) for i in range(math.ceil(n / CHUNK))
     ]
     if workers > 1 and len(jobs) > 1:
-        # fork: the workers need only numpy and this module, which the parent already has.
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
+        # fork: the workers need only numpy and this module, which the parent already has; they
+        # die with the parent (a killed run leaves no orphans).
+        with bound_pool(min(workers, len(jobs))) as pool:
             parts = list(pool.map(_draw_chunk, jobs))
     else:
         parts = [_draw_chunk(job) for job in jobs]
@@ -136,6 +136,22 @@ def _to_split(images: torch.Tensor, labels: torch.Tensor) -> Split:
     return Split(inputs=(tokens,), lengths=(lengths,), labels=labels.to(torch.int64))
 
 
+def _checker(request: DataRequest, params: PathfinderParams):
+    """The range check of a cached entry: every split's images (n, size, size), labels 0/1."""
+    sizes = (request.n_train, request.n_dev, request.n_test)
+
+    def check(tensors: dict[str, torch.Tensor]) -> None:
+        for name, n in zip(_SPLITS, sizes, strict=True):
+            shape = tuple(tensors[f"{name}.images"].shape)
+            if shape != (n, params.size, params.size):
+                raise ValueError(
+                    f"{name}.images has shape {shape}, not {(n, params.size, params.size)}"
+                )
+            check_range(tensors, f"{name}.labels", 0, 2)
+
+    return check
+
+
 def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskData:
     """Pathfinder for `request`: generated (or read from the cache), max_len = image pixels.
 
@@ -143,7 +159,7 @@ def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskDat
     """
     params = params_for(request.max_len, request.generator)
     path = pathfinder_cache_path(request)
-    tensors = load_tensors(path, "Pathfinder")
+    tensors = load_tensors(path, "Pathfinder", _checker(request, params))
     if tensors is None:
         start = time.perf_counter()
         sizes = (request.n_train, request.n_dev, request.n_test)

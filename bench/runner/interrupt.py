@@ -1,0 +1,64 @@
+"""SIGINT and SIGTERM during `bench run`: abandon the current cell, keep every finished one, say
+how to resume, exit 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+
+While `interruptible(run_dir)` is active both signals raise `RunInterrupted` (a BaseException, so
+no `except Exception` in a cell turns it into an error record); the cell being run writes no
+record, and `--resume` reruns it. Records are appended one fsync'ed line at a time, so nothing
+finished is lost; a line cut by the signal is repaired on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(BaseException):
+    """A SIGINT or SIGTERM arrived while the run was executing."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise RunInterrupted(signum)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into RunInterrupted inside the block (previous handlers after).
+    Outside the main thread (where Python cannot set handlers) the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise) for s in SIGNALS}
+    try:
+        yield
+    except KeyboardInterrupt:  # a SIGINT that arrived as Python's own exception
+        raise RunInterrupted(signal.SIGINT) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def report_interrupt(exc: RunInterrupted, run_dir: Path) -> int:
+    """Print the one line that says what happened and how to go on; return the exit code."""
+    name = signal.Signals(exc.signum).name
+    print(
+        f"bench: {name}: stopped; the cell in progress was abandoned, finished cells are kept in "
+        f"{Path(run_dir) / 'records.jsonl'}; resume with: bench run --resume {run_dir}",
+        file=sys.stderr,
+    )
+    return exc.exit_code

@@ -1,0 +1,53 @@
+"""Fault 13: SIGINT and SIGTERM stop a run cleanly: the cell in progress is abandoned, every
+finished cell is kept, one line says how to resume, and the exit status is 130 / 143. Before,
+SIGINT printed a 21-frame traceback and SIGTERM printed nothing."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+from fault_helpers import (
+    SLOW_CELLS,
+    bench_process,
+    record_lines,
+    run_args,
+    stub_measurements,
+    wait_for,
+)
+
+from bench.cli import main
+from bench.records import read_records
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_run_with_one_line_and_resume_finishes_it(
+    tmp_path, monkeypatch, signum, code
+) -> None:
+    argv = run_args(tmp_path, "r", *SLOW_CELLS)  # 3 cells
+    run_dir = tmp_path / "runs" / "r"
+    child = bench_process(argv)
+    try:
+        wait_for(lambda: len(record_lines(run_dir)) >= 1, 240, "the first finished cell")
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == code, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if "--resume" in line]
+    assert lines == [
+        f"bench: {signal.Signals(signum).name}: stopped; the cell in progress was abandoned, "
+        f"finished cells are kept in {run_dir / 'records.jsonl'}; resume with: bench run "
+        f"--resume {run_dir}"
+    ], err
+    kept = len(record_lines(run_dir))
+    assert 1 <= kept < 3
+
+    stub_measurements(monkeypatch)
+    assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 0
+    cells = Counter((r.task, r.seed) for r in read_records(run_dir))
+    assert len(cells) == 3 and all(r.status == "ok" for r in read_records(run_dir))
+    assert len(record_lines(run_dir)) == 3, "a finished cell was run twice"
