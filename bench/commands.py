@@ -15,9 +15,10 @@ def run(args: argparse.Namespace) -> int:
 
     catalog.discover()
     if args.resume:
-        if args.suite or args.models or args.tasks or args.overrides or args.profile:
+        if args.suite or args.models or args.tasks or args.overrides or args.profile or args.sweep:
             raise ValueError(
-                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
+                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--sweep/"
+                "--profile"
             )
         run_dir = args.resume
         plan = runner.plan_from_manifest(read_manifest(run_dir))
@@ -37,17 +38,23 @@ def run(args: argparse.Namespace) -> int:
             cache_dir=str(args.cache_dir),
             device=_check_device(args.device),
             profile=args.profile,
+            sweep=tuple(args.sweep),
         )
         resolved = runner.resolve(plan)
         run_dir = args.out / (args.run_id or runner.new_run_id(plan))
-        runner.start(resolved, run_dir, sys.argv)
-    print(f"run directory: {run_dir}", file=sys.stderr)
-    progress = None
-    if not args.no_progress:
-        from bench.progress import tqdm_progress
+    launcher = runner.make_launcher(args, resolved.plan.device)
+    try:
+        if not args.resume:
+            runner.start(resolved, run_dir, sys.argv, launcher.describe())
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        progress = None
+        if not args.no_progress:
+            from bench.progress import tqdm_progress
 
-        progress = tqdm_progress
-    records = runner.execute(resolved, run_dir, progress)
+            progress = tqdm_progress
+        records = runner.execute(resolved, run_dir, progress, launcher)
+    finally:
+        launcher.close()
     if resolved.suite.kind == "efficiency":
         print(efficiency_summary(records, resolved.suite.reference_model))
     else:

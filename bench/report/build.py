@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report.frame import load_runs
+from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render
 from bench.report.tables import report_tables
 
@@ -30,6 +31,7 @@ def build_report(
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    tables += sweep_tables(runs)
     rendered = [(table, render(table, fmt)) for table in tables]
     files: list[Path] = []
     if out is not None:
@@ -42,6 +44,7 @@ def build_report(
             from bench.report.plots import all_plots, save
 
             figures, plot_notes = all_plots(runs)
+            figures += sweep_plots(runs)
             notes += plot_notes
             for stem, fig in figures:
                 files += save(fig, out, stem)

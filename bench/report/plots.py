@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench.records import Record
-from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors
+from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors, model_label
 
 COLUMN_WIDTH_IN = 3.4  # one column of a two-column paper
 STYLE = {"font.size": 7, "axes.titlesize": 7, "legend.fontsize": 6, "lines.linewidth": 1.2}
@@ -155,7 +155,7 @@ def expert_load(runs: Runs) -> list[Plot]:
     first: dict[tuple, Record] = {}
     for r in sorted(runs.records, key=lambda r: r.seed):
         if r.status == "ok" and r.routing:
-            first.setdefault((r.suite, r.scale, r.task, r.model), r)
+            first.setdefault((r.suite, r.scale, r.task, model_label(r)), r)
     for (suite, scale, task, model), record in first.items():
         parts = list(
             dict.fromkeys(
@@ -202,8 +202,8 @@ def training_curves(runs: Runs) -> list[Plot]:
             if not chosen:
                 continue
             fig, axes = _figure(2, 1, height=3.4)
-            for model in dict.fromkeys(r.model for r in chosen):
-                steps, loss, dev = _mean_curves([r for r in chosen if r.model == model])
+            for model in dict.fromkeys(model_label(r) for r in chosen):
+                steps, loss, dev = _mean_curves([r for r in chosen if model_label(r) == model])
                 axes[0, 0].plot(steps, loss, color=colors[model], label=model)
                 axes[1, 0].plot(steps, 100 * dev, color=colors[model], label=model)
             axes[0, 0].set_ylabel("training loss")

@@ -4,7 +4,7 @@ model will use on the run's device."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,14 @@ from bench.records import utc_now, write_manifest
 from bench.runner.plan import ResolvedPlan
 
 
-def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> None:
-    """Create the run directory and write its manifest (refuses an existing run)."""
+def start(
+    resolved: ResolvedPlan,
+    run_dir: Path,
+    argv: Sequence[str] = (),
+    launcher: Mapping[str, Any] | None = None,
+) -> None:
+    """Create the run directory and write its manifest (refuses an existing run). `launcher`
+    is what the launcher says of where cells go (a Ray cluster's resources)."""
     if (run_dir / "manifest.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
     plan = resolved.plan
@@ -29,6 +35,14 @@ def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> No
             "argv": list(argv),
             "plan": plan.to_dict(),
             "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+            "variant_configs": {
+                key: {
+                    "values": variant.values,
+                    "configs": {task: cfg.to_dict() for task, cfg in configs.items()},
+                }
+                for key, (variant, configs) in resolved.variants.items()
+            },
+            "launcher": dict(launcher or {"name": "in_process"}),
             "reference_model": resolved.suite.reference_model,
             "kernels": kernels(resolved),
             "environment": environment(),

@@ -1,6 +1,6 @@
-"""What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, where data lives),
-checked against the registries and resolved into one config per task. The plan is stored in the
-run's manifest, so `--resume` rebuilds exactly the same one."""
+"""What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, sweep, where data
+lives), checked against the registries and resolved into one config per task and sweep variant.
+The plan is stored in the run's manifest, so `--resume` rebuilds exactly the same one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.records import CellId
+from bench.runner.sweep import NO_SWEEP, Variant, variants
 from suites.config import CellConfig, Scale
 from suites.spec import SuiteSpec, TaskSpec
 
@@ -29,12 +30,14 @@ class RunPlan:
     cache_dir: str = ""
     device: str = "cpu"
     profile: bool = False  # write a profiler trace of a few training steps per ok cell
+    sweep: tuple[str, ...] = ()  # raw `--sweep KEY=V1,V2` strings (bench.runner.sweep)
 
     def cells(self) -> list[CellId]:
-        """Task-major order, so each task's data is loaded once."""
+        """Task-major order, so each task's data is loaded once; then variant, model, seed."""
         return [
-            CellId(self.suite, task, model, self.scale, seed)
+            CellId(self.suite, task, model, self.scale, seed, variant.key)
             for task in self.tasks
+            for variant in variants(self.sweep)
             for model in self.models
             for seed in self.seeds
         ]
@@ -47,6 +50,7 @@ class RunPlan:
             "tasks": list(self.tasks),
             "seeds": list(self.seeds),
             "overrides": list(self.overrides),
+            "sweep": list(self.sweep),
         }
 
 
@@ -60,6 +64,17 @@ class ResolvedPlan:
     tasks: dict[str, TaskSpec]
     configs: dict[str, CellConfig]
     overrides: tuple[Override, ...] = field(default=())
+    # sweep variant key -> (the Variant, {task: config}); the one "" variant without a sweep
+    variants: dict[str, tuple[Variant, dict[str, CellConfig]]] = field(default_factory=dict)
+
+    def config(self, task: str, variant: str = "") -> CellConfig:
+        """The resolved config of `task` at sweep point `variant`."""
+        if not variant:
+            return self.configs[task]
+        return self.variants[variant][1][task]
+
+    def variant(self, key: str) -> Variant:
+        return self.variants[key][0] if key else NO_SWEEP
 
 
 def resolve(plan: RunPlan) -> ResolvedPlan:
@@ -78,7 +93,14 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         raise ValueError("a run needs at least one seed")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     configs = {t: scale.resolve(t, for_task(overrides, t)) for t in plan.tasks}
-    return ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
+    swept = {}
+    for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
+        point = overrides + tuple(parse_override(text, suite.tasks) for text in variant.overrides)
+        swept[variant.key] = (
+            variant,
+            {t: scale.resolve(t, for_task(point, t)) for t in plan.tasks},
+        )
+    return ResolvedPlan(plan, suite, scale, tasks, configs, overrides, swept)
 
 
 def new_run_id(plan: RunPlan) -> str:
@@ -98,4 +120,5 @@ def plan_from_manifest(manifest: dict[str, Any]) -> RunPlan:
         cache_dir=raw["cache_dir"],
         device=raw["device"],
         profile=raw.get("profile", False),
+        sweep=tuple(raw.get("sweep", ())),
     )
