@@ -23,6 +23,8 @@ from bench.runner.ray_launch import LOOPBACK_ENV
 
 if "ray" not in sys.modules:  # read when ray is imported: bind the local instance to loopback
     os.environ.setdefault(LOOPBACK_ENV, "0")
+# Ray starts workers at nice 15; on a CI machine shared with other jobs they would starve.
+os.environ.setdefault("RAY_worker_niceness", "0")
 ray = pytest.importorskip("ray")
 
 from bench import catalog  # noqa: E402
@@ -34,6 +36,7 @@ from bench.runner.ray_launch import RayLauncher, RayOptions  # noqa: E402
 
 SMALL = [
     *("--set", "data.n_train=128", "--set", "data.n_dev=32", "--set", "data.n_test=64"),
+    *("--set", "train.steps=20", "--set", "train.eval_every=10"),
 ]
 # Deterministic: equal under any launcher on one machine at one thread count.
 DETERMINISTIC = ("accuracy", "dev_accuracy", "train_loss_final", "best_step", "loss_curve")
@@ -75,7 +78,7 @@ def _figures(records) -> dict:
 
 
 def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None:
-    cells = ("--models", "full_attention,switch,uoe", "--tasks", "majority,match")
+    cells = ("--models", "switch,uoe", "--tasks", "majority,match")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # what a Ray cell gets on a 2-CPU node: the whole node
     try:
@@ -84,7 +87,7 @@ def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None
         torch.set_num_threads(threads)
     assert _run(tmp_path, "ray", *cells, "--launcher", "ray") == 0
     here, there = read_records(tmp_path / "here"), read_records(tmp_path / "ray")
-    assert len(there) == 6
+    assert len(there) == 4
     assert _figures(there) == _figures(here)
     for r in there:
         assert r.placement["launcher"] == "ray"
@@ -213,14 +216,14 @@ def test_a_killed_driver_resumed_ends_with_every_cell_exactly_once(cluster, tmp_
                 os.kill(pid, signal.SIGKILL)
     assert driver.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     before = len(records.read_text().splitlines())
-    assert 0 < before < 8
+    assert 0 < before < 4
     resumed = subprocess.run(
         [*base, "--resume", str(tmp_path / "killed")], capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     counts = collections.Counter((r["task"], r["model"], r["seed"]) for r in lines)
-    planned = {(t, m, s) for t in ("majority", "first") for m in ("switch", "uoe") for s in (0, 1)}
+    planned = {("first", m, s) for m in ("switch", "uoe") for s in (0, 1)}
     assert set(counts) == planned
     assert set(counts.values()) == {1}, counts
     assert all(r["status"] == "ok" for r in lines)
