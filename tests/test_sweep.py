@@ -38,6 +38,14 @@ def _run(out: Path, run_id: str, *extra: str) -> int:
     )
 
 
+@pytest.fixture(scope="module")
+def two_seed_sweep(tmp_path_factory) -> Path:
+    """switch on smoke/majority at experts 2 and 4, seeds 0 and 1: `<dir>/a`."""
+    out = tmp_path_factory.mktemp("sweep")
+    assert _run(out, "a", "--sweep", "model.experts=2,4", "--seeds", "0,1") == 0
+    return out
+
+
 def test_the_cross_product_has_stable_short_keys_in_any_flag_order() -> None:
     one = variants(["model.top_k=1,2", "model.experts=4,8"], ["majority"])
     other = variants(["model.experts=4,8", "model.top_k=1,2"], ["majority"])
@@ -127,38 +135,37 @@ def test_resume_reruns_only_the_variant_without_an_ok_record(tmp_path) -> None:
     assert main(["run", "--resume", str(tmp_path / "r"), "--sweep", "model.experts=2"]) == 2
 
 
-def test_compare_and_report_match_cells_by_variant(tmp_path) -> None:
-    assert _run(tmp_path, "a", "--sweep", "model.experts=2,4", "--seeds", "0,1") == 0
-    text, regressed = compare_runs(tmp_path / "a", tmp_path / "a", Tolerances(factor=100))
+def test_compare_and_report_match_cells_by_variant(two_seed_sweep, tmp_path) -> None:
+    a = two_seed_sweep / "a"
+    text, regressed = compare_runs(a, a, Tolerances(factor=100))
     assert not regressed, text
     assert "seed0/experts=2" in text and "seed1/experts=4" in text
     # A run of one variant only: the other variant's cells are missing, by name.
     assert _run(tmp_path, "b", "--sweep", "model.experts=2", "--seeds", "0,1") == 0
-    text, regressed = compare_runs(tmp_path / "a", tmp_path / "b", Tolerances(factor=100))
+    text, regressed = compare_runs(a, tmp_path / "b", Tolerances(factor=100))
     assert regressed
     assert "smoke/majority/switch/tiny/seed0/experts=4: status ok -> absent MISSING" in text
 
-    runs = load_runs([tmp_path / "a"])
+    runs = load_runs([a])
     (table,) = sweep_tables(runs)
     assert table.headers[:3] == ("task", "model", "variant")
     by_variant = {row[2].text: row for row in table.rows}
-    records = read_records(tmp_path / "a")
+    records = read_records(a)
     for variant, row in by_variant.items():
         accuracies = [r.metrics["accuracy"] for r in records if r.variant == variant]
         assert row[3].text == f"{100 * sum(accuracies) / len(accuracies):.4g}"
-    report = build_report([tmp_path / "a"], "md", tmp_path / "report")
+    report = build_report([a], "md", tmp_path / "report")
     names = {p.name for p in report.files}
     assert {"sweep_model_experts_smoke_tiny.png", "sweep_smoke_tiny.md"} <= names
     assert "switch[experts=4]" in report.text  # the other tables keep variants apart
 
 
-def test_the_scaling_plot_draws_the_seed_mean_of_each_variant(tmp_path) -> None:
-    assert _run(tmp_path, "a", "--sweep", "model.experts=2,4", "--seeds", "0,1") == 0
-    runs = load_runs([tmp_path / "a"])
+def test_the_scaling_plot_draws_the_seed_mean_of_each_variant(two_seed_sweep) -> None:
+    runs = load_runs([two_seed_sweep / "a"])
     ((stem, fig),) = sweep_plots(runs)
     assert stem == "sweep_model_experts_smoke_tiny"
     panels = {ax.get_ylabel(): ax for ax in fig.axes}
-    records = read_records(tmp_path / "a")
+    records = read_records(two_seed_sweep / "a")
     for label, metric, factor in (
         ("test accuracy (%)", "accuracy", 100.0),
         ("peak train memory (MB)", "memory_peak_train_bytes", 1e-6),

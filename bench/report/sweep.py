@@ -80,6 +80,8 @@ def sweep_plots(runs: Runs) -> list[Plot]:
                 ax.set_xlabel(key.rsplit(".", 1)[-1])
             axes[0, 0].legend(loc="best", frameon=False)
             fig.suptitle(f"{suite} ({scale}): scaling with {key}", fontsize=7)
+            if (points.n_tasks < n_tasks).any():
+                fig.text(0.01, 0.0, "hollow: averaged over fewer tasks", fontsize=5)
             stem = f"sweep_{key.replace('.', '_')}_{suite}_{scale}"
             plots.append((stem, fig))
     return plots
