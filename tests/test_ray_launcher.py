@@ -77,6 +77,24 @@ def _figures(records) -> dict:
     return out
 
 
+def _explain(mine: dict, theirs: dict) -> str:
+    """Which figures of which cells differ (pytest truncates the dicts' own diff)."""
+    lines = []
+    for cell in mine:
+        status, total, _active, kept, flops = mine[cell]
+        other = theirs[cell]
+        for name, a, b in (("status", status, other[0]), ("params", total, other[1])):
+            if a != b:
+                lines.append(f"{cell} {name}: {a} != {b}")
+        for figures, others in ((kept, other[3]), (flops, other[4])):
+            for k in figures.keys() | others.keys():
+                if figures.get(k) != others.get(k):
+                    lines.append(
+                        f"{cell} {k}: {str(figures.get(k))[:120]} != {str(others.get(k))[:120]}"
+                    )
+    return "\n".join(lines)
+
+
 def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None:
     cells = ("--models", "switch,uoe", "--tasks", "majority,match")
     threads = torch.get_num_threads()
@@ -88,7 +106,9 @@ def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None
     assert _run(tmp_path, "ray", *cells, "--launcher", "ray") == 0
     here, there = read_records(tmp_path / "here"), read_records(tmp_path / "ray")
     assert len(there) == 4
-    assert _figures(there) == _figures(here)
+    mine, theirs = _figures(there), _figures(here)
+    assert mine.keys() == theirs.keys()
+    assert mine == theirs, _explain(mine, theirs)
     for r in there:
         assert r.placement["launcher"] == "ray"
         assert r.placement["node_ip"] == "127.0.0.1"
