@@ -38,8 +38,11 @@ SMALL = [
     *("--set", "data.n_train=128", "--set", "data.n_dev=32", "--set", "data.n_test=64"),
     *("--set", "train.steps=20", "--set", "train.eval_every=10"),
 ]
-# Deterministic: equal under any launcher on one machine at one thread count.
-DETERMINISTIC = ("accuracy", "dev_accuracy", "train_loss_final", "best_step", "loss_curve")
+# Equal under any launcher on one machine at one thread count. Losses are compared to 1e-5
+# relative: switch's CPU training reorders float32 sums between runs (seen: 1e-7 relative in
+# train_loss_final, accuracy equal), as CI's own smoke gate allows (--rel-tol 1e-2).
+DETERMINISTIC = ("accuracy", "dev_accuracy", "best_step")
+LOSSES = ("train_loss_final", "loss_curve")
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +71,15 @@ def _run(out: Path, run_id: str, *extra: str) -> int:
     )
 
 
-def _figures(records) -> dict:
+def _figures(records, tolerant: bool = False) -> dict:
+    """(status, params, deterministic figures, FLOPs) per cell; `tolerant` wraps the losses in
+    pytest.approx (one side of a comparison only)."""
     out = {}
     for r in records:
         flops = {k: v for k, v in r.metrics.items() if k.startswith("flops_")}
         kept = {k: r.metrics[k] for k in DETERMINISTIC}
+        if tolerant:
+            kept.update({k: pytest.approx(r.metrics[k], rel=1e-5) for k in LOSSES})
         out[(r.task, r.model, r.seed)] = (r.status, r.params_total, r.params_active, kept, flops)
     return out
 
@@ -106,7 +113,7 @@ def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None
     assert _run(tmp_path, "ray", *cells, "--launcher", "ray") == 0
     here, there = read_records(tmp_path / "here"), read_records(tmp_path / "ray")
     assert len(there) == 4
-    mine, theirs = _figures(there), _figures(here)
+    mine, theirs = _figures(there), _figures(here, tolerant=True)
     assert mine.keys() == theirs.keys()
     assert mine == theirs, _explain(mine, theirs)
     for r in there:
