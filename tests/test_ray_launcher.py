@@ -78,8 +78,8 @@ def _figures(records, tolerant: bool = False) -> dict:
     for r in records:
         flops = {k: v for k, v in r.metrics.items() if k.startswith("flops_")}
         kept = {k: r.metrics[k] for k in DETERMINISTIC}
-        if tolerant:
-            kept.update({k: pytest.approx(r.metrics[k], rel=1e-5) for k in LOSSES})
+        for k in LOSSES:
+            kept[k] = pytest.approx(r.metrics[k], rel=1e-5) if tolerant else r.metrics[k]
         out[(r.task, r.model, r.seed)] = (r.status, r.params_total, r.params_active, kept, flops)
     return out
 
@@ -243,14 +243,14 @@ def test_a_killed_driver_resumed_ends_with_every_cell_exactly_once(cluster, tmp_
                 os.kill(pid, signal.SIGKILL)
     assert driver.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     before = len(records.read_text().splitlines())
-    assert 0 < before < 4
+    assert 0 < before < 8
     resumed = subprocess.run(
         [*base, "--resume", str(tmp_path / "killed")], capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     counts = collections.Counter((r["task"], r["model"], r["seed"]) for r in lines)
-    planned = {("first", m, s) for m in ("switch", "uoe") for s in (0, 1)}
+    planned = {(t, m, s) for t in ("majority", "first") for m in ("switch", "uoe") for s in (0, 1)}
     assert set(counts) == planned
     assert set(counts.values()) == {1}, counts
     assert all(r["status"] == "ok" for r in lines)
