@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
         "listops.data.max_len=2048 (repeatable)",
     )
     run.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="run every cell at each value of a --set key: model.experts=2,4,8 (repeatable; "
+        "several give the cross product)",
+    )
+    run.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -108,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a profiler trace of a few training steps per ok cell "
         "(<run dir>/traces, a TensorBoard logdir; Chrome/Perfetto JSON)",
     )
+    _launcher_arguments(run)
     run.set_defaults(func=commands.run)
 
     prof = sub.add_parser(
@@ -201,6 +210,41 @@ def _parser() -> argparse.ArgumentParser:
         sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     data.set_defaults(func=commands.data)
     return parser
+
+
+def _launcher_arguments(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("launcher (README: Running on a cluster)")
+    group.add_argument(
+        "--launcher",
+        choices=["in_process", "ray"],
+        default="in_process",
+        help="in_process (default): cells one after another here; ray: cells as Ray tasks",
+    )
+    group.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (ray start --head prints it); default: a local instance "
+        "with this machine's CPUs and GPUs",
+    )
+    group.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        help="CPUs each cell reserves (default: a whole node on --device cpu, 1 on cuda)",
+    )
+    group.add_argument(
+        "--gpus-per-cell", type=float, help="GPUs each cell reserves (default: 1 on cuda, else 0)"
+    )
+    group.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="reruns of a cell whose worker process died, before its error record (default: 2)",
+    )
+    group.add_argument(
+        "--share-device",
+        action="store_true",
+        help="let cells share a CPU node or GPU; their records are flagged device_shared and "
+        "`bench compare` does not gate their timings",
+    )
 
 
 if __name__ == "__main__":

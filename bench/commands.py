@@ -23,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
 
     catalog.discover()
     if args.resume:
-        if args.suite or args.models or args.tasks or args.overrides or args.profile:
+        if args.suite or args.models or args.tasks or args.overrides or args.profile or args.sweep:
             raise ValueError(
-                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--profile"
+                "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--sweep/"
+                "--profile"
             )
         if args.threads is not None:
             raise ValueError("--resume keeps the run's thread count; drop --threads")
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
             task_data_dirs=task_data_dirs,
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
+            sweep=tuple(args.sweep),
         )
         resolved = runner.resolve(plan)
         run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
@@ -65,19 +67,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if plan.threads is not None:  # before the manifest, which records the thread count
         torch.set_num_threads(plan.threads)
-    with hold(run_dir):  # one writer per run directory
-        try:
-            with interruptible():
-                if not args.resume:
-                    runner.start(resolved, run_dir, sys.argv)
-                elif args.data_dir:
-                    record_resume(run_dir, read_manifest(run_dir), plan)
-                return _execute(resolved, run_dir, args)
-        except RunInterrupted as exc:
-            return report_interrupt(exc, run_dir)
+    launcher = runner.make_launcher(args, resolved.plan.device)  # refuses bad options first
+    try:
+        with hold(run_dir):  # one writer per run directory, under every launcher
+            try:
+                with interruptible():
+                    if not args.resume:
+                        runner.start(resolved, run_dir, sys.argv, launcher.describe())
+                    elif args.data_dir:
+                        record_resume(run_dir, read_manifest(run_dir), plan)
+                    return _execute(resolved, run_dir, args, launcher)
+            except RunInterrupted as exc:
+                return report_interrupt(exc, run_dir)
+    finally:
+        launcher.close()
 
 
-def _execute(resolved, run_dir, args: argparse.Namespace) -> int:
+def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
     from bench import runner
     from bench.report.summary import efficiency_summary, summary_table
     from bench.runner.dry_run import data_needs
@@ -90,7 +96,7 @@ def _execute(resolved, run_dir, args: argparse.Namespace) -> int:
         from bench.progress import tqdm_progress
 
         progress = tqdm_progress
-    records = runner.execute(resolved, run_dir, progress, run_log)
+    records = runner.execute(resolved, run_dir, progress, run_log, launcher)
     if resolved.suite.kind == "efficiency":
         print(efficiency_summary(records, resolved.suite.reference_model))
     else:

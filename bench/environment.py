@@ -25,7 +25,7 @@ def environment() -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cuda_available": cuda,
         "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         # The vector ISA torch's CPU kernels use (AVX2, AVX512, ...): float sums, and so losses,
         # differ between ISAs even on CPUs of the same name.
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -46,7 +46,8 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

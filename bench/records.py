@@ -1,10 +1,11 @@
 """The record schema, the append-only JSONL store, and the run manifest (read and written here;
 `bench.environment` says what goes into it). Imports no torch, so reports stay light.
 
-One JSON line per (suite, task, model, scale, seed) cell in `<run_dir>/records.jsonl`, appended and
-fsync'ed as soon as the cell finishes, so a killed run loses no finished cell. `manifest.json`
-describes the run (environment, seeds, resolved configs). Metrics are plain numbers in SI units
-(seconds, bytes, flops) with the unit in the name; a missing result is absent, never zero.
+One JSON line per (suite, task, model, scale, seed, sweep variant) cell in
+`<run_dir>/records.jsonl`, appended and fsync'ed as soon as the cell finishes, so a killed run
+loses no finished cell. `manifest.json` describes the run (environment, seeds, resolved configs).
+Metrics are plain numbers in SI units (seconds, bytes, flops) with the unit in the name; a
+missing result is absent, never zero.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from suites.cache import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-# Versions this code reads: 1 lacks `measurement_error` (its measurements never failed visibly).
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+# Versions this code reads: 1 lacks `measurement_error` (its measurements never failed visibly);
+# 2 lacks `variant`, `variant_values` and `placement` (no sweeps, every cell ran in-process).
+READABLE_VERSIONS = (1, 2, 3)
 RECORDS_FILE = "records.jsonl"
 MANIFEST_FILE = "manifest.json"
 
@@ -45,9 +47,11 @@ class CellId:
     model: str
     scale: str
     seed: int
+    variant: str = ""  # the sweep point, e.g. "experts=8,top_k=2"; "" outside a sweep
 
     def __str__(self) -> str:
-        return f"{self.suite}/{self.task}/{self.model}/{self.scale}/seed{self.seed}"
+        text = f"{self.suite}/{self.task}/{self.model}/{self.scale}/seed{self.seed}"
+        return f"{text}/{self.variant}" if self.variant else text
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class Record:
     `train_time_s`, `examples_per_s` when status is ok; curves are lists of numbers.
     routing: per-layer routing statistics of MoE models (empty for dense models).
     artifacts: paths of files the cell wrote, relative to the run directory.
+    variant: the sweep point's stable key (part of the identity); variant_values: the swept
+    `--set` keys and their values at that point, e.g. {"model.experts": 8}.
+    placement: where the cell ran: launcher, hostname, node, device name, GPU index, and
+    `device_shared` (true when other cells ran on its device at the same time, so its timings
+    are disturbed; `bench compare` does not gate them).
     """
 
     run_id: str
@@ -79,6 +88,9 @@ class Record:
     artifacts: Mapping[str, str] = field(default_factory=dict)
     started_at: str = ""
     duration_s: float = 0.0
+    variant: str = ""
+    variant_values: Mapping[str, Any] = field(default_factory=dict)
+    placement: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -91,7 +103,7 @@ class Record:
 
     @property
     def cell(self) -> CellId:
-        return CellId(self.suite, self.task, self.model, self.scale, self.seed)
+        return CellId(self.suite, self.task, self.model, self.scale, self.seed, self.variant)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, allow_nan=False)

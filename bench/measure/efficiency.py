@@ -30,8 +30,9 @@ def relative_metrics(
     metrics: Mapping[str, Any], cell: CellId, finished: Mapping[CellId, Record], reference: str
 ) -> dict[str, Any]:
     """`<name>_rel` for each RELATIVE metric against the reference model's ok record of the same
-    task, scale and seed in `finished`, and `relative_to` naming it (or why there is none)."""
-    key = CellId(cell.suite, cell.task, reference, cell.scale, cell.seed)
+    task, scale, seed and sweep variant in `finished`, and `relative_to` naming it (or why there
+    is none)."""
+    key = CellId(cell.suite, cell.task, reference, cell.scale, cell.seed, cell.variant)
     base = metrics if cell.model == reference else None
     if base is None:
         record = finished.get(key)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.report.csv_data import cells_csv
 from bench.report.frame import load_runs
+from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render
 from bench.report.tables import report_tables
 from suites.cache import write_text_atomic
@@ -38,6 +39,7 @@ def build_report(
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    tables += sweep_tables(runs)
     if published:
         from bench.report.published import published_tables
 
@@ -61,6 +63,7 @@ def build_report(
             from bench.report.plots import all_plots, save
 
             figures, plot_notes = all_plots(runs)
+            figures += sweep_plots(runs)
             notes += plot_notes
             for stem, fig in figures:
                 files += save(fig, out, stem)

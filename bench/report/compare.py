@@ -13,6 +13,9 @@ a list here:
   slow side fails.
 - memory (`memory_*_bytes`): fails when NEW > BASE * factor.
 - anything else numeric is printed, not gated.
+Timing figures of a cell that shared its device with other cells in either run
+(`placement.device_shared`, `bench run --share-device`) are printed as `shared`, never gated.
+Cells are matched by their whole identity, sweep variant included.
 A cell `ok` in BASE that is missing or not `ok` in NEW is a regression; so is a gated figure that
 BASE has and NEW lacks.
 """
@@ -68,7 +71,8 @@ class Finding:
     figure: str
     base: float | None
     new: float | None
-    verdict: str  # same | ~ | faster | smaller | CHANGED | SLOWER | LARGER | MISSING | new | info
+    # same | ~ | faster | smaller | shared | CHANGED | SLOWER | LARGER | MISSING | new | info
+    verdict: str
 
     @property
     def regression(self) -> bool:
@@ -127,6 +131,7 @@ def compare_records(
 
 def _compare_figures(cell: str, b: Record, n: Record, tol: Tolerances) -> list[Finding]:
     base_values, new_values = scalar_metrics(b), scalar_metrics(n)
+    shared = b.placement.get("device_shared") or n.placement.get("device_shared")
     findings = []
     for figure, old in base_values.items():
         if figure not in new_values:
@@ -135,6 +140,8 @@ def _compare_figures(cell: str, b: Record, n: Record, tol: Tolerances) -> list[F
             continue
         samples = b.metrics.get(_samples_name(figure))
         verdict = _verdict(figure, old, new_values[figure], samples, tol)
+        if shared and kind(figure) in (TIME_LOW, TIME_HIGH):
+            verdict = "shared"
         findings.append(Finding(cell, figure, old, new_values[figure], verdict))
     for figure in new_values.keys() - base_values.keys():
         findings.append(Finding(cell, figure, None, new_values[figure], "new"))

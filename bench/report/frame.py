@@ -4,8 +4,11 @@
 manifests, the task order of each suite, the models the runs planned and each suite's reference
 model (the one relative figures are ratios to). `cells_frame` has one row per cell (identity,
 status, sequence length); `metrics_frame` one row per (cell, scalar metric) of the `ok` cells,
-parameter counts included. Lists (curves, latency samples) and strings stay in the records;
-nothing here knows a fixed list of metrics, so metrics added later flow through unchanged.
+parameter counts included. In a sweep, a cell's `model` column is its label, `switch[experts=8]`
+(`model_label`), so every table and plot keeps variants apart; `base_model` and `variant` hold
+the parts (`bench.report.sweep` draws the scaling plots). Lists (curves, latency samples) and
+strings stay in the records; nothing here knows a fixed list of metrics, so metrics added later
+flow through unchanged.
 """
 
 from __future__ import annotations
@@ -22,9 +25,17 @@ from bench.report.variants import flat_config, merge_runs
 
 CELL_COLUMNS = (
     *("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason"),
-    "measurement_error",
+    *("measurement_error", "base_model", "variant"),
 )
-METRIC_COLUMNS = ("suite", "scale", "task", "model", "seed", "length", "metric", "value")
+METRIC_COLUMNS = (
+    *("suite", "scale", "task", "model", "seed", "length", "metric", "value"),
+    *("base_model", "variant"),
+)
+
+
+def model_label(record: Record) -> str:
+    """The model's name, with the sweep variant in brackets when the cell has one."""
+    return f"{record.model}[{record.variant}]" if record.variant else record.model
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,8 @@ class Runs:
         return tuple(dict.fromkeys(seen))
 
     def models(self) -> tuple[str, ...]:
-        """Models in first-appearance order (the runs' plan order)."""
-        return tuple(dict.fromkeys(r.model for r in self.records))
+        """Models (with their sweep variant: `model_label`) in first-appearance order."""
+        return tuple(dict.fromkeys(model_label(r) for r in self.records))
 
     def palette_models(self) -> tuple[str, ...]:
         """The models that get a colour: every planned one, and any other a record names."""
@@ -105,12 +116,14 @@ def cells_frame(records: Sequence[Record]) -> pd.DataFrame:
             r.suite,
             r.scale,
             r.task,
-            r.model,
+            model_label(r),
             r.seed,
             lengths.get((r.suite, r.scale, r.task)),
             r.status,
             r.reason,
             r.measurement_error,
+            r.model,
+            r.variant,
         )
         for r in records
     ]
@@ -141,11 +154,13 @@ def metrics_frame(records: Sequence[Record]) -> pd.DataFrame:
             r.suite,
             r.scale,
             r.task,
-            r.model,
+            model_label(r),
             r.seed,
             lengths.get((r.suite, r.scale, r.task)),
             name,
             value,
+            r.model,
+            r.variant,
         )
         for r in records
         if r.status == "ok"

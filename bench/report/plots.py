@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bench.records import Record
-from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors
+from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors, model_label
 from bench.report.plot_parts import (
     bubble_key,
     legend_outside,
@@ -221,7 +221,7 @@ def expert_load(runs: Runs) -> list[Plot]:
     first: dict[tuple, Record] = {}
     for r in sorted(runs.records, key=lambda r: r.seed):
         if r.status == "ok" and r.routing:
-            first.setdefault((r.suite, r.scale, r.task, r.model), r)
+            first.setdefault((r.suite, r.scale, r.task, model_label(r)), r)
     for (suite, scale, task, model), record in first.items():
         parts = list(
             dict.fromkeys(
@@ -273,8 +273,8 @@ def training_curves(runs: Runs) -> list[Plot]:
             if not chosen:
                 continue
             fig, axes = _figure(2, 1, height=3.8)
-            for model in dict.fromkeys(r.model for r in chosen):
-                steps, loss, dev = _mean_curves([r for r in chosen if r.model == model])
+            for model in dict.fromkeys(model_label(r) for r in chosen):
+                steps, loss, dev = _mean_curves([r for r in chosen if model_label(r) == model])
                 style = dict(color=colors[model], label=model, marker="o", markersize=2.5)
                 axes[0, 0].plot(steps, loss, **style)
                 axes[1, 0].plot(steps, 100 * dev, **style)

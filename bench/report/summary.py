@@ -13,6 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.records import Record
+from bench.report.frame import model_label
 from bench.report.table import MISSING
 
 
@@ -32,7 +33,7 @@ def summary_table(records: Sequence[Record]) -> str:
         rows.append(
             [
                 r.task,
-                r.model,
+                model_label(r),
                 r.seed,
                 status_text(r),
                 f"{100 * m['accuracy']:.2f}" if ok else MISSING,
@@ -71,7 +72,7 @@ def efficiency_summary(records: Sequence[Record], reference: str) -> str:
             [
                 r.task,
                 r.data.get("max_len", MISSING),
-                r.model,
+                model_label(r),
                 status_text(r),
                 number(m.get("train_steps_per_s"), ".2f"),
                 number(m.get("train_steps_per_s_rel"), ".2f"),

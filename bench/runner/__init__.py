@@ -1,17 +1,23 @@
-"""Runs a suite: `plan` (suite x models x tasks x seeds -> cells, resolved configs), `manifest`
-(what the run directory records at the start), `execute` (the in-process launcher: every cell
-in order, records appended as they finish, resume) and `cell` (one cell -> one record)."""
+"""Runs a suite: `plan` (suite x models x tasks x seeds x sweep variants -> cells, resolved
+configs; `sweep` expands --sweep), `manifest` (what the run directory records at the start),
+`execute` (the driver: pending cells to a launcher, records appended as they finish, resume),
+`launch` (the in-process launcher; `ray_launch` the Ray one) and `cell` (one cell -> one
+record)."""
 
 from bench.runner.cell import ProgressFactory, run_cell
 from bench.runner.execute import execute, load_task_data
+from bench.runner.launch import InProcessLauncher, Launcher, make_launcher
 from bench.runner.manifest import start
 from bench.runner.plan import RunPlan, new_run_id, plan_from_manifest, resolve
 
 __all__ = [
+    "InProcessLauncher",
+    "Launcher",
     "ProgressFactory",
     "RunPlan",
     "execute",
     "load_task_data",
+    "make_launcher",
     "new_run_id",
     "plan_from_manifest",
     "resolve",

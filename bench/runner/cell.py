@@ -62,6 +62,8 @@ def run_cell(
         model=cell.model,
         scale=cell.scale,
         seed=cell.seed,
+        variant=cell.variant,
+        variant_values=dict(resolved.variant(cell.variant).values),
         started_at=utc_now(),
     )
     if isinstance(data, DataUnavailable):
@@ -71,7 +73,7 @@ def run_cell(
             reason = f"out of memory loading the data: {data}; lower data.max_len or n_*"
             return _failed(identity, None, "oom", reason, t0)
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
-    cfg = resolved.configs[cell.task]
+    cfg = resolved.config(cell.task, cell.variant)
     counts: tuple[int, int] | None = None
     close = None
     try:
@@ -143,7 +145,8 @@ def _measure(
     """FLOPs, latency and memory on the first batch of the test split; a trace with --profile."""
     trace_dir = None
     if resolved.plan.profile and run_dir is not None:
-        trace_dir = run_dir / "traces" / f"{cell.task}-{cell.model}-seed{cell.seed}"
+        variant = f"-{cell.variant}" if cell.variant else ""
+        trace_dir = run_dir / "traces" / f"{cell.task}-{cell.model}-seed{cell.seed}{variant}"
     return measure_model(
         model,
         fixed_batch(data.test, cfg.train.batch_size),

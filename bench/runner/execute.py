@@ -1,22 +1,25 @@
-"""Runs a resolved plan: every cell without an `ok` record, in order, each task's data loaded
-once, one record appended (and fsync'ed) as each cell finishes. A killed run loses no finished
+"""Runs a resolved plan: every cell without an `ok` record goes to a launcher (in-process by
+default, `bench.runner.launch`), and this driver, the run's single writer, appends (and
+fsync's) one record as each cell finishes. A killed run loses no finished
 cell, and running the plan again on the same directory (`--resume`) reruns only the cells
 without a complete `ok` record (a cell whose measurements failed is rerun too)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.measure import efficiency
 from bench.records import CellId, Record, RecordStore
-from bench.runner.cell import ProgressFactory, run_cell
-from bench.runner.load import load_average, with_load
+from bench.runner.cell import ProgressFactory
 from bench.runner.plan import ResolvedPlan
 from bench.runner.run_log import RunLog
 from suites.data import DataRequest, DataUnavailable, TaskData
+
+if TYPE_CHECKING:
+    from bench.runner.launch import Launcher
 
 log = logging.getLogger(__name__)
 
@@ -26,38 +29,31 @@ def execute(
     run_dir: Path,
     progress: ProgressFactory | None = None,
     run_log: RunLog | None = None,
+    launcher: Launcher | None = None,
 ) -> list[Record]:
-    """Run every cell of the plan that has no complete `ok` record yet; return the run's latest
-    record of every planned cell, in plan order. `run_log` prints the plan, the data loading
-    and a line per cell (`bench.runner.run_log`); each record carries the load average."""
+    """Run every cell of the plan that has no complete `ok` record yet on `launcher` (default:
+    in-process); return the run's latest record of every planned cell, in plan order.
+    `run_log` prints the plan, the data loading and a line per cell (`bench.runner.run_log`)."""
+    if launcher is None:
+        from bench.runner.launch import InProcessLauncher
+
+        launcher = InProcessLauncher()
     store = RecordStore(run_dir)
     store.repair()
     latest: dict[CellId, Record] = store.latest()
-    data_by_task: dict[str, TaskData | Exception] = {}
     cells = resolved.plan.cells()
     if resolved.suite.kind == "efficiency":  # the reference first: others are relative to it
         cells = efficiency.in_run_order(cells, resolved.suite.reference_model)
-    if run_log is not None:
-        todo = [c for c in cells if not complete(latest.get(c))]
-        run_log.begin(todo, len(cells) - len(todo))
+    pending = []
     for cell in cells:
         if complete(latest.get(cell)):
             log.info("%s: already ok, skipped on resume", cell)
-            continue
-        if cell.task not in data_by_task:
-            load = functools.partial(load_task_data, resolved, cell.task)
-            data_by_task[cell.task] = run_log.load(cell.task, load) if run_log else load()
-        before = load_average()
-        record = run_cell(
-            resolved,
-            cell,
-            data_by_task[cell.task],
-            run_dir.name,
-            progress,
-            run_dir=run_dir,
-            finished=latest,
-        )
-        record = with_load(record, before, load_average())
+        else:
+            pending.append(cell)
+    if run_log is not None:
+        run_log.begin(pending, len(cells) - len(pending))
+    for record in launcher.run(resolved, run_dir, pending, latest, progress, run_log):
+        cell = record.cell
         store.append(record)
         if run_log is not None:
             run_log.cell_end(record)
@@ -71,10 +67,10 @@ def complete(record: Record | None) -> bool:
     return record is not None and record.status == "ok" and not record.measurement_error
 
 
-def load_task_data(resolved: ResolvedPlan, task: str) -> TaskData | Exception:
-    """The task's data, or the loader's exception (recorded in every cell of the task, with the
-    traceback logged; DataUnavailable makes the cells `skipped`)."""
-    cfg = resolved.configs[task].data
+def load_task_data(resolved: ResolvedPlan, task: str, variant: str = "") -> TaskData | Exception:
+    """The task's data (at sweep point `variant`), or the loader's exception (recorded in every
+    cell of the task, with the traceback logged; DataUnavailable makes the cells `skipped`)."""
+    cfg = resolved.config(task, variant).data
     plan = resolved.plan
     request = DataRequest(
         max_len=cfg.max_len,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,15 @@ from bench.runner.plan import ResolvedPlan
 from suites.cache import write_text_atomic
 
 
-def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> None:
+def start(
+    resolved: ResolvedPlan,
+    run_dir: Path,
+    argv: Sequence[str] = (),
+    launcher: Mapping[str, Any] | None = None,
+) -> None:
     """Create the run directory and write its manifest (refuses an existing run), and beside it
-    `command.txt`, the command line, to rerun the run should its manifest be lost."""
+    `command.txt`, the command line, to rerun the run should its manifest be lost. `launcher`
+    is what the launcher says of where cells go (a Ray cluster's resources)."""
     if (run_dir / "manifest.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
     plan = resolved.plan
@@ -40,6 +46,14 @@ def start(resolved: ResolvedPlan, run_dir: Path, argv: Sequence[str] = ()) -> No
             "measure": {
                 t: dataclasses.asdict(resolved.measure(t).latency) for t in resolved.configs
             },
+            "variant_configs": {
+                key: {
+                    "values": variant.values,
+                    "configs": {task: cfg.to_dict() for task, cfg in configs.items()},
+                }
+                for key, (variant, configs) in resolved.variants.items()
+            },
+            "launcher": dict(launcher or {"name": "in_process"}),
             "reference_model": resolved.suite.reference_model,
             "kernels": kernels(resolved),
             "environment": environment(),

@@ -1,6 +1,6 @@
-"""What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, where data lives),
-checked against the registries and resolved into one config per task. The plan is stored in the
-run's manifest, so `--resume` rebuilds exactly the same one."""
+"""What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, sweep, where data
+lives), checked against the registries and resolved into one config per task and sweep variant.
+The plan is stored in the run's manifest, so `--resume` rebuilds exactly the same one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.measure.cell import MeasureConfig
 from bench.records import CellId
+from bench.runner.sweep import NO_SWEEP, Variant, variants
 from suites.config import CellConfig, Scale
 from suites.spec import SuiteSpec, TaskSpec
 
@@ -36,16 +37,18 @@ class RunPlan:
     profile: bool = False  # write a profiler trace of a few training steps per ok cell
     task_data_dirs: tuple[tuple[str, str], ...] = ()  # (task, directory): beats data_dir
     threads: int | None = DEFAULT_THREADS  # torch intra-op threads; None: torch's default
+    sweep: tuple[str, ...] = ()  # raw `--sweep KEY=V1,V2` strings (bench.runner.sweep)
 
     def data_dir_for(self, task: str) -> str | None:
         """The task's own `--data-dir TASK=PATH`, else the plain `--data-dir`, else None."""
         return dict(self.task_data_dirs).get(task, self.data_dir)
 
     def cells(self) -> list[CellId]:
-        """Task-major order, so each task's data is loaded once."""
+        """Task-major order, so each task's data is loaded once; then variant, model, seed."""
         return [
-            CellId(self.suite, task, model, self.scale, seed)
+            CellId(self.suite, task, model, self.scale, seed, variant.key)
             for task in self.tasks
+            for variant in variants(self.sweep)
             for model in self.models
             for seed in self.seeds
         ]
@@ -59,6 +62,7 @@ class RunPlan:
             "seeds": list(self.seeds),
             "overrides": list(self.overrides),
             "task_data_dirs": dict(self.task_data_dirs),
+            "sweep": list(self.sweep),
         }
 
 
@@ -72,6 +76,17 @@ class ResolvedPlan:
     tasks: dict[str, TaskSpec]
     configs: dict[str, CellConfig]
     overrides: tuple[Override, ...] = field(default=())
+    # sweep variant key -> (the Variant, {task: config}); the one "" variant without a sweep
+    variants: dict[str, tuple[Variant, dict[str, CellConfig]]] = field(default_factory=dict)
+
+    def config(self, task: str, variant: str = "") -> CellConfig:
+        """The resolved config of `task` at sweep point `variant`."""
+        if not variant:
+            return self.configs[task]
+        return self.variants[variant][1][task]
+
+    def variant(self, key: str) -> Variant:
+        return self.variants[key][0] if key else NO_SWEEP
 
     def measure(self, task: str) -> MeasureConfig:
         """The task's measurement rules: the scale's preset and the `measure.*` overrides."""
@@ -105,6 +120,15 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
     configs = {t: scale.resolve(t, for_task(cell_overrides, t)) for t in plan.tasks}
+    swept = {}
+    for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
+        point = cell_overrides + tuple(
+            parse_override(text, suite.tasks) for text in variant.overrides
+        )
+        swept[variant.key] = (
+            variant,
+            {t: scale.resolve(t, for_task(point, t)) for t in plan.tasks},
+        )
     for t, cfg in configs.items():
         if cfg.data.generator and cfg.data.generator not in tasks[t].generators:
             choices = ", ".join(tasks[t].generators) or "none (drop data.generator)"
@@ -112,7 +136,7 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
                 f"{plan.suite}/{t}: data.generator={cfg.data.generator!r} is not one of its "
                 f"generator variants: {choices}"
             )
-    resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides)
+    resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides, swept)
     for task in plan.tasks:
         resolved.measure(task)  # a bad measure.* value fails here, not after training
     return resolved
@@ -137,4 +161,5 @@ def plan_from_manifest(manifest: dict[str, Any]) -> RunPlan:
         profile=raw.get("profile", False),
         task_data_dirs=tuple(raw.get("task_data_dirs", {}).items()),
         threads=raw.get("threads"),  # a run from before --threads used torch's default
+        sweep=tuple(raw.get("sweep", ())),
     )

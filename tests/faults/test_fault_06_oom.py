@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.records import read_records
 from bench.runner import cell
 
-execute = importlib.import_module("bench.runner.execute")  # the module, not the function
+launch = importlib.import_module("bench.runner.launch")  # where the in-process launcher loads
 
 
 def _oom(*args, **kwargs):
@@ -34,10 +34,10 @@ def test_oom_while_measuring_is_oom_and_resume_retries_it(tmp_path, monkeypatch)
 
 
 def test_oom_while_loading_data_is_oom(tmp_path, monkeypatch) -> None:
-    def no_memory(resolved, task):
+    def no_memory(resolved, task, variant=""):
         return MemoryError("Unable to allocate 74.5 GiB for an array with shape (100, 100000000)")
 
-    monkeypatch.setattr(execute, "load_task_data", no_memory)
+    monkeypatch.setattr(launch, "load_task_data", no_memory)
     assert main(run_args(tmp_path, "r", *TINY, "--tasks", "majority")) == 1
     (record,) = read_records(tmp_path / "runs" / "r")
     assert record.status == "oom" and "out of memory loading the data" in record.reason

@@ -1,0 +1,151 @@
+"""Launchers: what runs a plan's pending cells and hands their records back to the driver.
+
+The driver (`bench.runner.execute`) stays the single writer of `records.jsonl`: a launcher only
+yields each cell's record as it finishes, and the driver appends it before asking for the next,
+so resume and every record rule are the same under every launcher.
+
+- `InProcessLauncher` (the default): every cell in order in this process, each distinct data
+  request loaded once; exactly the runner's historical behaviour.
+- `bench.runner.ray_launch.RayLauncher`: cells as Ray tasks on a local instance or a cluster
+  (imported only when asked for, so ray stays an optional extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import platform
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from bench.records import CellId, Record
+from bench.runner.cell import ProgressFactory, run_cell
+from bench.runner.execute import load_task_data
+from bench.runner.load import load_average, with_load
+from bench.runner.plan import ResolvedPlan
+from bench.runner.run_log import RunLog
+from suites.data import TaskData
+
+
+class Launcher(Protocol):
+    """Runs cells and yields one record per cell, in the order they finish."""
+
+    name: str
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records of where the run's cells go (e.g. the cluster's resources)."""
+        ...
+
+    def run(
+        self,
+        resolved: ResolvedPlan,
+        run_dir: Path,
+        cells: Sequence[CellId],
+        finished: Mapping[CellId, Record],
+        progress: ProgressFactory | None,
+        run_log: RunLog | None = None,
+    ) -> Iterator[Record]:
+        """Yield a record for each of `cells`. `finished` is the driver's view of the run's
+        latest records, updated by the driver after each yielded record (efficiency cells read
+        their reference model's figures from it). `run_log` announces data loading where the
+        data is loaded in the driver's process."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InProcessLauncher:
+    """Every cell in order in this process; each distinct data request loaded once."""
+
+    name = "in_process"
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "hostname": platform.node(), "cpu_count": os.cpu_count()}
+
+    def run(
+        self,
+        resolved: ResolvedPlan,
+        run_dir: Path,
+        cells: Sequence[CellId],
+        finished: Mapping[CellId, Record],
+        progress: ProgressFactory | None,
+        run_log: RunLog | None = None,
+    ) -> Iterator[Record]:
+        data: dict[tuple[str, Any], TaskData | Exception] = {}
+        for cell in cells:
+            key = (cell.task, resolved.config(cell.task, cell.variant).data)
+            if key not in data:
+                load = functools.partial(load_task_data, resolved, cell.task, cell.variant)
+                data[key] = run_log.load(cell.task, load) if run_log else load()
+            before = load_average()
+            record = run_cell(
+                resolved,
+                cell,
+                data[key],
+                run_dir.name,
+                progress,
+                run_dir=run_dir,
+                finished=finished,
+            )
+            record = with_load(record, before, load_average())
+            yield with_placement(record, self.name, resolved.plan.device)
+
+    def close(self) -> None:
+        pass
+
+
+def with_placement(record: Record, launcher: str, device: str, **where: Any) -> Record:
+    """`record` with where it ran: launcher, host, device name (and whatever `where` adds)."""
+    placement = {
+        "launcher": launcher,
+        "hostname": platform.node(),
+        "device": device,
+        "device_name": device_name(device),
+        "device_shared": False,
+        **where,
+    }
+    return dataclasses.replace(record, placement=placement)
+
+
+def device_name(device: str) -> str:
+    """The GPU's name for a CUDA device, else the CPU's model name."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    from bench.environment import cpu_name
+
+    return cpu_name()
+
+
+def make_launcher(args: Any, device: str) -> Launcher:
+    """The launcher `bench run`'s arguments ask for (Ray options without --launcher ray are
+    refused, not ignored)."""
+    if args.launcher == "in_process":
+        given = [
+            flag
+            for flag, value in (
+                ("--ray-address", args.ray_address),
+                ("--cpus-per-cell", args.cpus_per_cell),
+                ("--gpus-per-cell", args.gpus_per_cell),
+                ("--share-device", args.share_device or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} need --launcher ray")
+        return InProcessLauncher()
+    from bench.runner.ray_launch import RayLauncher, RayOptions
+
+    options = RayOptions(
+        address=args.ray_address,
+        device=device,
+        cpus_per_cell=args.cpus_per_cell,
+        gpus_per_cell=args.gpus_per_cell,
+        max_retries=args.max_retries,
+        share_device=args.share_device,
+        show_progress=not args.no_progress,
+    )
+    return RayLauncher(options)

@@ -1,0 +1,50 @@
+"""Choosing a launcher: the in-process default refuses Ray options instead of ignoring them,
+and `--launcher ray` without ray installed says which extra to install."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bench.cli import main
+from bench.runner.ray_launch import RayOptions, import_ray
+
+RUN = ["run", "--suite", "smoke", "--models", "switch", "--tasks", "majority", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--ray-address", "10.0.0.1:6379"], ["--gpus-per-cell", "1"], ["--share-device"]],
+)
+def test_ray_options_without_the_ray_launcher_are_refused(tmp_path, capsys, flags) -> None:
+    assert main([*RUN, "--out", str(tmp_path), *flags]) == 2
+    assert "need --launcher ray" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before the run directory exists
+
+
+def test_the_ray_launcher_without_ray_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[ray\]'"):
+        import_ray(local=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(max_retries=-1), "--max-retries"),
+        (dict(cpus_per_cell=0), "--cpus-per-cell must be > 0"),
+        (dict(gpus_per_cell=1), "--gpus-per-cell needs --device cuda"),
+    ],
+)
+def test_bad_ray_options_are_refused(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        RayOptions(**options)
+
+
+def test_only_a_shared_device_is_flagged_shared() -> None:
+    assert not RayOptions().device_shared
+    assert RayOptions().exclusive_cpu_nodes
+    assert RayOptions(share_device=True).device_shared
+    assert not RayOptions(device="cuda").device_shared  # one whole GPU per cell
+    assert RayOptions(device="cuda", gpus_per_cell=0.5).device_shared
