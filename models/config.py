@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 NORMS = ("layer", "rms")
 POOLS = ("mean", "sum_over_L")
 ROUTING_LEVELS = ("token", "sample")
@@ -59,7 +58,9 @@ class ModelConfig:
                     f"set e.g. --set model.{name}={allowed[0]}"
                 )
         if self.patch_size < 0:
-            raise ValueError(f"model.patch_size must be >= 0 (0 = the variant's own), got {self.patch_size}")
+            raise ValueError(
+                f"model.patch_size must be >= 0 (0 = the variant's own), got {self.patch_size}"
+            )
 
 
 @dataclass(frozen=True)

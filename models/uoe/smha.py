@@ -33,7 +33,6 @@ from models.uoe.decompose import AttentionExperts, split_attention
 from models.uoe.release_init import parameter_count, unused_attention_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
-
 RELEASED_KEY_PENALTY = 1e6  # the released score offset of a masked key
 
 
