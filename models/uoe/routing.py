@@ -29,7 +29,8 @@ Two behaviours, set by `mask_padding`:
     was chosen by fewer than c patches, the free slots are filled with unchosen patches
     (in position order here; arbitrary ties in the released code) that are processed as real;
     max_load is taken over the whole batch, as released.
-Attention keys are always restricted to real tokens (the released code masks them too).
+Attention keys are always restricted to real tokens (the released code masks them too; how a
+head row with no real key is handled is SMHA's business, `smha.py`).
 """
 
 from __future__ import annotations
