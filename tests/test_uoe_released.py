@@ -283,7 +283,9 @@ def _ours_with_blocks(model, tokens, lengths):
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize("heads, attn_top_k", [(HEADS, ATTN_TOP_K), (4, 2)])
+@pytest.mark.parametrize(
+    "heads, attn_top_k", [(HEADS, ATTN_TOP_K), pytest.param(4, 2, marks=pytest.mark.slow)]
+)
 def test_uoe_paper_on_the_released_backbone_matches_the_looped_release(
     mode: str, heads: int, attn_top_k: int
 ) -> None:
