@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+NORMS = ("layer", "rms")
+POOLS = ("mean", "sum_over_L")
+ROUTING_LEVELS = ("token", "sample")
+CAPACITY_RULES = ("variant", "factor", "half", "max_load")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -24,10 +29,38 @@ class ModelConfig:
     capacity_factor: float = 1.25  # tokens an expert may keep = factor x fair share
     balance_loss_weight: float = 0.01  # load-balancing auxiliary loss
     z_loss_weight: float = 0.001  # router z-loss (Switch)
-    patch_size: int = 1  # UoE data selection: tokens per patch (1 = token-level)
+    # UoE data selection: tokens per patch; 0 = the variant's own (1, token level, for uoe,
+    # uoe_paper and uoe_sample; UOE_PATCH_TOKENS for uoe_patch).
+    patch_size: int = 0
+    routing_level: str = "token"  # UoE expert selection: per "token" or per "sample"
+    # UoE capacity rule of both parts, by name (models/uoe/model.py): "variant" (each variant's
+    # own), "factor" (capacity_factor x fair share), "half" (L/2), "max_load" (the busiest expert).
+    capacity_rule: str = "variant"
+    # Backbone options, honoured by every model (README, "The released backbone"):
+    norm: str = "layer"  # the blocks' pre-norms: "layer" (LayerNorm) | "rms" (RMSNorm, eps 1e-6)
+    rope: bool = False  # the released rotary step on each mixer's input (models/layers/rotary.py)
+    pool: str = "mean"  # "mean" over real tokens | "sum_over_L": their sum / the padded length
     # Efficient-attention mixers; other models ignore these.
     proj_len: int = 256  # Linformer: keys/values projected along the sequence to this length
     random_features: int = 256  # Performer: FAVOR+ random features per head
+
+    def __post_init__(self) -> None:
+        choices = {
+            "norm": NORMS,
+            "pool": POOLS,
+            "routing_level": ROUTING_LEVELS,
+            "capacity_rule": CAPACITY_RULES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"model.{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}; "
+                    f"set e.g. --set model.{name}={allowed[0]}"
+                )
+        if self.patch_size < 0:
+            raise ValueError(
+                f"model.patch_size must be >= 0 (0 = the variant's own), got {self.patch_size}"
+            )
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ def test_a_disagreeing_cross_check_is_flagged_in_the_metrics() -> None:
     assert fvcore_disagreement(low).startswith("fvcore counts 0.8400 x the counted")
 
 
-@pytest.mark.parametrize("name", ["switch", "mixtral", "uoe", "uoe_paper"])
+@pytest.mark.parametrize(
+    "name", ["switch", "mixtral", "uoe", "uoe_paper", "uoe_patch", "uoe_sample"]
+)
 @pytest.mark.parametrize("impl", ["mm", "torch", "bmm"])
 def test_fvcore_times_two_equals_ours_for_moe_models(name: str, impl: str, monkeypatch) -> None:
     """fvcore sees our grouped-GEMM autograd Functions as opaque Python ops; handles count them."""

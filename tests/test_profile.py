@@ -113,6 +113,8 @@ EXPECTED_PHASES = {
     "mixtral": {("mixer", ATTENTION)} | _MOE_FFN,
     "uoe": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
     "uoe_paper": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
+    "uoe_patch": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
+    "uoe_sample": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
 }
 
 

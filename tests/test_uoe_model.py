@@ -185,7 +185,7 @@ def test_model_analytic_flops_match_flop_counter_part_by_part() -> None:
 
 
 @pytest.mark.parametrize("scale", sorted(LRA_SCALES))
-@pytest.mark.parametrize("name", ["uoe", "uoe_paper"])
+@pytest.mark.parametrize("name", ["uoe", "uoe_paper", "uoe_patch", "uoe_sample"])
 def test_builds_and_runs_at_every_lra_scale(scale: str, name: str) -> None:
     cfg = LRA_SCALES[scale].resolve("listops")
     length = min(cfg.data.max_len, 256)  # the forward is length-generic; keep the test fast

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.config import ModelConfig, ModelTask
+from models.config import POOLS, ModelConfig, ModelTask
 from models.layers.encoder import Encoder, PartFactory
-from models.layers.heads import ClassificationHead, dual_features, masked_mean_pool
+from models.layers.heads import ClassificationHead, dual_features, pool
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,28 @@ class ModelOutput:
 
 
 class SequenceClassifier(nn.Module):
-    """Encode each input with the same encoder, mean-pool, classify.
+    """Encode each input with the same encoder, pool (`pooling`: "mean" | "sum_over_L"), classify.
 
     With two inputs the head reads [u, v, u*v, u-v] and the routing statistics of both passes
     are returned (first input's layers, then the second's).
     """
 
-    def __init__(self, encoder: Encoder, head: ClassificationHead, num_inputs: int) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        head: ClassificationHead,
+        num_inputs: int,
+        pooling: str = "mean",
+    ) -> None:
         super().__init__()
         if num_inputs not in (1, 2):
             raise ValueError(f"num_inputs must be 1 or 2, got {num_inputs}")
+        if pooling not in POOLS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLS)}")
         self.encoder = encoder
         self.head = head
         self.num_inputs = num_inputs
+        self.pooling = pooling
 
     def forward(
         self, inputs: tuple[torch.Tensor, ...], lengths: tuple[torch.Tensor, ...]
@@ -45,7 +54,7 @@ class SequenceClassifier(nn.Module):
         if len(inputs) != self.num_inputs:
             raise ValueError(f"expected {self.num_inputs} inputs, got {len(inputs)}")
         encoded = [self.encoder(tokens, n) for tokens, n in zip(inputs, lengths, strict=True)]
-        pooled = [masked_mean_pool(e.hidden, e.mask) for e in encoded]  # each (B, D)
+        pooled = [pool(self.pooling, e.hidden, e.mask) for e in encoded]  # each (B, D)
         features = pooled[0] if self.num_inputs == 1 else dual_features(*pooled)
         aux_loss = sum((e.aux_loss for e in encoded[1:]), start=encoded[0].aux_loss)
         stats = tuple(s for e in encoded for s in e.layer_stats)
@@ -59,7 +68,8 @@ def build_classifier(
     make_mixer: PartFactory,
     make_ffn: PartFactory,
 ) -> SequenceClassifier:
-    """The shared classifier with this model's mixer and FFN in every block."""
+    """The shared classifier with this model's mixer and FFN in every block, on the backbone
+    the config names (`cfg.norm`, `cfg.rope`, `cfg.pool`)."""
     encoder = Encoder(
         vocab_size=task.vocab_size,
         max_len=task.max_len,
@@ -68,10 +78,12 @@ def build_classifier(
         dropout=cfg.dropout,
         make_mixer=make_mixer,
         make_ffn=make_ffn,
+        norm=cfg.norm,
+        rope_heads=cfg.heads if cfg.rope else 0,
     )
     in_dim = cfg.dim * (4 if task.num_inputs == 2 else 1)
     head = ClassificationHead(in_dim, cfg.ffn_dim, task.num_classes)
-    return SequenceClassifier(encoder, head, task.num_inputs)
+    return SequenceClassifier(encoder, head, task.num_inputs, cfg.pool)
 
 
 def parameter_counts(model: nn.Module) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""The shared encoder: embeddings, a stack of blocks with swappable parts, a final norm."""
+"""The shared encoder: embeddings, a stack of blocks with swappable parts, a final LayerNorm."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from torch import nn
 from models.layers.block import Block
 from models.layers.embeddings import TokenPositionEmbedding
 from models.layers.parts import PartAux, lengths_to_mask
+from models.layers.rotary import RotaryStep
 
 # (layer index) -> part module; the model file decides what a mixer or FFN is.
 PartFactory = Callable[[int], nn.Module]
@@ -38,11 +39,24 @@ class Encoder(nn.Module):
         dropout: float,
         make_mixer: PartFactory,
         make_ffn: PartFactory,
+        norm: str = "layer",
+        rope_heads: int = 0,
     ) -> None:
+        """norm: the blocks' pre-norm ("layer" | "rms"); rope_heads > 0 puts the released rotary
+        step, over that many slices, before every mixer (0: none). The final norm is LayerNorm
+        in every case (as released)."""
         super().__init__()
         self.embed = TokenPositionEmbedding(vocab_size, max_len, dim, dropout)
         self.blocks = nn.ModuleList(
-            Block(dim, make_mixer(i), make_ffn(i), dropout) for i in range(depth)
+            Block(
+                dim,
+                make_mixer(i),
+                make_ffn(i),
+                dropout,
+                norm=norm,
+                rotary=RotaryStep(dim, rope_heads, max_len) if rope_heads else None,
+            )
+            for i in range(depth)
         )
         self.norm = nn.LayerNorm(dim)
 

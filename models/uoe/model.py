@@ -1,24 +1,39 @@
-"""The two UoE variants (registered by `baselines/uoe.py`) and the dense -> UoE conversion.
+"""The UoE variants (registered by `baselines/uoe.py`) and the dense -> UoE conversion.
 
-`uoe_paper` reproduces the released code's behaviour (reference/uoe.md §1.3-1.4): unweighted
-union of expert outputs, so the routers get no gradient; no balance loss; attention capacity =
-the batch's maximum load, MLP capacity fixed at L/2; padding routed and filler tokens processed
-as real ones. (One deliberate difference: the output bias is added once per token, as in the
-exact decomposition, not once per expert that took the token.)
+`uoe_paper` ("paper") is the released LRA code (reference/uoe.md §1.3-1.4; `sparse_attention_v3`,
+`mlps_v2`, `process_v2`): unweighted union of expert outputs, so the routers get no gradient;
+no balance loss; padding routed and filler tokens processed as real ones; the attention ranks
+tokens by s m / (sum_e s m + 1), the MLP by s m / (sum over the batch of s m + 1); attention
+capacity = the batch's maximum load, MLP capacity L/2; per-expert output biases, the release's
+initialisation (Xavier-normal expert slices and attention gate, nn.Linear default MLP gate, zero
+biases) and its unused parameters (`release_init`). On the released backbone
+(`--set model.norm=rms --set model.rope=true --set model.pool=sum_over_L`) it is the released
+model: `load_released_state_dict` (models/uoe/released.py) loads a released checkpoint, and
+tests/test_uoe_released.py checks it against a looped implementation of the released equations.
 
-`uoe` is the corrected model: expert outputs weighted by the gate (k x the top-k renormalised
-probability, so a uniform gate gives weight 1 and the union stays on the dense scale), a
-load-balancing loss weighted by `balance_loss_weight`, padding and fillers never processed,
-capacity per sequence from `capacity_factor` (x the fair share k L / E) in both parts, dropped
-tokens counted.
+`uoe` ("corrected") is the project's model: expert outputs weighted by the gate (k x the top-k
+renormalised probability, so a uniform gate gives weight 1 and the union stays on the dense
+scale), a load-balancing loss weighted by `balance_loss_weight`, padding and fillers never
+processed, capacity per sequence, dropped tokens counted.
 
-Both use the released LRA layout: attention = `heads` head-experts, top `attn_top_k`; MLP =
-`experts` slices of `ffn_dim / experts`, top `top_k`; patches of `patch_size` tokens.
+Both honour the hierarchical routing options of `ModelConfig`:
+  routing_level  "token" | "sample" (each sequence picks its top-k experts from its masked mean)
+  patch_size     tokens per patch of data selection (0 = the variant's own: 1, token level)
+  capacity_rule  by name, for both parts (CAPACITY_RULES below); "variant" keeps each variant's
+                 own: uoe factor, uoe_paper max_load (attention) and half (MLP), and at the
+                 sample level max_load everywhere, since in the released per-sample code each
+                 chosen expert processes the whole sample.
+Registered on top: `uoe_patch` = uoe with patches (UOE_PATCH_TOKENS unless model.patch_size is
+set) and `uoe_sample` = uoe with routing_level "sample".
+
+Layout as released: attention = `heads` head-experts, top `attn_top_k`; MLP = `experts` slices
+of `ffn_dim / experts`, top `top_k`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from torch import nn
 
@@ -32,28 +47,64 @@ from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 
 VARIANTS = ("paper", "corrected")
+UOE_PATCH_TOKENS = 8  # uoe_patch's tokens per patch when model.patch_size is 0 (our choice)
+RELEASED_RANK_EPS = 1.0  # the released gates' epsilon (run_tasks.py --epsilon)
+
+
+def capacities(cfg: ModelConfig, variant: str) -> tuple[Capacity, Capacity]:
+    """(attention, MLP) capacity of a variant under `cfg.capacity_rule` (module doc)."""
+    named = {
+        "factor": Capacity("factor", cfg.capacity_factor),
+        "half": Capacity("fraction", 0.5),
+        "max_load": Capacity("max_load"),
+    }
+    rule = cfg.capacity_rule
+    if rule != "variant":
+        return named[rule], named[rule]
+    if cfg.routing_level == "sample":
+        return named["max_load"], named["max_load"]
+    if variant == "paper":
+        return named["max_load"], named["half"]
+    return named["factor"], named["factor"]
 
 
 def routing_configs(cfg: ModelConfig, variant: str) -> tuple[RoutingConfig, RoutingConfig]:
     """(attention routing, MLP routing) of a variant for this model config."""
-    if variant == "paper":
-        common = dict(
-            patch_size=cfg.patch_size, mask_padding=False, weighted=False, balance_loss_weight=0.0
-        )
-        attn_capacity, mlp_capacity = Capacity("max_load"), Capacity("fraction", 0.5)
-    elif variant == "corrected":
-        common = dict(
-            patch_size=cfg.patch_size,
-            mask_padding=True,
-            weighted=True,
-            balance_loss_weight=cfg.balance_loss_weight,
-        )
-        attn_capacity = mlp_capacity = Capacity("factor", cfg.capacity_factor)
-    else:
+    if variant not in VARIANTS:
         raise ValueError(f"unknown UoE variant {variant!r}; variants: {VARIANTS}")
-    attn = RoutingConfig(cfg.heads, cfg.attn_top_k, attn_capacity, **common)
-    mlp = RoutingConfig(cfg.experts, cfg.top_k, mlp_capacity, **common)
+    attn_capacity, mlp_capacity = capacities(cfg, variant)
+    common = dict(patch_size=cfg.patch_size or 1, level=cfg.routing_level)
+    if variant == "paper":
+        paper = dict(
+            mask_padding=False, weighted=False, balance_loss_weight=0.0, rank_eps=RELEASED_RANK_EPS
+        )
+        attn = RoutingConfig(
+            cfg.heads, cfg.attn_top_k, attn_capacity, **common, **paper, rank_norm="token"
+        )
+        mlp = RoutingConfig(
+            cfg.experts,
+            cfg.top_k,
+            mlp_capacity,
+            **common,
+            **paper,
+            rank_norm="batch",
+            gate_init="default",
+        )
+        return attn, mlp
+    corrected = dict(mask_padding=True, weighted=True, balance_loss_weight=cfg.balance_loss_weight)
+    attn = RoutingConfig(cfg.heads, cfg.attn_top_k, attn_capacity, **common, **corrected)
+    mlp = RoutingConfig(cfg.experts, cfg.top_k, mlp_capacity, **common, **corrected)
     return attn, mlp
+
+
+def patch_config(cfg: ModelConfig) -> ModelConfig:
+    """uoe_patch's config: patches of UOE_PATCH_TOKENS tokens unless model.patch_size is set."""
+    return dataclasses.replace(cfg, patch_size=cfg.patch_size or UOE_PATCH_TOKENS)
+
+
+def sample_config(cfg: ModelConfig) -> ModelConfig:
+    """uoe_sample's config: expert selection per sample."""
+    return dataclasses.replace(cfg, routing_level="sample")
 
 
 def build_uoe(
@@ -64,11 +115,16 @@ def build_uoe(
 ) -> SequenceClassifier:
     """A UoE classifier; `routing` replaces the variant's (attention, MLP) routing if given."""
     attn, mlp = routing or routing_configs(cfg, variant)
+    released = variant == "paper"
     return build_classifier(
         cfg,
         task,
-        make_mixer=lambda _layer: SelectiveAttention(cfg.dim, cfg.heads, attn, cfg.attn_dropout),
-        make_ffn=lambda _layer: UnionMLP(cfg.dim, cfg.ffn_dim, mlp, cfg.dropout),
+        make_mixer=lambda _layer: SelectiveAttention(
+            cfg.dim, cfg.heads, attn, cfg.attn_dropout, released=released
+        ),
+        make_ffn=lambda _layer: UnionMLP(
+            cfg.dim, cfg.ffn_dim, mlp, cfg.dropout, released_max_len=task.max_len * released
+        ),
     )
 
 
@@ -84,6 +140,8 @@ def from_dense(
     holding the exact decomposition of the dense weights; routers are freshly initialised.
     """
     attn, mlp = routing or routing_configs(cfg, variant)
+    released = variant == "paper"
+    max_len = dense.encoder.embed.positions.num_embeddings
     model = copy.deepcopy(dense)
     for index, block in enumerate(model.encoder.blocks):
         if not isinstance(block.mixer, MultiHeadAttention) or not isinstance(block.ffn, DenseFFN):
@@ -91,27 +149,31 @@ def from_dense(
                 f"block {index} has {type(block.mixer).__name__} + {type(block.ffn).__name__}; "
                 "from_dense needs a full_attention model (MultiHeadAttention + DenseFFN)"
             )
-        block.mixer = _smha_from(block.mixer, attn, cfg)
-        block.ffn = _uome_from(block.ffn, mlp, cfg)
+        block.mixer = _smha_from(block.mixer, attn, cfg, released)
+        block.ffn = _uome_from(block.ffn, mlp, cfg, max_len * released)
     return model
 
 
-def _smha_from(dense: MultiHeadAttention, routing: RoutingConfig, cfg: ModelConfig) -> nn.Module:
+def _smha_from(
+    dense: MultiHeadAttention, routing: RoutingConfig, cfg: ModelConfig, released: bool
+) -> nn.Module:
     dim = dense.qkv.in_features
     if dense.heads != cfg.heads or dim != cfg.dim:
         raise ValueError(
             f"dense attention has dim {dim}, {dense.heads} heads but the config says "
             f"dim {cfg.dim}, {cfg.heads} heads; pass the config the dense model was built with"
         )
-    part = SelectiveAttention(dim, dense.heads, routing, dense.attn_dropout)
+    part = SelectiveAttention(dim, dense.heads, routing, dense.attn_dropout, released=released)
     q, o = dense.qkv, dense.out
     part.load_experts(split_attention(q.weight, q.bias, o.weight, o.bias, dense.heads))
     return part.to(q.weight.device)
 
 
-def _uome_from(dense: DenseFFN, routing: RoutingConfig, cfg: ModelConfig) -> nn.Module:
+def _uome_from(
+    dense: DenseFFN, routing: RoutingConfig, cfg: ModelConfig, released_max_len: int
+) -> nn.Module:
     dim, hidden = dense.up.in_features, dense.up.out_features
-    part = UnionMLP(dim, hidden, routing, cfg.dropout)
+    part = UnionMLP(dim, hidden, routing, cfg.dropout, released_max_len=released_max_len)
     u, d = dense.up, dense.down
     part.load_experts(split_mlp(u.weight, u.bias, d.weight, d.bias, routing.num_experts))
     return part.to(u.weight.device)

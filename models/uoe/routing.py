@@ -1,8 +1,16 @@
 """UoE hierarchical routing: expert selection, then patch-wise data selection.
 
 Level 1, expert selection: a softmax gate s = softmax(W_g x + b_g) over E experts, per token
-(level "token") or once per sequence from its masked mean (level "sample"); each token keeps its
-top-k experts (its gate probability s_e is its score for e; 0 for the other experts).
+(level "token") or once per sequence from its masked mean (level "sample"; the released
+per-sample code gates the flattened sequence with a Linear(L D -> E) instead); each token keeps
+its top-k experts: m_e = 1 for them, 0 for the others.
+Ranking score of a token for expert e (`rank_norm`), a = s_e m_e:
+  none   a                                  (uoe)
+  token  a / (sum_e' a_e' + eps)            (the released attention gate, process_v2.SwitchGate)
+  batch  a / (sum over the batch at the same position of a + eps)   (the released MLP gate,
+         mlps_v2.SwitchGate: which tokens an expert keeps depends on the other sequences)
+with eps = `rank_eps` (1.0 as released); the released factors capacity and int(capacity B) scale
+every score alike and change no ranking, so they are left out.
 Level 2, data selection: the sequence is cut into patches of p tokens (p = 1: token level); a
 patch's score for expert e is the mean of its real tokens' scores; each expert keeps at most c
 patches per sequence, best score first (ties: earlier patch), then puts them back in position
@@ -21,7 +29,8 @@ Two behaviours, set by `mask_padding`:
     was chosen by fewer than c patches, the free slots are filled with unchosen patches
     (in position order here; arbitrary ties in the released code) that are processed as real;
     max_load is taken over the whole batch, as released.
-Attention keys are always restricted to real tokens (the released code masks them too).
+Attention keys are always restricted to real tokens (the released code masks them too; how a
+head row with no real key is handled is SMHA's business, `smha.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ from models.kernels import Dispatch
 
 CAPACITY_RULES = ("factor", "fraction", "max_load")
 LEVELS = ("token", "sample")
+RANK_NORMS = ("none", "token", "batch")
+GATE_INITS = ("xavier", "default")
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,9 @@ class RoutingConfig:
     mask_padding: bool = True
     weighted: bool = True
     balance_loss_weight: float = 0.0
+    rank_norm: str = "none"
+    rank_eps: float = 1.0
+    gate_init: str = "xavier"  # "xavier": Xavier-normal, zero bias; "default": nn.Linear's own
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= self.num_experts:
@@ -77,6 +91,10 @@ class RoutingConfig:
             raise ValueError(f"patch_size must be >= 1, got {self.patch_size}")
         if self.level not in LEVELS:
             raise ValueError(f"unknown routing level {self.level!r}; levels: {LEVELS}")
+        if self.rank_norm not in RANK_NORMS:
+            raise ValueError(f"unknown rank_norm {self.rank_norm!r}; choose one of {RANK_NORMS}")
+        if self.gate_init not in GATE_INITS:
+            raise ValueError(f"unknown gate_init {self.gate_init!r}; choose one of {GATE_INITS}")
 
 
 @dataclass(frozen=True)
@@ -127,14 +145,17 @@ def load_stats(kept: torch.Tensor, demand: torch.Tensor) -> dict[str, torch.Tens
 
 
 class Router(nn.Module):
-    """The gate W_g (D -> E, Xavier-normal as released) and the two-level selection."""
+    """The gate W_g (D -> E) and the two-level selection. `gate_init` "xavier" (Xavier-normal
+    weight, zero bias) is the released attention gate's init; "default" (nn.Linear's own, with
+    its bias) the released MLP gate's."""
 
     def __init__(self, dim: int, cfg: RoutingConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.gate = nn.Linear(dim, cfg.num_experts)
-        nn.init.xavier_normal_(self.gate.weight)
-        nn.init.zeros_(self.gate.bias)
+        if cfg.gate_init == "xavier":
+            nn.init.xavier_normal_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> Selection:
         """x (B, L, D), mask (B, L) bool True = real -> Selection."""
@@ -152,8 +173,9 @@ class Router(nn.Module):
         top = probs.topk(k, dim=-1).indices  # (B, L, k)
         chosen_tok = F.one_hot(top, experts).any(-2)  # (B, L, E)
         chosen_tok = chosen_tok & routed[..., None]  # (B, L, E)
-        kept_probs = probs * chosen_tok  # (B, L, E): ranks the tokens of each expert
+        kept_probs = probs * chosen_tok  # (B, L, E)
         route = kept_probs / kept_probs.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, L, E)
+        rank = self._rank_score(kept_probs)  # (B, L, E): ranks the tokens of each expert
 
         # Patches: pad the sequence to P * p; pad positions are never routed.
         patches = math.ceil(length / p)
@@ -161,7 +183,7 @@ class Router(nn.Module):
         routed_p = F.pad(routed, (0, pad)).view(batch, patches, p)  # (B, P, p)
         real_count = routed_p.sum(-1)  # (B, P)
         per_patch = real_count.clamp_min(1)[..., None]  # (B, P, 1)
-        score = _patch_sum(kept_probs, pad, p) / per_patch  # (B, P, E) ranking score
+        score = _patch_sum(rank, pad, p) / per_patch  # (B, P, E) ranking score
         chosen = F.pad(chosen_tok, (0, 0, 0, pad)).view(batch, patches, p, experts).any(2)
 
         cap = self._capacity(chosen, (real_count > 0).sum(-1), patches)  # (B,)
@@ -207,6 +229,15 @@ class Router(nn.Module):
         stats["aux_loss"] = aux.detach() if aux is not None else x.new_zeros(())
         stats = {name: value.detach() for name, value in stats.items()}
         return Selection(positions, valid, valid & real, weight, aux, stats)
+
+    def _rank_score(self, kept_probs: torch.Tensor) -> torch.Tensor:
+        """(B, L, E) s * m -> (B, L, E) ranking score (module doc, `rank_norm`)."""
+        norm, eps = self.cfg.rank_norm, self.cfg.rank_eps
+        if norm == "token":
+            return kept_probs / (kept_probs.sum(-1, keepdim=True) + eps)
+        if norm == "batch":
+            return kept_probs / (kept_probs.sum(0, keepdim=True) + eps)
+        return kept_probs
 
     def _capacity(
         self, chosen: torch.Tensor, real_patches: torch.Tensor, total: int

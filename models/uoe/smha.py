@@ -5,9 +5,21 @@ Each head-expert e projects only the tokens the router gave it (through the grou
 back with its row slice of W_o, and the outputs are scatter-added to the tokens' positions
 (weighted by the gate in the corrected variant). The output bias is added once per token.
 With every head taking every token this is exactly the dense `MultiHeadAttention`.
+
+`released=True` (uoe_paper) is the released `sparse_attention_v3.SparseSelfAttention`:
+- each head-expert has its own output bias b_o[e] (E, D), added to every row it computes, so a
+  token gets one per head that took it (a dense split loads b_o / E into each);
+- Xavier-normal expert slices, zero biases (`release_init`), and its unused `kv_norm` and
+  `layer_norm` (`released_unused`, counted, never called);
+- keys are masked as released, scores - 1e6 (1 - key mask): a row whose slots hold no real
+  key (padding routed to a head) gets a near-unmasked softmax over its slots instead of NaN.
+  Those rows are read: padding is scatter-added back and later competes for the MLP's slots.
+The corrected variant gives such a row slot 0 as its only key (its outputs are never read).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +30,24 @@ from models.kernels.dispatch import choose, multiplied_rows
 from models.layers.parts import PartAux, size
 from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
 from models.uoe.decompose import AttentionExperts, split_attention
+from models.uoe.release_init import parameter_count, unused_attention_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
+
+RELEASED_KEY_PENALTY = 1e6  # the released score offset of a masked key
 
 
 class SelectiveAttention(nn.Module):
     phases = (ROUTER, DISPATCH, EXPERT_GEMM, ATTENTION, COMBINE)
 
-    def __init__(self, dim: int, heads: int, routing: RoutingConfig, attn_dropout: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        routing: RoutingConfig,
+        attn_dropout: float,
+        *,
+        released: bool = False,
+    ) -> None:
         super().__init__()
         if routing.num_experts != heads:
             raise ValueError(
@@ -35,7 +58,16 @@ class SelectiveAttention(nn.Module):
         self.heads = heads
         self.head_dim = dim // heads
         self.attn_dropout = attn_dropout
+        self.released = released
         self.router = Router(dim, routing)
+        head_dim = self.head_dim
+        if released:
+            self.qkv_weight = nn.Parameter(xavier_slices(heads, dim, 3 * head_dim))  # (E, D, 3 Dh)
+            self.qkv_bias = nn.Parameter(torch.zeros(heads, 3 * head_dim))  # (E, 3 Dh)
+            self.out_weight = nn.Parameter(xavier_slices(heads, head_dim, dim))  # (E, Dh, D)
+            self.out_bias = nn.Parameter(torch.zeros(heads, dim))  # (E, D), one per head
+            self.released_unused = unused_attention_modules(dim, head_dim)
+            return
         # Initialised as the split of a fresh dense layer, so both start from the same law.
         qkv, out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
         parts = split_attention(qkv.weight, qkv.bias, out.weight, out.bias, heads)
@@ -45,10 +77,15 @@ class SelectiveAttention(nn.Module):
         self.out_bias = nn.Parameter(parts.out_bias)  # (D,)
 
     def load_experts(self, parts: AttentionExperts) -> None:
-        """Copy decomposed dense weights in (see `decompose.split_attention`)."""
+        """Copy decomposed dense weights in (see `decompose.split_attention`); released: each
+        head's output bias is b_o / E, so a token taken by every head gets b_o."""
         with torch.no_grad():
-            for name in ("qkv_weight", "qkv_bias", "out_weight", "out_bias"):
+            for name in ("qkv_weight", "qkv_bias", "out_weight"):
                 getattr(self, name).copy_(getattr(parts, name))
+            if self.released:
+                self.out_bias.copy_((parts.out_bias / self.heads).expand_as(self.out_bias))
+            else:
+                self.out_bias.copy_(parts.out_bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
@@ -69,26 +106,48 @@ class SelectiveAttention(nn.Module):
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
 
         keys = sel.key_mask.transpose(0, 1)  # (E, B, C)
-        # A row with no real key would give NaN; its outputs are never read, so any key will do.
-        empty = ~keys.any(-1, keepdim=True)  # (E, B, 1)
-        first = torch.arange(slots, device=x.device) == 0  # (C,)
-        keys = keys | (empty & first)
-        dropout = self.attn_dropout if self.training else 0.0
         with phase(ATTENTION):
-            attended = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
-            )  # (E, B, C, Dh)
+            if self.released:
+                attended = self._released_attention(q, k, v, keys)  # (E, B, C, Dh)
+            else:
+                attended = self._attention(q, k, v, keys)  # (E, B, C, Dh)
         heads_out = attended.reshape(experts * batch * slots, head_dim)[plan.order]  # (A, Dh)
         with phase(EXPERT_GEMM):
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+            if self.released:
+                out = out + self.out_bias[plan.expert_index]  # one bias per head-expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight) + self.out_bias  # (B L, D)
+            y = unpermute(out, plan, row_weight)  # (B L, D)
+            if not self.released:
+                y = y + self.out_bias
 
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
         sizes = {"slots": slots, "rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
         return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
+
+    def _attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
+    ) -> torch.Tensor:
+        """q, k, v (E, B, C, Dh), keys (E, B, C) bool -> (E, B, C, Dh) through SDPA."""
+        # A row with no real key would give NaN; its outputs are never read, so any key will do.
+        empty = ~keys.any(-1, keepdim=True)  # (E, B, 1)
+        first = torch.arange(keys.shape[-1], device=keys.device) == 0  # (C,)
+        keys = keys | (empty & first)
+        dropout = self.attn_dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
+        )
+
+    def _released_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
+    ) -> torch.Tensor:
+        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, in that op order."""
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (E, B, C, C)
+        scores = scores - RELEASED_KEY_PENALTY * (1.0 - keys[:, :, None, :].to(scores.dtype))
+        weights = F.dropout(scores.softmax(-1), self.attn_dropout, self.training)
+        return torch.matmul(weights, v)  # (E, B, C, Dh)
 
     def gemm_kernel(self) -> str:
         """The grouped-GEMM implementation of both projections (`dispatch.choose`)."""
@@ -113,8 +172,13 @@ class SelectiveAttention(nn.Module):
 
     def inactive_parameter_count(self) -> int:
         """A token uses top_k of the E head-experts: the other (E - k) / E of the per-expert
-        weights (q/k/v columns and their biases, W_o rows) are inactive. Router and the shared
-        output bias are always active."""
+        weights (q/k/v columns and their biases, W_o rows; released: the per-head output biases
+        too) are inactive, and so is all of `released_unused`. Router and the shared output bias
+        are always active."""
         cfg = self.router.cfg
         per_expert = self.qkv_weight.numel() + self.qkv_bias.numel() + self.out_weight.numel()
-        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts
+        unused = 0
+        if self.released:
+            per_expert += self.out_bias.numel()
+            unused = parameter_count(self.released_unused)
+        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts + unused

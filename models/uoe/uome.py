@@ -4,6 +4,12 @@ Expert e is the column slice e of the up projection and the row slice e of the d
 (`decompose.split_mlp`); each token's output is the union (sum) of the experts that took it,
 scaled by the gate in the corrected variant, plus the down bias once. The expert computation is
 gather -> grouped GEMM -> GELU -> grouped GEMM -> scatter-add through `models.kernels`.
+
+`released=True` (uoe_paper) is the released `mlps_v2.U_MLP`: each expert has its own down bias
+b2[e] (E, D), added to every row it computes, so a token gets one per expert that took it (a
+dense split loads b2 / E into each); Xavier-normal expert slices with zero biases
+(`release_init`); and its unused `s_gate` and `linear3` (`released_unused`, counted, never
+called), for which it needs the task's `max_len`.
 """
 
 from __future__ import annotations
@@ -17,28 +23,60 @@ from models.kernels.dispatch import choose, multiplied_rows
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.uoe.decompose import MLPExperts, split_mlp
+from models.uoe.release_init import parameter_count, unused_mlp_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
 
 class UnionMLP(nn.Module):
     phases = MOE_PHASES
 
-    def __init__(self, dim: int, hidden: int, routing: RoutingConfig, dropout: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        routing: RoutingConfig,
+        dropout: float,
+        *,
+        released_max_len: int = 0,
+    ) -> None:
+        """released_max_len > 0 builds the released U_MLP (module doc) for inputs of that
+        padded length; 0 the project's dense-derived part."""
         super().__init__()
         self.router = Router(dim, routing)
+        self.dropout = nn.Dropout(dropout)
+        self.released = released_max_len > 0
+        experts = routing.num_experts
+        if hidden % experts:
+            raise ValueError(
+                f"MLP hidden size {hidden} cannot be split into {experts} equal experts; "
+                "choose model.experts dividing model.ffn_dim"
+            )
+        if self.released:
+            width = hidden // experts
+            self.up_weight = nn.Parameter(xavier_slices(experts, dim, width))  # (E, D, Hs)
+            self.up_bias = nn.Parameter(torch.zeros(experts, width))  # (E, Hs)
+            self.down_weight = nn.Parameter(xavier_slices(experts, width, dim))  # (E, Hs, D)
+            self.down_bias = nn.Parameter(torch.zeros(experts, dim))  # (E, D), one per expert
+            self.released_unused = unused_mlp_modules(dim, released_max_len)
+            return
         up, down = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
         parts = split_mlp(up.weight, up.bias, down.weight, down.bias, routing.num_experts)
         self.up_weight = nn.Parameter(parts.up_weight)  # (E, D, Hs)
         self.up_bias = nn.Parameter(parts.up_bias)  # (E, Hs)
         self.down_weight = nn.Parameter(parts.down_weight)  # (E, Hs, D)
         self.down_bias = nn.Parameter(parts.down_bias)  # (D,)
-        self.dropout = nn.Dropout(dropout)
 
     def load_experts(self, parts: MLPExperts) -> None:
-        """Copy decomposed dense weights in (see `decompose.split_mlp`)."""
+        """Copy decomposed dense weights in (see `decompose.split_mlp`); released: each
+        expert's down bias is b2 / E, so a token taken by every expert gets b2."""
         with torch.no_grad():
-            for name in ("up_weight", "up_bias", "down_weight", "down_bias"):
+            for name in ("up_weight", "up_bias", "down_weight"):
                 getattr(self, name).copy_(getattr(parts, name))
+            if self.released:
+                experts = self.down_bias.shape[0]
+                self.down_bias.copy_((parts.down_bias / experts).expand_as(self.down_bias))
+            else:
+                self.down_bias.copy_(parts.down_bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) bool -> (B, L, D), PartAux with routing statistics."""
@@ -53,8 +91,12 @@ class UnionMLP(nn.Module):
             hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
             hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
             out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+            if self.released:
+                out = out + self.down_bias[plan.expert_index]  # one bias per expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight) + self.down_bias  # (B L, D)
+            y = unpermute(out, plan, row_weight)  # (B L, D)
+            if not self.released:
+                y = y + self.down_bias
 
         loss = None
         if sel.aux_loss is not None:
@@ -82,7 +124,12 @@ class UnionMLP(nn.Module):
 
     def inactive_parameter_count(self) -> int:
         """A token uses top_k of the E experts: the other (E - k) / E of the per-expert weights
-        (up columns and biases, down rows) are inactive. Router and down bias always count."""
+        (up columns and biases, down rows; released: the per-expert down biases too) are
+        inactive, and so is all of `released_unused`. Router and shared down bias always count."""
         cfg = self.router.cfg
         per_expert = self.up_weight.numel() + self.up_bias.numel() + self.down_weight.numel()
-        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts
+        unused = 0
+        if self.released:
+            per_expert += self.down_bias.numel()
+            unused = parameter_count(self.released_unused)
+        return per_expert * (cfg.num_experts - cfg.top_k) // cfg.num_experts + unused
