@@ -20,12 +20,6 @@ catalog.discover()
 THREADS = 2
 STEPS = 3  # switch on the old code repeated its first 2 steps and differed at the 3rd
 BATCH = 16
-# Known to fail until a fix lands outside models/kernels and models/moe (strict: the entry
-# must go when the model repeats).
-NOT_YET_REPEATABLE = {
-    "uoe": "models/uoe/uome.py `self.up_bias[plan.expert_index]` and models/uoe/smha.py "
-    "`self.qkv_bias[plan.expert_index]`: use models.kernels.permute.add_expert_bias",
-}
 
 
 @pytest.fixture
@@ -61,15 +55,7 @@ def _train(name: str) -> tuple[list[float], list[torch.Tensor]]:
     return losses, [p.detach().clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=NOT_YET_REPEATABLE[n], strict=True))
-        if n in NOT_YET_REPEATABLE
-        else n
-        for n in catalog.MODELS.names()
-    ],
-)
+@pytest.mark.parametrize("name", catalog.MODELS.names())
 def test_training_repeats_bit_for_bit(name: str, two_threads: None) -> None:
     first_losses, first_params = _train(name)
     second_losses, second_params = _train(name)

@@ -27,6 +27,7 @@ from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
 from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
 from models.uoe.decompose import AttentionExperts, split_attention
@@ -100,7 +101,7 @@ class SelectiveAttention(nn.Module):
         impl = self.gemm_kernel()  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
-            qkv = qkv + self.qkv_bias[plan.expert_index]
+            qkv = add_expert_bias(qkv, self.qkv_bias, plan)
             buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
             buffer = buffer.index_copy(0, plan.order, qkv)
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
@@ -115,7 +116,7 @@ class SelectiveAttention(nn.Module):
         with phase(EXPERT_GEMM):
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
             if self.released:
-                out = out + self.out_bias[plan.expert_index]  # one bias per head-expert row
+                out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row
         with phase(COMBINE):
             y = unpermute(out, plan, row_weight)  # (B L, D)
             if not self.released:

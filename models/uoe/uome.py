@@ -20,6 +20,7 @@ from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
 from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.uoe.decompose import MLPExperts, split_mlp
@@ -89,10 +90,10 @@ class UnionMLP(nn.Module):
         impl = self.gemm_kernel()  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
-            hidden = self.dropout(F.gelu(hidden + self.up_bias[plan.expert_index]))
+            hidden = self.dropout(F.gelu(add_expert_bias(hidden, self.up_bias, plan)))
             out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
             if self.released:
-                out = out + self.down_bias[plan.expert_index]  # one bias per expert row
+                out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):
             y = unpermute(out, plan, row_weight)  # (B L, D)
             if not self.released:
