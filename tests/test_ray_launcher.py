@@ -103,13 +103,13 @@ def _explain(mine: dict, theirs: dict) -> str:
 
 
 def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None:
-    cells = ("--models", "switch,uoe", "--tasks", "majority,match")
+    # --threads 2, the whole 2-CPU node: the kernel choice depends on the thread count
+    cells = ("--models", "switch,uoe", "--tasks", "majority,match", "--threads", "2")
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # what a Ray cell gets on a 2-CPU node: the whole node
     try:
         assert _run(tmp_path, "here", *cells) == 0
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads)  # bench run sets the process's threads
     assert _run(tmp_path, "ray", *cells, "--launcher", "ray") == 0
     here, there = read_records(tmp_path / "here"), read_records(tmp_path / "ray")
     assert len(there) == 4
@@ -154,7 +154,7 @@ def _kill_first_attempt(launcher: RayLauncher, plan: RunPlan, run_dir: Path) -> 
     start(resolved, run_dir)
     result: list = []
     thread = threading.Thread(
-        target=lambda: result.extend(execute(resolved, run_dir, None, launcher))
+        target=lambda: result.extend(execute(resolved, run_dir, None, launcher=launcher))
     )
     thread.start()
     deadline = time.monotonic() + 120

@@ -4,7 +4,7 @@ single writer of `records.jsonl`; this module only yields each record as its tas
 
 Placement and timing honesty: on CUDA a cell reserves one GPU (`--gpus-per-cell`), so it has
 its device to itself; on CPU a cell gets a whole node (the driver runs at most one cell per
-node, pinned there, with every CPU of the node as its torch threads), unless `--share-device`
+node, pinned there, running `--threads` torch threads, default 1), unless `--share-device`
 lets Ray pack cells by `--cpus-per-cell`; then every record is flagged `device_shared` (and so
 is a GPU share below 1). Records say where they ran (host, node, device name, GPU index).
 
@@ -111,6 +111,12 @@ class _Tracker:
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         return self.starts
+
+
+def _torch_threads(plan: RunPlan, cpus: float) -> int:
+    """A cell's torch threads: the run's `--threads` (as in-process, so that the kernel choice
+    and the figures agree between launchers), else the CPUs the cell reserved."""
+    return plan.threads if plan.threads is not None else max(1, int(cpus))
 
 
 def _run_cell_on_worker(
@@ -301,7 +307,7 @@ class RayLauncher:
                     cell,
                     str(run_dir),
                     finished,
-                    max(1, int(cpus)),
+                    _torch_threads(plan, cpus),
                     options.device_shared,
                     self._tracker,
                 )
@@ -323,7 +329,7 @@ class RayLauncher:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             )
             ref = task.remote(
-                plan, cell, str(run_dir), finished, max(1, int(cpus)), False, self._tracker
+                plan, cell, str(run_dir), finished, _torch_threads(plan, cpus), False, self._tracker
             )
             in_flight[ref] = _Flight(cell, node)
 
