@@ -146,13 +146,14 @@ def test_cpu_dispatch_policy() -> None:
 def test_cpu_dispatch_takes_the_concurrent_path_for_small_experts(monkeypatch) -> None:
     from models.kernels import dispatch as dispatch_module
 
-    weight = torch.zeros(8, 16, 16)
-    small = dispatch_module.CONCURRENT_MAX_ROWS_PER_EXPERT * 8  # A at the threshold
+    weight = torch.zeros(8, 512, 512)  # K x N at the weight threshold
+    small = dispatch_module.CONCURRENT_MAX_ROWS_PER_EXPERT * 8  # A at the row threshold
     monkeypatch.setattr(dispatch_module.torch, "get_num_threads", lambda: 2)
     assert choose(weight, rows=small) == "mm_concurrent"
     assert choose(weight, rows=small + 1) == "torch"  # experts big enough to thread themselves
     assert choose(weight.double(), rows=small + 1) == "mm"
-    assert choose(torch.zeros(1, 16, 16), rows=4) == "torch"  # one expert: nothing to overlap
+    assert choose(torch.zeros(1, 512, 512), rows=4) == "torch"  # one expert: nothing to overlap
+    assert choose(torch.zeros(8, 16, 16), rows=8) == "torch"  # tiny products: hand-off dominates
     monkeypatch.setattr(dispatch_module.torch, "get_num_threads", lambda: 1)
     assert choose(weight, rows=small) == "torch"  # one thread: nothing to overlap
 

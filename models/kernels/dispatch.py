@@ -40,17 +40,19 @@ and at the harness's own LRA shapes (d 32-64, expert width 16-128, E 2-4), fwd+b
   all rows.
 - CPU, given the call's row count A (`choose(weight, rows=A)`, what the MoE parts do; A is a
   shape, no host sync): `mm_concurrent` when the experts average at most
-  CONCURRENT_MAX_ROWS_PER_EXPERT (512) rows, there are >= 2 experts and >= 2 intra-op threads;
-  otherwise the rule above. Why: below a few hundred rows a per-expert GEMM is too small to
-  keep two cores busy (issue 17's profile: 387 small `mm` calls per step, each its own parallel
-  region, `aten::mm` 91 % of self time at E 64), so running whole experts side by side, one core
-  each, beats threading each small product. PROVISIONAL threshold: measured only on a busy
-  machine (load 5-10 on 2 cores), where `mm_concurrent` was 2-7x `torch` at 64-512 rows per
-  expert (d 512, h 1024-2048, T 4096, fwd and fwd+bwd) and at the LRA shapes; on a quiet
-  machine the crossover must be read off `python -m tests.benchmarks.grouped_mm_table --grid
-  goal` (and `--grid lra`) and the constant set from it. The part reports the path that ran
-  (MoE: `aux.sizes["concurrent_gemm"]`); without `rows` (the manifest's per-part record, UoE
-  parts today) the choice is the static one.
+  CONCURRENT_MAX_ROWS_PER_EXPERT (256) rows, each expert's weight has at least
+  CONCURRENT_MIN_WEIGHT_ELEMENTS (2^18) elements, there are >= 2 experts and >= 2 intra-op
+  threads; otherwise the rule above. Why: a per-expert GEMM of a few hundred rows is too small
+  to keep two cores busy (issue 17's profile: 387 small `mm` calls per step, each its own
+  parallel region, `aten::mm` 91 % of self time at E 64), so whole experts side by side, one
+  core each, beat threading each small product; but at tiny widths the thread hand-off costs
+  more than the products. Measured on a quiet 2-core AVX2 machine (load 1.0-1.9, interleaved,
+  5 rounds; results/benchmarks/grouped_mm_goal.md and grouped_mm_lra.md), `mm_concurrent`
+  against `torch`: d 512, h 1024-2048, T 4096, E 64 (64-128 rows per expert) 1.04-1.19x
+  fwd and fwd+bwd; E 8 k 1 (512 rows) 0.88x; at the LRA shapes (d 32-64, widths 16-32,
+  E 2-4) 0.4-0.55x. The part reports the path that ran (MoE: `aux.sizes["concurrent_gemm"]`);
+  without `rows` (the manifest's per-part record, UoE parts today) the choice is the static
+  one.
 - CUDA, bf16, compute capability >= 9.0, 16-byte aligned K and N -> `torch` (CUTLASS grouped
   kernel, no host sync). Other CUDA cases -> `triton` when triton is installed (torch's own op
   falls back to a host-synced loop there), else `mm`.
@@ -96,8 +98,10 @@ IMPLEMENTATIONS: dict[str, GroupedMm] = {
 }
 
 
-# The concurrent CPU path runs when an expert averages at most this many rows (module doc).
-CONCURRENT_MAX_ROWS_PER_EXPERT = 512
+# The concurrent CPU path runs when an expert averages at most this many rows and its weight
+# holds at least this many elements (module doc: measured on a quiet 2-core machine).
+CONCURRENT_MAX_ROWS_PER_EXPERT = 256
+CONCURRENT_MIN_WEIGHT_ELEMENTS = 1 << 18  # K x N per expert, e.g. 512 x 512
 
 
 def choose(weight: torch.Tensor, rows: int | None = None) -> str:
@@ -105,9 +109,10 @@ def choose(weight: torch.Tensor, rows: int | None = None) -> str:
     policy in the module doc. Without `rows` it depends on device, dtype and shape, not on the
     routing (x always has the weight's device and dtype: every path checks), so a part knows
     its kernel before any forward. With `rows` = A of this call, a CPU call whose experts
-    average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, with 2 or more intra-op threads and
-    2 or more experts, takes `mm_concurrent` (A is a shape: no host sync). The caller reports
-    the name it got (MoE parts: `aux.sizes["concurrent_gemm"]`)."""
+    average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, each weight at least
+    CONCURRENT_MIN_WEIGHT_ELEMENTS, with 2 or more intra-op threads and 2 or more experts,
+    takes `mm_concurrent` (A is a shape: no host sync). The caller reports the name it got
+    (MoE parts: `aux.sizes["concurrent_gemm"]`)."""
     fits_torch_op = torch_grouped_unsupported(weight) is None
     if not weight.is_cuda:
         experts = weight.shape[0]
@@ -116,6 +121,7 @@ def choose(weight: torch.Tensor, rows: int | None = None) -> str:
             and experts >= 2
             and torch.get_num_threads() >= 2
             and rows <= CONCURRENT_MAX_ROWS_PER_EXPERT * experts
+            and weight.shape[1] * weight.shape[2] >= CONCURRENT_MIN_WEIGHT_ELEMENTS
         ):
             return "mm_concurrent"
         return "torch" if fits_torch_op else "mm"
@@ -131,7 +137,8 @@ def describe(weight: torch.Tensor) -> str:
     """The policy for this weight as one line, for a record made before any forward (the
     manifest): the static choice, plus the concurrent path's row rule where it can apply."""
     static = choose(weight)
-    if weight.is_cuda or weight.shape[0] < 2 or torch.get_num_threads() < 2:
+    small = weight.shape[1] * weight.shape[2] < CONCURRENT_MIN_WEIGHT_ELEMENTS
+    if weight.is_cuda or weight.shape[0] < 2 or torch.get_num_threads() < 2 or small:
         return static
     limit = CONCURRENT_MAX_ROWS_PER_EXPERT
     return f"{static}; mm_concurrent at <= {limit} rows per expert"
