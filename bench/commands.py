@@ -87,6 +87,7 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
     from bench import runner
     from bench.report.summary import efficiency_summary, summary_table
     from bench.runner.dry_run import data_needs
+    from bench.runner.interrupt import RunInterrupted
     from bench.runner.run_log import RunLog
 
     plan = resolved.plan
@@ -96,7 +97,11 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
         from bench.progress import tqdm_progress
 
         progress = tqdm_progress
-    records = runner.execute(resolved, run_dir, progress, run_log, launcher)
+    try:
+        records = runner.execute(resolved, run_dir, progress, run_log, launcher)
+    except RunInterrupted as exc:  # name what was not finished in the one line printed
+        exc.unfinished = tuple(str(cell) for cell in run_log.todo)
+        raise
     if resolved.suite.kind == "efficiency":
         print(efficiency_summary(records, resolved.suite.reference_model))
     else:

@@ -26,6 +26,7 @@ class RunInterrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.unfinished: tuple[str, ...] = ()  # the run's cells not finished, in plan order
 
     @property
     def exit_code(self) -> int:
@@ -56,8 +57,14 @@ def interruptible() -> Iterator[None]:
 def report_interrupt(exc: RunInterrupted, run_dir: Path) -> int:
     """Print the one line that says what happened and how to go on; return the exit code."""
     name = signal.Signals(exc.signum).name
+    if exc.unfinished:
+        left = len(exc.unfinished) - 1
+        more = f" ({left} more not started)" if left else ""
+        stopped = f"stopped in cell {exc.unfinished[0]}{more}, which was abandoned"
+    else:
+        stopped = "stopped; the cell in progress was abandoned"
     print(
-        f"bench: {name}: stopped; the cell in progress was abandoned, finished cells are kept in "
+        f"bench: {name}: {stopped}; finished cells are kept in "
         f"{Path(run_dir) / 'records.jsonl'}; resume with: bench run --resume {run_dir}",
         file=sys.stderr,
     )

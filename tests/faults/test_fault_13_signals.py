@@ -4,6 +4,7 @@ SIGINT printed a 21-frame traceback and SIGTERM printed nothing."""
 
 from __future__ import annotations
 
+import re
 import signal
 from collections import Counter
 
@@ -38,13 +39,20 @@ def test_signal_stops_the_run_with_one_line_and_resume_finishes_it(
     assert child.returncode == code, err
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if "--resume" in line]
-    assert lines == [
-        f"bench: {signal.Signals(signum).name}: stopped; the cell in progress was abandoned, "
-        f"finished cells are kept in {run_dir / 'records.jsonl'}; resume with: bench run "
-        f"--resume {run_dir}"
-    ], err
     kept = len(record_lines(run_dir))
     assert 1 <= kept < 3
+    finished = {str(r.cell) for r in read_records(run_dir)}
+    (line,) = lines
+    named = re.fullmatch(
+        rf"bench: {signal.Signals(signum).name}: stopped in cell (\S+)"
+        rf"(?: \((\d) more not started\))?, which was abandoned; finished cells are kept in "
+        rf"{re.escape(str(run_dir / 'records.jsonl'))}; resume with: bench run --resume "
+        rf"{re.escape(str(run_dir))}",
+        line,
+    )
+    assert named, err
+    assert named.group(1) not in finished  # the interrupted cell, not a finished one
+    assert int(named.group(2) or 0) == 3 - kept - 1
 
     stub_measurements(monkeypatch)
     assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 0
