@@ -40,7 +40,7 @@ def test_signal_stops_the_run_with_one_line_and_resume_finishes_it(
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if "--resume" in line]
     kept = len(record_lines(run_dir))
-    assert 1 <= kept < 3
+    assert kept in (1, 2)  # at least one cell finished, not all three
     finished = {str(r.cell) for r in read_records(run_dir)}
     (line,) = lines
     named = re.fullmatch(
