@@ -37,6 +37,21 @@ log = logging.getLogger(__name__)
 ProgressFactory = Callable[[CellId, int], tuple[ProgressFn, Callable[[], None]]]
 
 
+def record_identity(resolved: ResolvedPlan, cell: CellId, run_id: str) -> dict[str, Any]:
+    """The fields that name a cell's record (and when it started), for `Record(**identity, ...)`."""
+    return dict(
+        run_id=run_id,
+        suite=cell.suite,
+        task=cell.task,
+        model=cell.model,
+        scale=cell.scale,
+        seed=cell.seed,
+        variant=cell.variant,
+        variant_values=dict(resolved.variant(cell.variant).values),
+        started_at=utc_now(),
+    )
+
+
 def run_cell(
     resolved: ResolvedPlan,
     cell: CellId,
@@ -55,17 +70,7 @@ def run_cell(
     records so far, where an efficiency cell finds its reference model's figures.
     """
     t0 = time.perf_counter()
-    identity = dict(
-        run_id=run_id,
-        suite=cell.suite,
-        task=cell.task,
-        model=cell.model,
-        scale=cell.scale,
-        seed=cell.seed,
-        variant=cell.variant,
-        variant_values=dict(resolved.variant(cell.variant).values),
-        started_at=utc_now(),
-    )
+    identity = record_identity(resolved, cell, run_id)
     if isinstance(data, DataUnavailable):
         return Record(**identity, status="skipped", reason=str(data))
     if isinstance(data, Exception):

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.records import CellId, Record, utc_now
-from bench.runner.cell import ProgressFactory
+from bench.records import CellId, Record
+from bench.runner.cell import ProgressFactory, record_identity
 from bench.runner.plan import ResolvedPlan, RunPlan
 from bench.runner.run_log import RunLog
 
@@ -398,17 +398,9 @@ def _failed_record(
     resolved: ResolvedPlan, cell: CellId, run_id: str, status: str, reason: str, where: dict
 ) -> Record:
     return Record(
-        run_id=run_id,
-        suite=cell.suite,
-        task=cell.task,
-        model=cell.model,
-        scale=cell.scale,
-        seed=cell.seed,
-        variant=cell.variant,
-        variant_values=dict(resolved.variant(cell.variant).values),
+        **record_identity(resolved, cell, run_id),
         status=status,
         reason=reason,
-        started_at=utc_now(),
         placement={"launcher": "ray", "device": resolved.plan.device, **where},
     )
 
