@@ -138,12 +138,19 @@ def test_factor_and_fraction_capacities() -> None:
 
 
 def test_balance_loss_formula_on_a_hand_built_routing() -> None:
-    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
-    chosen = torch.tensor([[True, False], [True, False], [False, True]])
+    probs = torch.tensor([[[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]])  # (1, 3, 2)
+    chosen = torch.tensor([[[True, False], [True, False], [False, True]]])
+    real = torch.ones(1, 3, dtype=torch.bool)
     # f = (2/3, 1/3), P = (0.6, 0.4): 2 * (2/3 * 0.6 + 1/3 * 0.4) = 16/15.
-    assert balance_loss(probs, chosen, 1).item() == pytest.approx(16 / 15)
-    uniform = torch.full((4, 4), 0.25)
-    assert balance_loss(uniform, torch.eye(4, dtype=torch.bool), 1).item() == pytest.approx(1.0)
+    assert balance_loss(probs, chosen, 1, real).item() == pytest.approx(16 / 15)
+    uniform = torch.full((1, 4, 4), 0.25)
+    eye = torch.eye(4, dtype=torch.bool)[None]
+    assert balance_loss(uniform, eye, 1, torch.ones(1, 4, dtype=torch.bool)).item() == 1.0
+    # A padded position counts in neither f nor P: the same 16/15 with a junk row appended.
+    padded_probs = torch.cat([probs, torch.tensor([[[0.0, 1.0]]])], 1)  # (1, 4, 2)
+    padded_chosen = torch.cat([chosen, torch.tensor([[[False, True]]])], 1)
+    mask = torch.tensor([[True, True, True, False]])
+    assert balance_loss(padded_probs, padded_chosen, 1, mask).item() == pytest.approx(16 / 15)
 
 
 def test_router_reports_the_balance_loss_of_its_real_tokens() -> None:

@@ -83,6 +83,38 @@ class Dispatch:
         )
 
     @staticmethod
+    def from_slots(token_of_slot: torch.Tensor, valid: torch.Tensor, num_tokens: int) -> Dispatch:
+        """From an expert-major table of slots (UoE's selection): slot s of expert e reads token
+        token_of_slot[e, s] when valid[e, s]; both (E, S). Precondition: a token holds at most
+        one valid slot per expert (UoE keeps a position once per expert row).
+
+        Equal to `build` on the flattened table (expert -1 where not valid), without its sorts:
+        the valid slots, listed expert-major, are already grouped by expert, so `order` is
+        their flat slot index; and the per-token table has m = E columns (slot e: the token's
+        row of expert e, or none), so building it needs neither a sort nor a host sync. One
+        host sync remains, the row count A (a shape)."""
+        experts, slots = valid.shape
+        order = valid.reshape(-1).nonzero().squeeze(1)  # (A,) flat slot of each row
+        token_index = token_of_slot.reshape(-1).index_select(0, order)  # (A,)
+        expert_index = torch.div(order, slots, rounding_mode="floor")  # (A,) non-decreasing
+        counts = valid.sum(1)  # (E,) int64
+        rows = order.shape[0]
+        row_of_slot = torch.full(
+            (num_tokens * experts,), rows, dtype=torch.int64, device=valid.device
+        )  # (T E,)
+        row_of_slot[token_index * experts + expert_index] = torch.arange(rows, device=valid.device)
+        return Dispatch(
+            order=order,
+            token_index=token_index,
+            expert_index=expert_index,
+            counts=counts,
+            offsets=torch.cumsum(counts, 0).to(torch.int32),
+            num_tokens=num_tokens,
+            row_of_slot=row_of_slot,
+            slots_per_token=experts if rows else 0,
+        )
+
+    @staticmethod
     def top_k(
         expert_index: torch.Tensor,
         num_experts: int,
@@ -190,3 +222,25 @@ def add_expert_bias(rows: torch.Tensor, bias: torch.Tensor, dispatch: Dispatch) 
     bias gradient then differs from run to run with 2 threads); index_select's backward is an
     index_add, which sums each expert's rows in row order."""
     return rows + bias.index_select(0, dispatch.expert_index)
+
+
+class _TakeUnique(torch.autograd.Function):
+    """(R, ...) -> (A, ...) rows at distinct indices; backward: the gradient copied back into
+    zeros (no accumulation needed, so no scatter-add and no atomic adds)."""
+
+    @staticmethod
+    def forward(ctx, values, index):
+        ctx.save_for_backward(index)
+        ctx.rows = values.shape[0]
+        return values.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        return grad.new_zeros((ctx.rows, *grad.shape[1:])).index_copy(0, index, grad), None
+
+
+def take_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values (R, ...) -> values[index] (A, ...) for DISTINCT indices (a Dispatch's `order`):
+    `values[index]`'s backward accumulates with index_put; distinct rows only need a copy."""
+    return _TakeUnique.apply(values, index)

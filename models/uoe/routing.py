@@ -36,14 +36,17 @@ head row with no real key is handled is SMHA's business, `smha.py`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.kernels import Dispatch
+from models.kernels import Dispatch, take_rows
+from models.layers.lazy_stats import LazyStats
 
+STAT_KEYS = ("tokens_per_expert", "load_max_over_mean", "load_cv", "dropped_fraction", "aux_loss")
 CAPACITY_RULES = ("factor", "fraction", "max_load")
 LEVELS = ("token", "sample")
 RANK_NORMS = ("none", "token", "batch")
@@ -106,7 +109,7 @@ class Selection:
     key_mask (B, E, C) bool: the slot may serve as an attention key (valid and a real token)
     weight (B, E, C) float or None: the output scale of each slot (None: unweighted union)
     aux_loss: unweighted balance loss (differentiable) or None
-    stats: routing statistics per the project conventions (detached tensors)
+    stats: routing statistics per the project conventions (detached; computed on first read)
     """
 
     positions: torch.Tensor
@@ -114,18 +117,22 @@ class Selection:
     key_mask: torch.Tensor
     weight: torch.Tensor | None
     aux_loss: torch.Tensor | None
-    stats: dict[str, torch.Tensor]
+    stats: Mapping[str, torch.Tensor]
 
 
-def balance_loss(probs: torch.Tensor, chosen: torch.Tensor, top_k: int) -> torch.Tensor:
-    """Switch-style load balance over N real tokens: E * sum_e f_e * P_e, with f_e the share of
-    the N*k top-k assignments that went to e and P_e the mean gate probability of e.
-    probs (N, E) float, chosen (N, E) bool. Equals 1 when both are uniform."""
-    tokens, experts = probs.shape
-    if tokens == 0:
-        return probs.new_zeros(())
-    share = chosen.to(probs.dtype).sum(0) / (tokens * top_k)  # (E,)
-    return experts * (share * probs.mean(0)).sum()
+def balance_loss(
+    probs: torch.Tensor, chosen: torch.Tensor, top_k: int, mask: torch.Tensor
+) -> torch.Tensor:
+    """Switch-style load balance over the N real tokens: E * sum_e f_e * P_e, with f_e the
+    share of the N*k top-k assignments that went to e and P_e the mean gate probability of e.
+    probs (B, L, E) float, chosen (B, L, E) bool, mask (B, L) bool True = real: padding is
+    weighted out (no boolean indexing, so no host sync). Equals 1 when both are uniform."""
+    experts = probs.shape[-1]
+    real = mask[..., None]  # (B, L, 1)
+    tokens = mask.sum().clamp_min(1).to(probs.dtype)  # N; 0 real tokens give a zero loss
+    share = (chosen & real).sum((0, 1)).to(probs.dtype) / (tokens * top_k)  # (E,)
+    mean_prob = (probs * real).sum((0, 1)) / tokens  # (E,)
+    return experts * (share * mean_prob).sum()
 
 
 def load_stats(kept: torch.Tensor, demand: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -177,17 +184,21 @@ class Router(nn.Module):
         route = kept_probs / kept_probs.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, L, E)
         rank = self._rank_score(kept_probs)  # (B, L, E): ranks the tokens of each expert
 
-        # Patches: pad the sequence to P * p; pad positions are never routed.
+        # Patches: pad the sequence to P * p; pad positions are never routed. p = 1 (token
+        # level) skips the patch arithmetic: each patch is its token (same values, fewer ops).
         patches = math.ceil(length / p)
         pad = patches * p - length
-        routed_p = F.pad(routed, (0, pad)).view(batch, patches, p)  # (B, P, p)
-        real_count = routed_p.sum(-1)  # (B, P)
-        per_patch = real_count.clamp_min(1)[..., None]  # (B, P, 1)
-        score = _patch_sum(rank, pad, p) / per_patch  # (B, P, E) ranking score
-        chosen = F.pad(chosen_tok, (0, 0, 0, pad)).view(batch, patches, p, experts).any(2)
+        if p == 1:
+            real_count = routed.long()  # (B, P)
+            score, chosen = rank, chosen_tok  # (B, P, E)
+        else:
+            real_count = F.pad(routed, (0, pad)).view(batch, patches, p).sum(-1)  # (B, P)
+            per_patch = real_count.clamp_min(1)[..., None]  # (B, P, 1)
+            score = _patch_sum(rank, pad, p) / per_patch  # (B, P, E) ranking score
+            chosen = F.pad(chosen_tok, (0, 0, 0, pad)).view(batch, patches, p, experts).any(2)
 
         cap = self._capacity(chosen, (real_count > 0).sum(-1), patches)  # (B,)
-        slots = int(cap.max())
+        slots = int(cap.max())  # a shape: the one host sync of the selection
         key = torch.where(chosen, score, -1.0).transpose(1, 2)  # (B, E, P)
         ranked = torch.sort(key, dim=-1, descending=True, stable=True).indices[..., :slots]
         taken = torch.arange(slots, device=x.device)[None, None, :] < cap[:, None, None]
@@ -199,36 +210,46 @@ class Router(nn.Module):
         patch_chosen = chosen.transpose(1, 2).gather(-1, patch_index) & taken  # (B, E, c)
         active = patch_chosen if cfg.mask_padding else taken
 
-        offsets = torch.arange(p, device=x.device)
-        positions = (patch_index[..., None] * p + offsets).flatten(-2)  # (B, E, C), C = c * p
-        exists = positions < length
-        positions = positions.clamp(max=length - 1)
+        if p == 1:
+            positions, exists, valid = patch_index, None, active  # (B, E, C), C = c
+        else:
+            offsets = torch.arange(p, device=x.device)
+            positions = (patch_index[..., None] * p + offsets).flatten(-2)  # (B, E, C = c p)
+            exists = positions < length
+            positions = positions.clamp(max=length - 1)
+            valid = active.repeat_interleave(p, -1) & exists
         real = mask[:, None, :].expand(-1, experts, -1).gather(-1, positions)  # (B, E, C)
-        valid = active.repeat_interleave(p, -1) & exists
         if cfg.mask_padding:
             valid = valid & real
         weight = None
         if cfg.weighted:
-            patch_route = (_patch_sum(route, pad, p) / per_patch).transpose(1, 2)  # (B, E, P)
-            weight = k * patch_route.gather(-1, patch_index).repeat_interleave(p, -1)  # (B, E, C)
+            # The gate of each slot's patch: a gather at distinct patches (take_rows: its
+            # backward is a copy, not gather's scatter-add).
+            patch_route = route if p == 1 else _patch_sum(route, pad, p) / per_patch
+            row_start = torch.arange(batch * experts, device=x.device).view(batch, experts, 1)
+            flat_index = (row_start * patches + patch_index).reshape(-1)  # (B E c,)
+            flat_route = patch_route.transpose(1, 2).reshape(-1)  # (B E P,)
+            weight = k * take_rows(flat_route, flat_index).view(batch, experts, slots)
+            if p > 1:
+                weight = weight.repeat_interleave(p, -1)  # (B, E, C)
 
-        # Statistics count real tokens only, whatever the variant routes.
-        demand = mask[..., None] & chosen.repeat_interleave(p, 1)[:, :length]  # (B, L, E)
-        kept_slots = (patch_chosen.repeat_interleave(p, -1) & exists).to(torch.float32)
-        kept_by = torch.zeros(batch, experts, length, device=x.device)
-        kept_by = kept_by.scatter_add(-1, positions, kept_slots) > 0  # (B, E, L)
-        stats = load_stats(demand & kept_by.transpose(1, 2), demand)
         aux = None
         if cfg.balance_loss_weight > 0:
-            real_tokens = mask.reshape(-1)  # (B L,)
-            aux = balance_loss(
-                probs.reshape(-1, experts)[real_tokens],
-                chosen_tok.reshape(-1, experts)[real_tokens],
-                k,
-            )
-        stats["aux_loss"] = aux.detach() if aux is not None else x.new_zeros(())
-        stats = {name: value.detach() for name, value in stats.items()}
-        return Selection(positions, valid, valid & real, weight, aux, stats)
+            aux = balance_loss(probs, chosen_tok, k, mask)
+
+        def stats() -> dict[str, torch.Tensor]:
+            # Real tokens only, whatever the variant routes; computed when first read.
+            demand = mask[..., None] & (
+                chosen if p == 1 else chosen.repeat_interleave(p, 1)[:, :length]
+            )  # (B, L, E)
+            kept_slots = patch_chosen if p == 1 else patch_chosen.repeat_interleave(p, -1) & exists
+            kept_by = torch.zeros(batch, experts, length, device=x.device)
+            kept_by = kept_by.scatter_add(-1, positions, kept_slots.to(torch.float32)) > 0
+            values = load_stats(demand & kept_by.transpose(1, 2), demand)  # kept_by (B, E, L)
+            values["aux_loss"] = aux.detach() if aux is not None else x.new_zeros(())
+            return values
+
+        return Selection(positions, valid, valid & real, weight, aux, LazyStats(STAT_KEYS, stats))
 
     def _rank_score(self, kept_probs: torch.Tensor) -> torch.Tensor:
         """(B, L, E) s * m -> (B, L, E) ranking score (module doc, `rank_norm`)."""
@@ -265,17 +286,16 @@ def _patch_sum(values: torch.Tensor, pad: int, p: int) -> torch.Tensor:
 def dispatch(selection: Selection, length: int) -> tuple[Dispatch, torch.Tensor | None]:
     """The kernels' Dispatch of a selection's valid slots and their output weights in row order.
 
-    Assignments are listed expert-major, (E, B, C) flattened, so the Dispatch keeps them in that
-    order and `Dispatch.order` indexes an (E * B * C) slot buffer directly.
+    Slots are listed expert-major, (E, B, C) flattened (`Dispatch.from_slots`: no sort), so
+    `Dispatch.order` indexes an (E * B * C) slot buffer directly.
     """
-    batch, experts, slots = selection.positions.shape
+    batch, experts, _ = selection.positions.shape
     device = selection.positions.device
     rows = torch.arange(batch, device=device)[:, None, None] * length
-    token_index = (rows + selection.positions).transpose(0, 1).reshape(-1)  # (E B C,)
-    expert = torch.arange(experts, device=device)[:, None, None].expand(experts, batch, slots)
-    expert_index = torch.where(selection.valid.transpose(0, 1), expert, -1).reshape(-1)
-    plan = Dispatch.build(token_index, expert_index, experts, batch * length)
+    token_of_slot = (rows + selection.positions).transpose(0, 1).reshape(experts, -1)  # (E, B C)
+    valid = selection.valid.transpose(0, 1).reshape(experts, -1)  # (E, B C)
+    plan = Dispatch.from_slots(token_of_slot, valid, batch * length)
     weight = None
     if selection.weight is not None:
-        weight = selection.weight.transpose(0, 1).reshape(-1)[plan.order]  # (A,)
+        weight = take_rows(selection.weight.transpose(0, 1).reshape(-1), plan.order)  # (A,)
     return plan, weight

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.kernels import grouped_mm, permute, unpermute
-from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels import grouped_mm, permute, take_rows, unpermute
+from models.kernels.dispatch import choose, describe, multiplied_rows
 from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
@@ -98,7 +98,7 @@ class SelectiveAttention(nn.Module):
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
             rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = self.gemm_kernel()  # one kernel for both GEMMs
+        impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
             qkv = add_expert_bias(qkv, self.qkv_bias, plan)
@@ -112,7 +112,7 @@ class SelectiveAttention(nn.Module):
                 attended = self._released_attention(q, k, v, keys)  # (E, B, C, Dh)
             else:
                 attended = self._attention(q, k, v, keys)  # (E, B, C, Dh)
-        heads_out = attended.reshape(experts * batch * slots, head_dim)[plan.order]  # (A, Dh)
+        heads_out = take_rows(attended.reshape(experts * batch * slots, head_dim), plan.order)
         with phase(EXPERT_GEMM):
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
             if self.released:
@@ -125,7 +125,11 @@ class SelectiveAttention(nn.Module):
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
-        sizes = {"slots": slots, "rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
+        sizes = {
+            "slots": slots,
+            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
+            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
+        }
         return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
     def _attention(
@@ -150,9 +154,11 @@ class SelectiveAttention(nn.Module):
         weights = F.dropout(scores.softmax(-1), self.attn_dropout, self.training)
         return torch.matmul(weights, v)  # (E, B, C, Dh)
 
-    def gemm_kernel(self) -> str:
-        """The grouped-GEMM implementation of both projections (`dispatch.choose`)."""
-        return choose(self.qkv_weight)
+    def gemm_kernel(self, rows: int | None = None) -> str:
+        """The grouped-GEMM implementation of both projections of a call with `rows` (A) rows
+        (`dispatch.choose`); without `rows` (the manifest, before any forward) the policy as
+        one line (`dispatch.describe`), since the choice depends on the rows."""
+        return describe(self.qkv_weight) if rows is None else choose(self.qkv_weight, rows=rows)
 
     def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
         """Forward FLOPs of a call on x (B, L, D) (2 per multiply-add, matmuls only), from the

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import grouped_mm, permute, unpermute
-from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.dispatch import choose, describe, multiplied_rows
 from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
@@ -87,7 +87,7 @@ class UnionMLP(nn.Module):
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
             rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
-        impl = self.gemm_kernel()  # one kernel for both GEMMs
+        impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
             hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
             hidden = self.dropout(F.gelu(add_expert_bias(hidden, self.up_bias, plan)))
@@ -102,12 +102,17 @@ class UnionMLP(nn.Module):
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
-        sizes = {"rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
+        sizes = {
+            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
+            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
+        }
         return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
 
-    def gemm_kernel(self) -> str:
-        """The grouped-GEMM implementation of both expert GEMMs (`dispatch.choose`)."""
-        return choose(self.up_weight)
+    def gemm_kernel(self, rows: int | None = None) -> str:
+        """The grouped-GEMM implementation of both expert GEMMs of a call with `rows` (A) rows
+        (`dispatch.choose`); without `rows` (the manifest, before any forward) the policy as
+        one line (`dispatch.describe`), since the choice depends on the rows."""
+        return describe(self.up_weight) if rows is None else choose(self.up_weight, rows=rows)
 
     def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
         """Forward FLOPs of a call on x (B, L, D): 2 per multiply-add over the rows the call
