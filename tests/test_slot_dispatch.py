@@ -33,7 +33,9 @@ def test_from_slots_equals_the_sorting_build(seed: int) -> None:
         token_of_slot.reshape(-1), torch.where(valid, expert, -1).reshape(-1), experts, tokens
     )
     fast = Dispatch.from_slots(token_of_slot, valid, tokens)
-    for name in ("order", "token_index", "expert_index", "counts", "offsets"):
+    fields = ("order", "token_index", "expert_index", "counts", "offsets", "row_of_slot")
+    assert fast.slots_per_token == built.slots_per_token
+    for name in fields:
         assert torch.equal(getattr(fast, name), getattr(built, name)), name
 
     x = torch.randn(tokens, 6, requires_grad=True)

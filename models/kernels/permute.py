@@ -90,19 +90,25 @@ class Dispatch:
 
         Equal to `build` on the flattened table (expert -1 where not valid), without its sorts:
         the valid slots, listed expert-major, are already grouped by expert, so `order` is
-        their flat slot index; and the per-token table has m = E columns (slot e: the token's
-        row of expert e, or none), so building it needs neither a sort nor a host sync. One
-        host sync remains, the row count A (a shape)."""
+        their flat slot index; and a token's rows, in expert order, are ranked by a cumulative
+        sum over its (at most E) experts instead of a sort by token. Host syncs: the row count A
+        and m (shapes)."""
         experts, slots = valid.shape
+        device = valid.device
         order = valid.reshape(-1).nonzero().squeeze(1)  # (A,) flat slot of each row
         token_index = token_of_slot.reshape(-1).index_select(0, order)  # (A,)
         expert_index = torch.div(order, slots, rounding_mode="floor")  # (A,) non-decreasing
         counts = valid.sum(1)  # (E,) int64
         rows = order.shape[0]
-        row_of_slot = torch.full(
-            (num_tokens * experts,), rows, dtype=torch.int64, device=valid.device
-        )  # (T E,)
-        row_of_slot[token_index * experts + expert_index] = torch.arange(rows, device=valid.device)
+        cell = token_index * experts + expert_index  # (A,) the row's (token, expert) cell
+        taken = torch.zeros(num_tokens * experts, dtype=torch.bool, device=device)
+        taken[cell] = True
+        taken = taken.view(num_tokens, experts)  # (T, E)
+        per_token = taken.sum(1)  # (T,)
+        m = int(per_token.max()) if rows else 0
+        rank = (taken.cumsum(1) - 1).view(-1)  # (T E,) the cell's place among its token's rows
+        row_of_slot = torch.full((num_tokens * m,), rows, dtype=torch.int64, device=device)
+        row_of_slot[token_index * m + rank[cell]] = torch.arange(rows, device=device)
         return Dispatch(
             order=order,
             token_index=token_index,
@@ -111,7 +117,7 @@ class Dispatch:
             offsets=torch.cumsum(counts, 0).to(torch.int32),
             num_tokens=num_tokens,
             row_of_slot=row_of_slot,
-            slots_per_token=experts if rows else 0,
+            slots_per_token=m,
         )
 
     @staticmethod
