@@ -268,3 +268,21 @@ def test_linear_only_flops_count_f_linear_and_nothing_else() -> None:
     head = 2 * (d * f + f * CLASSES)
     assert counter.flops == BATCH * (CFG.depth * LENGTH * per_token + head)
     assert counter.flops < _dense_reference(LENGTH, BATCH, 1)  # the attention scores are missed
+
+
+@pytest.mark.parametrize("name", ["uoe", "uoe_paper", "mixtral", "switch"])
+def test_analytic_count_names_the_kernel_each_routed_part_ran(name: str, monkeypatch) -> None:
+    """Every routed part reports its grouped-GEMM path, the one the dispatcher chose."""
+    model = _build(name)
+    tokens, lengths = _batch()
+    with torch.no_grad():
+        kernels = analytic_flops(model, lambda: model(tokens, lengths)).kernels
+    routed = [n for n, m in model.named_modules() if hasattr(m, "gemm_kernel")]
+    assert sorted(kernels) == sorted(routed) and routed
+    assert set(kernels.values()) <= set(dispatch.IMPLEMENTATIONS)
+    # Force the concurrent path (2 threads, any width): the record must say so.
+    monkeypatch.setattr(dispatch, "CONCURRENT_MIN_WEIGHT_ELEMENTS", 1)
+    monkeypatch.setattr(dispatch.torch, "get_num_threads", lambda: 2)
+    with torch.no_grad():
+        forced = analytic_flops(model, lambda: model(tokens, lengths)).kernels
+    assert set(forced.values()) == {"mm_concurrent"}

@@ -88,7 +88,7 @@ def measure_model(
     trace_worker: str = "cell",
 ) -> Measurements:
     """FLOPs, latency and memory of `model` on `batch`; a trace into `trace_dir` if given."""
-    bench = _Bench(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    bench = TimedModel(model, batch, lr=lr, grad_clip=grad_clip, device=device)
     work, optimizer, size = bench.work, bench.optimizer, len(batch)
     forward, loss_and_backward = bench.forward, bench.loss_and_backward
     train_step, infer = bench.train_step, bench.infer
@@ -113,6 +113,8 @@ def measure_model(
         metrics["flops_fwd_per_example"] = counted.total / size
         metrics["flops_fwd_by_op"] = {k: v / size for k, v in counted.by_op.items()}
     (parts,) = analytic
+    if parts.kernels:  # the path each routed part ran on this batch (models.kernels.dispatch)
+        metrics["gemm_kernels"] = dict(parts.kernels)
     if parts.missing:
         metrics["flops_analytic_missing"] = list(parts.missing)
     else:
@@ -175,12 +177,12 @@ def profile_model(
     trace_worker: str,
 ) -> ProfileResult:
     """Only the profiler trace of a few training steps (`bench profile`)."""
-    bench = _Bench(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    bench = TimedModel(model, batch, lr=lr, grad_clip=grad_clip, device=device)
     bench.work.train()
     return profile_steps(bench.train_step, trace_dir, trace_worker, cfg, device)
 
 
-class _Bench:
+class TimedModel:
     """A deep copy of the model on the device with its batch, optimizer and the timed units."""
 
     def __init__(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -151,10 +151,13 @@ def count_flops(
 @dataclass(frozen=True)
 class AnalyticFlops:
     """components: summed analytic FLOPs per component name; missing: "module (Type): why" of
-    every part that has no formula (then the components undercount and are not a figure)."""
+    every part that has no formula (then the components undercount and are not a figure);
+    kernels: part name -> the grouped-GEMM implementation(s) its calls ran (`PartAux.kernel`,
+    routed parts only; several calls that ran different paths are joined with "+")."""
 
     components: Mapping[str, float]
     missing: tuple[str, ...]
+    kernels: Mapping[str, str] = field(default_factory=dict)
 
 
 def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> AnalyticFlops:
@@ -165,10 +168,13 @@ def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> AnalyticFlops:
     """
     totals: dict[str, float] = defaultdict(float)
     missing: dict[str, str] = {}
+    kernels: dict[str, list[str]] = defaultdict(list)
 
     def hook(name: str) -> Callable[[nn.Module, tuple, Any], None]:
         def add(module: nn.Module, args: tuple, output: Any) -> None:
             shape = args[0].shape
+            if isinstance(module, Part) and output[1].kernel:
+                kernels[name].append(output[1].kernel)
             try:
                 counts = (
                     module.analytic_flops(shape, output[1])
@@ -189,7 +195,8 @@ def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> AnalyticFlops:
     finally:
         for handle in hooks:
             handle.remove()
-    return AnalyticFlops(dict(totals), tuple(missing.values()))
+    joined = {name: "+".join(dict.fromkeys(ran)) for name, ran in kernels.items()}
+    return AnalyticFlops(dict(totals), tuple(missing.values()), joined)
 
 
 def _outermost_counted(model: nn.Module) -> list[tuple[str, nn.Module]]:

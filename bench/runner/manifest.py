@@ -63,11 +63,14 @@ def start(
 
 
 def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
-    """{task: {model: {part: grouped-GEMM implementation}}} for every model with routed parts.
+    """{task: {model: {part: grouped-GEMM policy}}} for every model with routed parts.
 
-    The dispatcher's choice depends on the device, dtype and shape of a part's weights only
-    (`models.kernels.dispatch.choose`), so each model is built once per task and asked; a model
-    that cannot be built is listed with the reason (its cells will record the same error).
+    Before any forward a part knows its weights' device, dtype and shape but not its row count,
+    so each model is built once per task and asked for its policy as one line
+    (`models.kernels.dispatch.describe`: the static choice, plus the row rule of the concurrent
+    path where it can apply); the path each part actually ran is in the cell's record
+    (`gemm_kernels`). A model that cannot be built is listed with the reason (its cells will
+    record the same error).
     """
     device = torch.device(resolved.plan.device)
     out: dict[str, dict[str, Any]] = {}

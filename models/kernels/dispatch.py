@@ -50,9 +50,9 @@ and at the harness's own LRA shapes (d 32-64, expert width 16-128, E 2-4), fwd+b
   5 rounds; results/benchmarks/grouped_mm_goal.md and grouped_mm_lra.md), `mm_concurrent`
   against `torch`: d 512, h 1024-2048, T 4096, E 64 (64-128 rows per expert) 1.04-1.19x
   fwd and fwd+bwd; E 8 k 1 (512 rows) 0.88x; at the LRA shapes (d 32-64, widths 16-32,
-  E 2-4) 0.4-0.55x. The part reports the path that ran (MoE: `aux.sizes["concurrent_gemm"]`);
-  without `rows` (the manifest's per-part record, UoE parts today) the choice is the static
-  one.
+  E 2-4) 0.4-0.55x. Every routed part (MoE and UoE) passes its row count and reports the
+  path that ran (`PartAux.kernel`, recorded per cell as `gemm_kernels`); without `rows` (the
+  manifest, before any forward) `describe` gives the policy as one line.
 - CUDA, bf16, compute capability >= 9.0, 16-byte aligned K and N -> `torch` (CUTLASS grouped
   kernel, no host sync). Other CUDA cases -> `triton` when triton is installed (torch's own op
   falls back to a host-synced loop there), else `mm`.
@@ -112,7 +112,7 @@ def choose(weight: torch.Tensor, rows: int | None = None) -> str:
     average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, each weight at least
     CONCURRENT_MIN_WEIGHT_ELEMENTS, with 2 or more intra-op threads and 2 or more experts,
     takes `mm_concurrent` (A is a shape: no host sync). The caller reports the name it got
-    (MoE parts: `aux.sizes["concurrent_gemm"]`)."""
+    (`PartAux.kernel`)."""
     fits_torch_op = torch_grouped_unsupported(weight) is None
     if not weight.is_cuda:
         experts = weight.shape[0]

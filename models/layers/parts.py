@@ -37,11 +37,14 @@ class PartAux:
     stats: routing statistics (tokens per expert, load, dropped fraction, ...) as tensors.
     sizes: counts the routing of this call decided, read by `analytic_flops` (ints, or 0-dim
         integer tensors so the forward needs no host sync to report them).
+    kernel: the grouped-GEMM implementation this call ran (`models.kernels.dispatch.choose`),
+        "" for a part without one; recorded per cell (`gemm_kernels`), so no path is silent.
     """
 
     loss: torch.Tensor | None = None
     stats: Mapping[str, torch.Tensor] = field(default_factory=lambda: _EMPTY)
     sizes: Mapping[str, int | torch.Tensor] = field(default_factory=lambda: _EMPTY)
+    kernel: str = ""
 
 
 NO_AUX = PartAux()

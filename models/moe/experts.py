@@ -123,7 +123,6 @@ class MoEFFN(nn.Module):
         sizes = {
             "tokens": tokens.shape[0],
             "rows": multiplied_rows(impl, dispatch.counts),
-            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
         }
         experts = self.cfg.experts
 
@@ -131,7 +130,7 @@ class MoEFFN(nn.Module):
             unweighted = balance if balance is not None else balance_loss(logits, routing.chosen)
             return load_stats(routing, experts, unweighted)
 
-        aux = PartAux(loss=loss, stats=LazyStats(STAT_KEYS, stats), sizes=sizes)
+        aux = PartAux(loss=loss, stats=LazyStats(STAT_KEYS, stats), sizes=sizes, kernel=impl)
         return y.view(batch, length, dim), aux
 
     def _router_loss(

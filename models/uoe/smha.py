@@ -128,9 +128,9 @@ class SelectiveAttention(nn.Module):
         sizes = {
             "slots": slots,
             "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
-            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
         }
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
+        aux = PartAux(loss=loss, stats=sel.stats, sizes=sizes, kernel=impl)
+        return y.view(batch, length, dim), aux
 
     def _attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor

@@ -102,11 +102,9 @@ class UnionMLP(nn.Module):
         loss = None
         if sel.aux_loss is not None:
             loss = self.router.cfg.balance_loss_weight * sel.aux_loss
-        sizes = {
-            "rows": multiplied_rows(impl, plan.counts),  # bmm pads experts
-            "concurrent_gemm": int(impl == "mm_concurrent"),  # which path ran (dispatch.choose)
-        }
-        return y.view(batch, length, dim), PartAux(loss=loss, stats=sel.stats, sizes=sizes)
+        sizes = {"rows": multiplied_rows(impl, plan.counts)}  # bmm pads experts
+        aux = PartAux(loss=loss, stats=sel.stats, sizes=sizes, kernel=impl)
+        return y.view(batch, length, dim), aux
 
     def gemm_kernel(self, rows: int | None = None) -> str:
         """The grouped-GEMM implementation of both expert GEMMs of a call with `rows` (A) rows
