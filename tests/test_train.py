@@ -107,7 +107,7 @@ def test_selected_weights_are_the_best_dev_ones() -> None:
     b_best, b_last = b_at_dev[best], b_at_dev[-1]
     assert result.accuracy == _threshold_accuracy(b_best, test_v, test_y)
     assert result.accuracy != _threshold_accuracy(b_last, test_v, test_y)  # the check can fail
-    assert float(model.b) == b_best  # the best-dev weights were restored
+    assert float(model.b.detach()) == b_best  # the best-dev weights were restored
     reloaded = _Threshold()
     with torch.no_grad():
         reloaded.b.fill_(b_best)
