@@ -71,15 +71,8 @@ class Dispatch:
         sorted_tokens = token_index[order]
         counts = torch.bincount(sorted_experts, minlength=num_experts)  # (E,)
         row_of_slot, slots = _slot_table(sorted_tokens, num_tokens)
-        return Dispatch(
-            order=order,
-            token_index=sorted_tokens,
-            expert_index=sorted_experts,
-            counts=counts,
-            offsets=torch.cumsum(counts, 0).to(torch.int32),
-            num_tokens=num_tokens,
-            row_of_slot=row_of_slot,
-            slots_per_token=slots,
+        return Dispatch._of_sorted_rows(
+            order, sorted_tokens, sorted_experts, counts, num_tokens, row_of_slot, slots
         )
 
     @staticmethod
@@ -109,6 +102,22 @@ class Dispatch:
         rank = (taken.cumsum(1) - 1).view(-1)  # (T E,) the cell's place among its token's rows
         row_of_slot = torch.full((num_tokens * m,), rows, dtype=torch.int64, device=device)
         row_of_slot[token_index * m + rank[cell]] = torch.arange(rows, device=device)
+        return Dispatch._of_sorted_rows(
+            order, token_index, expert_index, counts, num_tokens, row_of_slot, m
+        )
+
+    @staticmethod
+    def _of_sorted_rows(
+        order: torch.Tensor,
+        token_index: torch.Tensor,
+        expert_index: torch.Tensor,
+        counts: torch.Tensor,
+        num_tokens: int,
+        row_of_slot: torch.Tensor,
+        slots_per_token: int,
+    ) -> Dispatch:
+        """The Dispatch of rows already sorted by expert (both builders end here): the
+        offsets follow from the counts."""
         return Dispatch(
             order=order,
             token_index=token_index,
@@ -117,7 +126,7 @@ class Dispatch:
             offsets=torch.cumsum(counts, 0).to(torch.int32),
             num_tokens=num_tokens,
             row_of_slot=row_of_slot,
-            slots_per_token=m,
+            slots_per_token=slots_per_token,
         )
 
     @staticmethod
