@@ -25,7 +25,9 @@ class TaskSpec:
     vocab_size: int  # including the padding id 0
     num_inputs: int  # 1, or 2 for a dual-encoder task (retrieval)
     load: Callable[[DataRequest], TaskData]
-    generators: tuple[str, ...] = ()  # the `data.generator` variants its loader draws
+    # the `data.generator` variants its loader draws; the first is the default (an empty
+    # `data.generator` resolves to it, so the manifest and records name it)
+    generators: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

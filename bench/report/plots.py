@@ -289,10 +289,17 @@ def training_curves(runs: Runs) -> list[Plot]:
             axes[0, 0].set_ylabel("training loss")
             axes[1, 0].set_ylabel("dev accuracy (%)")
             axes[1, 0].set_xlabel("training step")
-            axes[0, 0].set_title(f"{suite}/{task} ({scale})")
+            axes[0, 0].set_title(f"{suite}/{task} ({scale}{_generators_note(chosen)})")
             legend_outside(fig, axes[1, 0])
             plots.append((f"curves_{suite}_{scale}_{task}", fig))
     return plots
+
+
+def _generators_note(records: Sequence[Record]) -> str:
+    """The title's note naming the data generator(s) of the records (e.g. ", data generator lra"),
+    or "" when none names one."""
+    names = dict.fromkeys(r.data["generator"] for r in records if r.data.get("generator"))
+    return f", data generator {', '.join(names)}" if names else ""
 
 
 def _mean_curves(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ The plan is stored in the run's manifest, so `--resume` rebuilds exactly the sam
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,27 +120,42 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
-    configs = {t: scale.resolve(t, for_task(cell_overrides, t)) for t in plan.tasks}
+
+    def resolve_all(point: tuple[Override, ...]) -> dict[str, CellConfig]:
+        return {
+            t: with_generator(tasks[t], scale.resolve(t, for_task(point, t))) for t in plan.tasks
+        }
+
+    configs = resolve_all(cell_overrides)
     swept = {}
     for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
         point = cell_overrides + tuple(
             parse_override(text, suite.tasks) for text in variant.overrides
         )
-        swept[variant.key] = (
-            variant,
-            {t: scale.resolve(t, for_task(point, t)) for t in plan.tasks},
-        )
-    for t, cfg in configs.items():
-        if cfg.data.generator and cfg.data.generator not in tasks[t].generators:
-            choices = ", ".join(tasks[t].generators) or "none (drop data.generator)"
-            raise ValueError(
-                f"{plan.suite}/{t}: data.generator={cfg.data.generator!r} is not one of its "
-                f"generator variants: {choices}"
-            )
+        swept[variant.key] = (variant, resolve_all(point))
     resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides, swept)
     for task in plan.tasks:
         resolved.measure(task)  # a bad measure.* value fails here, not after training
     return resolved
+
+
+def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
+    """`cfg` with `data.generator` checked against the task's variants and, when empty, set to
+    the task's default (its first), so manifests and records name the data actually drawn."""
+    generator = cfg.data.generator
+    if not generator:
+        if not task.generators:
+            return cfg
+        return dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, generator=task.generators[0])
+        )
+    if generator not in task.generators:
+        choices = ", ".join(task.generators) or "none (drop data.generator)"
+        raise ValueError(
+            f"{task.key}: data.generator={generator!r} is not one of its generator variants: "
+            f"{choices}"
+        )
+    return cfg
 
 
 def new_run_id(plan: RunPlan) -> str:
