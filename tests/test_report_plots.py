@@ -16,6 +16,7 @@ from bench.report.plots import (
     accuracy_vs,
     all_plots,
     expert_load,
+    file_stem,
     save,
     scaling,
     training_curves,
@@ -118,6 +119,17 @@ def test_all_plots_are_saved_as_png_and_pdf(lra, tmp_path: Path) -> None:
     stem, fig = plots[0]
     png, pdf = save(fig, tmp_path, stem)
     assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_variant_labels_become_plain_file_names(lra, tmp_path: Path) -> None:
+    _, fig = all_plots(lra)[0][0]
+    png, pdf = save(fig, tmp_path, "curves_lra_small_pathfinder [data.generator=intended]")
+    assert png.name == "curves_lra_small_pathfinder_data.generator-intended.png"
+    assert pdf.with_suffix(".png") == png and png.exists()
+    assert file_stem("expert_load_lra_tiny_listops_uoe[experts=8,top_k=2]") == (
+        "expert_load_lra_tiny_listops_uoe_experts-8-top_k-2"
+    )
+    assert file_stem("curves_lra_tiny_listops") == "curves_lra_tiny_listops", "plain names stay"
 
 
 def _speed(task: str, model: str, length: int, samples: list[float]) -> Record:

@@ -9,6 +9,7 @@ Agg canvas (no pyplot, no global backend switch) and returned, so tests inspect 
 from __future__ import annotations
 
 import functools
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,10 +57,19 @@ def _figure(rows: int = 1, cols: int = 1, height: float = 2.4) -> tuple[Figure, 
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
+def file_stem(name: str) -> str:
+    """A plot name as a shell-friendly file stem: a variant label's brackets become "_" and
+    other characters outside [A-Za-z0-9._-] a "-" ("curves_lra_small_pathfinder
+    [data.generator=intended]" -> "curves_lra_small_pathfinder_data.generator-intended")."""
+    stem = re.sub(r"\s*\[([^\]]*)\]", r"_\1", name)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-")
+
+
 def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
-    """Write `stem`.png (200 dpi) and `stem`.pdf, each atomically (a kill never leaves a
+    """Write `file_stem(stem)`.png (200 dpi) and .pdf, each atomically (a kill never leaves a
     truncated plot); return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(stem)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     with matplotlib.rc_context(STYLE):
         write_atomic(paths[0], lambda f: fig.savefig(f, format="png", dpi=200))
