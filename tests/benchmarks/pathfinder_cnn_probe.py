@@ -11,7 +11,7 @@ protocol: its figures go beside, never into, a benchmark table.
 Data: `load_pathfinder` with the `small` preset's sizes (or --n-train), from the cache `bench
 run` fills (generated first if absent). Net: three blocks of two 3x3 conv + BatchNorm + ReLU
 (32, 64, 128 channels) each followed by 2x2 max pooling, then 128 hidden units and 2 logits;
-AdamW lr 1e-3, weight decay 1e-4, batch 64, one intra-op thread, seeded.
+AdamW (lr 1e-3 unless --lr), weight decay 1e-4, batch 64, one intra-op thread, seeded.
 
     python -m tests.benchmarks.pathfinder_cnn_probe --variant lra --steps 2000
     python -m tests.benchmarks.pathfinder_cnn_probe --variant intended --steps 2000 --out FILE.md
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=None, help=f"default: {DEFAULT_CACHE}")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_pathfinder(request)
     (x_train, y_train), dev, test = _images(data.train), _images(data.dev), _images(data.test)
     net = probe_net()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     batch, rows, losses = 64, [], []
     start = time.perf_counter()
     order = torch.randperm(len(x_train))
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     table = tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4g")
     text = (
         f"Pathfinder-32 CNN probe, variant {args.variant}, {args.n_train} training images, "
-        f"batch {batch}, {args.threads} thread(s): test acc {test_acc:.1f} % after "
+        f"batch {batch}, lr {args.lr:g}, {args.threads} thread(s): test acc {test_acc:.1f} % after "
         f"{args.steps} steps ({data.source})\n\n{table}\n"
     )
     print(text)
