@@ -104,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     batch, rows, losses = 64, [], []
     start = time.perf_counter()
-    order = torch.randperm(len(x_train))
+    order, cursor = torch.randperm(len(x_train)), 0
     for step in range(1, args.steps + 1):
-        first = (step - 1) * batch % len(x_train)
-        if first + batch > len(x_train):  # a new epoch: a new order
-            order, first = torch.randperm(len(x_train)), 0
-        idx = order[first : first + batch]
+        if cursor + batch > len(x_train):  # a new epoch: a new order
+            order, cursor = torch.randperm(len(x_train)), 0
+        idx = order[cursor : cursor + batch]
+        cursor += batch
         loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
         opt.zero_grad()
         loss.backward()

@@ -45,7 +45,7 @@ class PathfinderParams:
     paddle_contrast: float = 0.75
     max_paddle_retrial: int = 2
     max_distractor_retrial: int = 4
-    variant: str = "lra"  # one of VARIANTS (see the module docstring)
+    variant: str = VARIANTS[0]  # one of VARIANTS, the first ("lra") the default (docstring)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
