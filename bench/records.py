@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import logging
 import os
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from bench import records_scan
 from bench.jsonsafe import dumps_finite
+from bench.stop_signals import stop_signals_held
 from suites.cache import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -134,15 +134,11 @@ class RecordStore:
         """Write one record as one line and force it to disk before returning."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         line = record.to_json() + "\n"
-        # SIGINT/SIGTERM wait until the line is on disk: a stopped run never cuts its last record.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        # Under `bench run` a SIGINT/SIGTERM waits until the line is on disk: never a cut record.
+        with stop_signals_held(), open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
 
     def read(self) -> list[Record]:
         """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)

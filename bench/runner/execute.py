@@ -16,6 +16,7 @@ from bench.records import CellId, Record, RecordStore
 from bench.runner.cell import ProgressFactory
 from bench.runner.plan import ResolvedPlan
 from bench.runner.run_log import RunLog
+from bench.stop_signals import stop_signals_held
 from suites.data import DataRequest, DataUnavailable, TaskData
 
 if TYPE_CHECKING:
@@ -54,10 +55,11 @@ def execute(
         run_log.begin(pending, len(cells) - len(pending))
     for record in launcher.run(resolved, run_dir, pending, latest, progress, run_log):
         cell = record.cell
-        store.append(record)
-        if run_log is not None:
-            run_log.cell_end(record)
-        latest[cell] = record
+        with stop_signals_held():  # a stop lands before the record or after its bookkeeping
+            store.append(record)
+            if run_log is not None:
+                run_log.cell_end(record)
+            latest[cell] = record
         log.info("%s: %s %s %s", cell, record.status, record.reason, record.measurement_error)
     return [latest[cell] for cell in resolved.plan.cells() if cell in latest]
 

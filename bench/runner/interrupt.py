@@ -3,8 +3,9 @@ how to resume, exit 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 
 While `interruptible(run_dir)` is active both signals raise `RunInterrupted` (a BaseException, so
 no `except Exception` in a cell turns it into an error record); the cell being run writes no
-record, and `--resume` reruns it. Records are appended one fsync'ed line at a time, so nothing
-finished is lost; a line cut by the signal is repaired on resume.
+record, and `--resume` reruns it. Records are appended one fsync'ed line at a time, and a
+stop waits while a record is written and counted (`bench.stop_signals`), so nothing finished is
+lost or named as abandoned; a line cut by a harder kill is repaired on resume.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from bench.stop_signals import STOP_SIGNALS, defer
 
 
 class RunInterrupted(BaseException):
@@ -34,7 +35,8 @@ class RunInterrupted(BaseException):
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    raise RunInterrupted(signum)
+    if not defer(signum):  # inside stop_signals_held(), the block raises it as it ends
+        raise RunInterrupted(signum)
 
 
 @contextlib.contextmanager
@@ -44,7 +46,7 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise) for s in SIGNALS}
+    previous = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
     try:
         yield
     except KeyboardInterrupt:  # a SIGINT that arrived as Python's own exception

@@ -4,6 +4,7 @@ SIGINT printed a 21-frame traceback and SIGTERM printed nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections import Counter
@@ -11,6 +12,7 @@ from collections import Counter
 import pytest
 from fault_helpers import (
     SLOW_CELLS,
+    TINY,
     bench_process,
     record_lines,
     run_args,
@@ -19,7 +21,7 @@ from fault_helpers import (
 )
 
 from bench.cli import main
-from bench.records import read_records
+from bench.records import RecordStore, read_records
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -59,3 +61,30 @@ def test_signal_stops_the_run_with_one_line_and_resume_finishes_it(
     cells = Counter((r.task, r.seed) for r in read_records(run_dir))
     assert len(cells) == 3 and all(r.status == "ok" for r in read_records(run_dir))
     assert len(record_lines(run_dir)) == 3, "a finished cell was run twice"
+
+
+def test_a_signal_while_a_record_is_written_names_the_next_cell(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """The race CI caught: SIGINT sent while the first cell's record was being written was
+    delivered before the run had counted that cell as done, so the one line named a finished
+    cell as abandoned. The signal now waits until the record and its bookkeeping are both in."""
+    stub_measurements(monkeypatch)
+    write = RecordStore.append
+    sent = []
+
+    def append_then_signal(self, record) -> None:
+        write(self, record)
+        if not sent:  # the first record only: as if the signal landed mid-write
+            sent.append(record.cell)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(RecordStore, "append", append_then_signal)
+    run_dir = tmp_path / "runs" / "r"
+    assert main(run_args(tmp_path, "r", *TINY)) == 130
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    (finished,) = [str(r.cell) for r in read_records(run_dir)]
+    assert str(sent[0]) == finished
+    stopped_in = re.search(r"stopped in cell (\S+)", line).group(1)
+    assert stopped_in != finished, line
+    assert "(1 more not started)" in line, line  # 3 smoke cells: 1 done, 1 abandoned, 1 left
