@@ -20,6 +20,7 @@ from bench.report.compare import (
     MEMORY,
     TIME_HIGH,
     TIME_LOW,
+    TIME_TAIL,
     Tolerances,
     compare_records,
     kind,
@@ -52,7 +53,8 @@ def test_figures_are_classed_by_their_names() -> None:
     assert kind("params_active") == kind("flops_fwd_per_example_analytic") == EXACT
     assert kind("accuracy") == kind("dev_accuracy") == ACCURACY
     assert kind("train_loss_final") == FLOAT
-    assert kind("latency_infer_s_p90") == kind("train_time_s") == TIME_LOW
+    assert kind("latency_infer_s_median") == kind("train_time_s") == TIME_LOW
+    assert kind("latency_infer_s_p90") == TIME_TAIL
     assert kind("train_steps_per_s") == kind("examples_per_s") == TIME_HIGH
     assert kind("train_steps_per_cpu_s") == TIME_HIGH, "a rate, though it ends in _s"
     assert kind("cpu_time_infer_s_median") == TIME_LOW
@@ -104,6 +106,27 @@ def test_timing_far_beyond_the_spread_fails_inside_it_passes(tmp_path, capsys) -
     shutil.rmtree(tmp_path / "new")
     new = _planted(tmp_path, latency_train_step_s_median=0.045)
     assert _compare(capsys, new, "--factor", "5")[0] == 0
+
+
+def test_a_slower_p90_is_printed_but_does_not_fail(tmp_path, capsys) -> None:
+    # CI's failure: linformer's smoke p90 4.8x while its median held (one stall of the machine)
+    new = _planted(tmp_path, latency_train_step_s_p90=0.05, latency_train_step_s_median=0.0095)
+    code, out = _compare(capsys, new, "--factor", "4")
+    row = next(line for line in out.splitlines() if "| latency_train_step_s_p90" in line)
+    assert code == 0 and "slower tail" in row, out
+    assert "no regression" in out
+
+
+def test_timings_of_a_busy_cell_are_printed_not_gated(tmp_path, capsys) -> None:
+    busy = {"machine_busy": "load average 3.4 > 2 cores: its timings are noise"}
+    new = _planted(tmp_path, latency_train_step_s_median=0.05, **busy)
+    code, out = _compare(capsys, new)
+    row = next(line for line in out.splitlines() if "| latency_train_step_s_median" in line)
+    assert code == 0 and "busy" in row, out
+    shutil.rmtree(tmp_path / "new")
+    # a busy cell's deterministic figures are still gated
+    code, out = _compare(capsys, _planted(tmp_path, params_total=3001, **busy))
+    assert code == 1 and f"{CELL}: params_total CHANGED" in out
 
 
 def test_throughput_regresses_when_it_drops(tmp_path, capsys) -> None:

@@ -13,8 +13,16 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.records import CellId, Record, read_manifest, read_records
-from bench.runner.load import AFTER_KEY, BEFORE_KEY, BUSY_KEY, busy_warning
+from bench.records import (
+    BUSY_KEY,
+    LOAD_AFTER_KEY,
+    LOAD_BEFORE_KEY,
+    CellId,
+    Record,
+    read_manifest,
+    read_records,
+)
+from bench.runner.load import busy_warning
 from bench.runner.run_log import RunLog
 
 FAST = ["--no-progress", "--models", "full_attention"]
@@ -111,7 +119,7 @@ def test_threads_and_load_average_are_recorded(tmp_path, capsys) -> None:
     manifest = read_manifest(tmp_path / "runs" / "r")
     assert manifest["plan"]["threads"] == 1 and manifest["environment"]["torch_threads"] == 1
     (record,) = read_records(tmp_path / "runs" / "r")
-    assert record.metrics[BEFORE_KEY] >= 0 and record.metrics[AFTER_KEY] >= 0
+    assert record.metrics[LOAD_BEFORE_KEY] >= 0 and record.metrics[LOAD_AFTER_KEY] >= 0
     assert main([*argv[:-2], *_args(tmp_path, "z"), "--threads", "0"]) == 2
     err = capsys.readouterr().err
     assert "--threads 0: need at least 1" in err

@@ -7,9 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bench.records import Record
-
-BEFORE_KEY, AFTER_KEY, BUSY_KEY = "load_avg_1m_before", "load_avg_1m_after", "machine_busy"
+from bench.records import BUSY_KEY, LOAD_AFTER_KEY, LOAD_BEFORE_KEY, Record
 
 
 def load_average() -> float | None:
@@ -35,9 +33,9 @@ def with_load(record: Record, before: float | None, after: float | None) -> Reco
         return record
     extra: dict[str, object] = {}
     if before is not None:
-        extra[BEFORE_KEY] = before
+        extra[LOAD_BEFORE_KEY] = before
     if after is not None:
-        extra[AFTER_KEY] = after
+        extra[LOAD_AFTER_KEY] = after
     warning = busy_warning(before, after, os.cpu_count())
     if warning:
         extra[BUSY_KEY] = warning

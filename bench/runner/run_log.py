@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench.records import CellId, Record
-from bench.runner.load import BUSY_KEY
+from bench.records import BUSY_KEY, CellId, Record
 from suites.data import DataUnavailable
 
 
