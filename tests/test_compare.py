@@ -123,10 +123,25 @@ def test_timings_of_a_busy_cell_are_printed_not_gated(tmp_path, capsys) -> None:
     code, out = _compare(capsys, new)
     row = next(line for line in out.splitlines() if "| latency_train_step_s_median" in line)
     assert code == 0 and "busy" in row, out
+    assert "| latency_infer_s_median" not in out, "a busy figure within the band is not listed"
     shutil.rmtree(tmp_path / "new")
     # a busy cell's deterministic figures are still gated
     code, out = _compare(capsys, _planted(tmp_path, params_total=3001, **busy))
     assert code == 1 and f"{CELL}: params_total CHANGED" in out
+
+
+def test_timings_of_a_cell_that_shared_its_device_are_not_gated(tmp_path, capsys) -> None:
+    new = _planted(tmp_path, latency_train_step_s_median=0.05)
+    records = read_records(new)
+    shared = [
+        dataclasses.replace(r, placement={**r.placement, "device_shared": True})
+        if str(r.cell) == CELL
+        else r
+        for r in records
+    ]
+    findings = compare_records(read_records(BASE), shared, Tolerances())
+    (moved,) = [f for f in findings if f.figure == "latency_train_step_s_median" and f.cell == CELL]
+    assert moved.verdict == "shared" and not moved.regression
 
 
 def test_throughput_regresses_when_it_drops(tmp_path, capsys) -> None:

@@ -18,9 +18,9 @@ a list here:
 - memory (`memory_*_bytes`): fails when NEW > BASE * factor.
 - anything else numeric is printed, not gated.
 Timing figures of a cell that shared its device with other cells in either run
-(`placement.device_shared`, `bench run --share-device`) are printed as `shared`, and those of a
-cell that ran on a busy machine in either run (`machine_busy`: load above the core count) as
-`busy`; neither is gated.
+(`placement.device_shared`, `bench run --share-device`) that moved beyond the band are printed
+as `shared`, and those of a cell that ran on a busy machine in either run (`machine_busy`: load
+above the core count) as `busy`; neither is gated.
 Cells are matched by their whole identity, sweep variant included.
 A cell `ok` in BASE that is missing or not `ok` in NEW is a regression; so is a gated figure that
 BASE has and NEW lacks.
@@ -151,8 +151,8 @@ def _compare_figures(cell: str, b: Record, n: Record, tol: Tolerances) -> list[F
             continue
         samples = b.metrics.get(_samples_name(figure))
         verdict = _verdict(figure, old, new_values[figure], samples, tol)
-        if untimed and kind(figure) in TIMINGS:
-            verdict = untimed
+        if untimed and kind(figure) in TIMINGS and verdict != "~":
+            verdict = untimed  # moved beyond the band, but not on a machine that can tell
         findings.append(Finding(cell, figure, old, new_values[figure], verdict))
     for figure in new_values.keys() - base_values.keys():
         findings.append(Finding(cell, figure, None, new_values[figure], "new"))
