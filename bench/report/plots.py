@@ -299,7 +299,8 @@ def training_curves(runs: Runs) -> list[Plot]:
             axes[0, 0].set_ylabel("training loss")
             axes[1, 0].set_ylabel("dev accuracy (%)")
             axes[1, 0].set_xlabel("training step")
-            axes[0, 0].set_title(f"{suite}/{task} ({scale}{_generators_note(chosen)})")
+            note = "" if "data.generator=" in task else _generators_note(chosen)
+            axes[0, 0].set_title(textwrap.fill(f"{suite}/{task} ({scale}{note})", 50))
             legend_outside(fig, axes[1, 0])
             plots.append((f"curves_{suite}_{scale}_{task}", fig))
     return plots
