@@ -299,18 +299,20 @@ def training_curves(runs: Runs) -> list[Plot]:
             axes[0, 0].set_ylabel("training loss")
             axes[1, 0].set_ylabel("dev accuracy (%)")
             axes[1, 0].set_xlabel("training step")
-            note = "" if "data.generator=" in task else _generators_note(chosen)
+            note = _generators_note(chosen, label=task)
             axes[0, 0].set_title(textwrap.fill(f"{suite}/{task} ({scale}{note})", 50))
             legend_outside(fig, axes[1, 0])
             plots.append((f"curves_{suite}_{scale}_{task}", fig))
     return plots
 
 
-def _generators_note(records: Sequence[Record]) -> str:
+def _generators_note(records: Sequence[Record], label: str) -> str:
     """The title's note naming the data generator(s) of the records (e.g. ", data generator lra"),
-    or "" when none names one."""
+    or "" when none names one or the task's variant label already does
+    (`pathfinder [data.generator=lra]`, bench.report.variants)."""
     names = dict.fromkeys(r.data["generator"] for r in records if r.data.get("generator"))
-    return f", data generator {', '.join(names)}" if names else ""
+    unstated = [n for n in names if f"data.generator={n}" not in label]
+    return f", data generator {', '.join(unstated)}" if unstated else ""
 
 
 def _mean_curves(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
