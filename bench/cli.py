@@ -135,12 +135,19 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
     prof.set_defaults(func=commands.profile)
 
-    lst = sub.add_parser("list", help="list registered models, suites or tasks")
+    lst = sub.add_parser(
+        "list", help="list registered models, suites or tasks, or the figures records carry"
+    )
     lst.add_argument(
         "what",
         nargs="?",
-        choices=["models", "suites", "tasks"],
-        help="which registry (default: all three)",
+        choices=["models", "suites", "tasks", "metrics"],
+        help="which registry, or metrics: the catalog of figures (default: models, suites, tasks)",
+    )
+    lst.add_argument(
+        "--markdown",
+        action="store_true",
+        help="with metrics: the catalog as the Markdown table of results/README.md",
     )
     lst.set_defaults(func=commands.list_registries)
 

@@ -130,6 +130,8 @@ def _run_exit_code(records, allow_measurement_errors: bool) -> int:
 def list_registries(args: argparse.Namespace) -> int:
     from bench import catalog
 
+    if args.what == "metrics":
+        return list_metrics(markdown=args.markdown)
     catalog.discover()
     registries = {"models": catalog.MODELS, "suites": catalog.SUITES, "tasks": catalog.TASKS}
     for what in [args.what] if args.what else list(registries):
@@ -138,6 +140,25 @@ def list_registries(args: argparse.Namespace) -> int:
         width = max((len(e.name) for e in entries), default=0)
         for entry in entries:
             print(f"  {entry.name:<{width}}  {entry.description}")
+    return 0
+
+
+def list_metrics(markdown: bool) -> int:
+    """The metric catalog: every figure a record can carry (suites' own figures after it)."""
+    from bench import catalog
+    from bench.metric_catalog import HARNESS
+
+    if markdown:
+        print(HARNESS.markdown_table())
+        return 0
+    catalog.discover()
+    suites = [(s.name, s.metrics) for s in (e.obj for e in catalog.SUITES.entries())]
+    entries = [("", m) for m in HARNESS] + [(n, m) for n, ms in suites for m in ms]
+    width = max(len(m.name) for _, m in entries)
+    for suite, m in entries:
+        unit = f"[{m.unit}]" if m.unit else ""
+        own = f" (suite {suite})" if suite else ""
+        print(f"  {m.name:<{width}}  {unit:<9} {m.direction:<7} {m.kind:<13} {m.description}{own}")
     return 0
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from models.config import ModelTask
 from suites.config import Scale
 from suites.data import DataRequest, TaskData
+from suites.metric import Metric
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class SuiteSpec:
     kind: "accuracy" cells train, evaluate, then measure; "efficiency" cells only measure
     (training step speed, memory, FLOPs) on the task's data, with no training to convergence.
     reference_model: the model relative figures are ratios to (efficiency cells, reports).
+    metrics: the figures this suite's cells write beyond the harness's own (`bench.metrics`),
+        each declared with its unit, direction and kind; the run's manifest stores them, so
+        reports and `bench compare` know them without importing the suite.
     """
 
     name: str
@@ -57,6 +61,7 @@ class SuiteSpec:
     scales: Mapping[str, Scale]
     kind: str = "accuracy"
     reference_model: str = "full_attention"
+    metrics: tuple[Metric, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in SUITE_KINDS:

@@ -11,19 +11,18 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.metric_catalog import HARNESS
 from bench.records import RecordStore, read_records
 from bench.report.compare import (
-    ACCURACY,
+    BAND,
     EXACT,
-    FLOAT,
     INFO,
     MEMORY,
-    TIME_HIGH,
-    TIME_LOW,
-    TIME_TAIL,
+    TAIL,
+    TOLERANCE,
     Tolerances,
     compare_records,
-    kind,
+    gate,
 )
 
 BASE = Path(__file__).parent / "fixtures" / "report" / "lra"
@@ -49,17 +48,26 @@ def _compare(capsys, new: Path, *extra: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_figures_are_classed_by_their_names() -> None:
-    assert kind("params_active") == kind("flops_fwd_per_example_analytic") == EXACT
-    assert kind("accuracy") == kind("dev_accuracy") == ACCURACY
-    assert kind("train_loss_final") == FLOAT
-    assert kind("latency_infer_s_median") == kind("train_time_s") == TIME_LOW
-    assert kind("latency_infer_s_p90") == TIME_TAIL
-    assert kind("train_steps_per_s") == kind("examples_per_s") == TIME_HIGH
-    assert kind("train_steps_per_cpu_s") == TIME_HIGH, "a rate, though it ends in _s"
-    assert kind("cpu_time_infer_s_median") == TIME_LOW
-    assert kind("memory_peak_train_bytes") == MEMORY
-    assert kind("some_future_count") == INFO
+def _gate(name: str) -> tuple[str, str]:
+    """(how the figure is gated, which way is better) from the catalog."""
+    metric = HARNESS.find(name)
+    return gate(metric), metric.direction if metric else "neither"
+
+
+def test_figures_are_classed_by_the_catalog_not_their_names() -> None:
+    assert _gate("params_active")[0] == _gate("flops_fwd_per_example_analytic")[0] == EXACT
+    assert _gate("accuracy") == _gate("dev_accuracy") == (TOLERANCE, "higher")
+    assert HARNESS.get("accuracy").unit == "fraction", "gated in absolute points (--acc-tol)"
+    assert _gate("train_loss_final") == (TOLERANCE, "lower")
+    assert HARNESS.get("train_loss_final").unit != "fraction", "gated relatively (--rel-tol)"
+    assert _gate("latency_infer_s_median") == _gate("train_time_s") == (BAND, "lower")
+    assert _gate("latency_infer_s_p90") == (TAIL, "lower")
+    assert _gate("train_steps_per_s") == _gate("examples_per_s") == (BAND, "higher")
+    assert _gate("train_steps_per_cpu_s") == (BAND, "higher"), "a rate, though it ends in _s"
+    assert _gate("cpu_time_infer_s_median") == (BAND, "lower")
+    assert _gate("memory_peak_train_bytes") == (MEMORY, "lower")
+    assert _gate("load_avg_1m_before")[0] == INFO
+    assert _gate("some_future_count") == (INFO, "neither"), "not in the catalog: never gated"
 
 
 def test_identical_runs_pass_and_print_ratios_only_with_verbose(capsys) -> None:

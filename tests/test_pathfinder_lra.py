@@ -27,7 +27,7 @@ import torch
 from bench.cli import main
 from bench.records import read_manifest, read_records
 from bench.report.frame import load_runs
-from bench.report.plots import training_curves
+from bench.report.plots_training import training_curves
 from bench.runner import RunPlan, resolve
 from suites.lra.pathfinder import lra_render
 from suites.lra.pathfinder.draw import PathfinderParams, geometry

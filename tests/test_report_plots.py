@@ -10,17 +10,11 @@ import pytest
 from matplotlib.colors import to_hex
 
 from bench.records import Record
-from bench.report.frame import Runs, load_runs, model_colors
-from bench.report.plots import (
-    COLUMN_WIDTH_IN,
-    accuracy_vs,
-    all_plots,
-    expert_load,
-    file_stem,
-    save,
-    scaling,
-    training_curves,
-)
+from bench.report.colors import FIXED, model_color
+from bench.report.frame import Runs, load_runs
+from bench.report.plot_figure import COLUMN_WIDTH_IN, file_stem, save
+from bench.report.plots import accuracy_vs, all_plots, scaling
+from bench.report.plots_training import expert_load, training_curves
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 MODELS = ["full_attention", "switch", "linformer"]
@@ -32,7 +26,7 @@ def lra():
 
 
 def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None:
-    ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example", "forward FLOPs per example", "FLOP")
+    ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example")
     assert stem == "accuracy_vs_flops_fwd_lra_tiny"
     ax = fig.axes[0]
     # the largest figure, 4e6 FLOPs, reads 4 MFLOP, not 4x10^-3 GFLOP
@@ -57,14 +51,22 @@ def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None
 
 
 def test_colours_are_fixed_per_model_across_plots(lra) -> None:
-    colors = model_colors(MODELS)
-    (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example", "x", "FLOP")
+    colors = {name: model_color(name) for name in MODELS}
+    (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example")
     curves = dict(training_curves(lra))["curves_lra_tiny_listops"]
     for c in bubbles.axes[0].collections:
         assert to_hex(c.get_facecolor()[0]) == colors[c.get_label().rstrip("*")]
     for line in curves.axes[0].get_lines():
         assert to_hex(line.get_color()) == colors[line.get_label()]
     assert len(set(colors.values())) == len(colors), "distinct colours"
+    assert len(set(FIXED.values())) == len(FIXED), "every registered model its own colour"
+
+
+def test_a_models_colour_depends_on_its_name_only() -> None:
+    """Adding a model recolours no other: a colour is a function of the name alone."""
+    before = {name: model_color(name) for name in FIXED}
+    assert model_color("deepseek_moe") == model_color("deepseek_moe")
+    assert {name: model_color(name) for name in FIXED} == before
 
 
 def test_scaling_plot_has_speed_and_memory_lines_per_model() -> None:

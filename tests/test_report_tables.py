@@ -67,7 +67,7 @@ linformer & n/a & \underline{60.00 $\pm$ 2.83} & 60.00* \\
 # eff fixture: steps/s full_attention 10 and 4, switch 12 and oom, linformer 20 and 16:
 # ratios 12/10 = 1.20, 20/10 = 2.00, 16/4 = 4.00.
 SPEED_MD = """\
-Training steps per second on eff at scale tiny (ratio to full_attention).
+Training steps/s on eff at scale tiny (ratio to full_attention).
 
 | model          |   len256 (L=256) |   len512 (L=512) |
 |----------------|------------------|------------------|
@@ -132,16 +132,16 @@ def test_cost_table_has_units_and_shows_oom(lra) -> None:
         "task",
         "model",
         "length",
-        "parameters total",
-        "parameters active",
-        "MFLOP fwd/example",
-        "train step ms (median)",
-        "peak train memory MB",
+        "parameters",
+        "active parameters",
+        "forward FLOPs per example (MFLOP)",
+        "training step latency (median) (ms)",
+        "peak training memory (MB)",
     )
     by_key = {(r[0].text, r[1].text): [c.text for c in r[2:]] for r in cost.rows}
     # switch: 3000 params, 1500 active, 3e6 FLOPs = 3 MFLOP (largest prefix keeping full
     # attention's 4e6 >= 1), median 9 ms, 6e6 B = 6 MB
-    assert by_key[("listops", "switch")] == ["128", "3000", "1500", "3", "9", "6"]
+    assert by_key[("listops", "switch")] == ["128", "3,000", "1,500", "3", "9", "6"]
     assert by_key[("text", "switch")][1:] == ["OOM"] * 5
     assert by_key[("listops", "linformer")][1:] == ["n/a"] * 5
 

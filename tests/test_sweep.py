@@ -168,7 +168,7 @@ def test_the_scaling_plot_draws_the_seed_mean_of_each_variant(two_seed_sweep) ->
     records = read_records(two_seed_sweep / "a")
     for label, metric, factor in (
         ("test accuracy (%)", "accuracy", 100.0),
-        ("peak train memory (MB)", "memory_peak_train_bytes", 1e-6),
+        ("peak training memory (MB)", "memory_peak_train_bytes", 1e-6),
     ):
         (line,) = panels[label].get_lines()
         assert list(line.get_xdata()) == [2, 4]

@@ -60,7 +60,8 @@ def build_report(
             write_text_atomic(path, text + "\n")  # a kill never leaves half a table
             files.append(path)
         if plots:
-            from bench.report.plots import all_plots, save
+            from bench.report.plot_figure import save
+            from bench.report.plots import all_plots
 
             figures, plot_notes = all_plots(runs)
             figures += sweep_plots(runs)

@@ -1,22 +1,21 @@
 """`bench compare BASE NEW`: match the cells of two runs, print the figures that changed (every
 figure with `verbose`) with their ratios, and say which cells and figures regressed.
 
-Figures are classed by their name (the record conventions), so new metrics are handled without
-a list here:
-- deterministic: parameter counts, FLOPs, `best_step` must be equal; accuracies within
-  `acc_tol` (absolute); other losses within `rel_tol` (relative). Any change fails, in either
-  direction: a deterministic figure that moves means the code changed what it computes, and the
-  reference must be refreshed on purpose (results/README.md).
-- timing (`*_s`, `*_s_median`; rates `*_per_s`, `*_per_cpu_s`): noise unless NEW falls
-  outside BASE's spread widened by `factor`: [min(samples) / factor, max(samples) * factor]
-  when BASE stored `<figure>_samples`, else [base / factor, base * factor]. Only the slow side
-  fails.
-- timing tail (`*_s_p90`): the same band, printed (`slower tail`) but never gated. One stall
-  of a shared CI machine moves a p90 of a few dozen samples by 5x while the median holds
-  (linformer's smoke train step: p90 4.8x, median within the spread), so a tail figure says
-  something about the machine, not the code.
-- memory (`memory_*_bytes`): fails when NEW > BASE * factor.
-- anything else numeric is printed, not gated.
+How each figure is gated comes from the metric catalog (`bench.metric_catalog`: its kind and
+direction), never from its name:
+- deterministic (parameters, FLOPs, the best step): must be equal. Any change fails, in either
+  direction: the code now computes something else, and the reference must be refreshed on
+  purpose (results/README.md).
+- seeded (accuracy, loss): a fraction within `acc_tol` (absolute), anything else within
+  `rel_tol` (relative); either direction fails.
+- timing: noise unless NEW falls outside BASE's spread widened by `factor`: [min(samples) /
+  factor, max(samples) * factor] of the figure's stored samples (for a rate, 1 / the sampled
+  seconds), else [base / factor, base * factor]. Only the worse side (by the figure's direction)
+  fails. A timing the catalog marks not gated (a p90 tail) is printed (`slower tail`), never
+  failed: one stall of a shared CI machine moves a p90 of a few dozen samples by 5x while the
+  median holds.
+- memory: fails when NEW > BASE * factor.
+- environment, and a figure the catalog lacks: printed, not gated.
 Timing figures of a cell that shared its device with other cells in either run
 (`placement.device_shared`, `bench run --share-device`) that moved beyond the band are printed
 as `shared`, and those of a cell that ran on a busy machine in either run (`machine_busy`: load
@@ -29,7 +28,6 @@ BASE has and NEW lacks.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,32 +35,26 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.metric_catalog import HARNESS, MetricCatalog, sampled_range
 from bench.records import BUSY_KEY, CellId, Record, read_manifest, read_records
 from bench.report.frame import scalar_metrics
+from suites.metric import Metric
 
 ENVIRONMENT_KEYS = (
     *("cpu", "cpu_capability", "gpu_name", "torch", "cuda", "torch_threads", "cpu_count"),
 )
 
-EXACT, ACCURACY, FLOAT, TIME_LOW, TIME_HIGH, TIME_TAIL, MEMORY, INFO = (
-    "exact",
-    "accuracy",
-    "float",
-    "time (lower is better)",
-    "time (higher is better)",
-    "time tail (printed, not gated)",
-    "memory",
-    "info",
-)
-TIMINGS = (TIME_LOW, TIME_HIGH, TIME_TAIL)
+# How a figure is gated (`gate`), from its catalog entry.
+EXACT, TOLERANCE, BAND, TAIL, MEMORY, INFO = "exact", "tolerance", "band", "tail", "memory", "info"
+TIMINGS = (BAND, TAIL)
 REGRESSIONS = ("CHANGED", "SLOWER", "LARGER", "MISSING")
 UNCHANGED = ("same", "~", "info")  # left out of the printed table unless verbose
 
 
 @dataclass(frozen=True)
 class Tolerances:
-    """factor: timing and memory slack (asv's --factor); acc_tol: absolute accuracy tolerance
-    (0.01 = one percentage point); rel_tol: relative tolerance of other deterministic floats."""
+    """factor: timing and memory slack (asv's --factor); acc_tol: absolute tolerance of a seeded
+    fraction (0.01 = one percentage point); rel_tol: relative tolerance of other seeded figures."""
 
     factor: float = 1.1
     acc_tol: float = 0.0
@@ -94,27 +86,24 @@ class Finding:
         return self.new / self.base
 
 
-def kind(figure: str) -> str:
-    """The comparison class of a figure, from its name."""
-    if figure.startswith(("params_", "flops_")) or figure == "best_step":
+def gate(metric: Metric | None) -> str:
+    """How a figure is compared: by its catalog kind (INFO for a figure the catalog lacks)."""
+    if metric is None or metric.kind == "environment":
+        return INFO
+    if metric.kind == "deterministic":
         return EXACT
-    if figure == "accuracy" or figure.endswith("_accuracy"):
-        return ACCURACY
-    if "loss" in figure:
-        return FLOAT
-    if re.search(r"_per_([a-z]+_)?s$", figure):  # a rate: examples_per_s, steps_per_cpu_s
-        return TIME_HIGH
-    if figure.endswith("_s_p90"):
-        return TIME_TAIL
-    if re.search(r"_s(_median)?$", figure):
-        return TIME_LOW
-    if figure.startswith("memory_") and figure.endswith("_bytes"):
-        return MEMORY
-    return INFO
+    if metric.kind == "seeded":
+        return TOLERANCE
+    if metric.kind == "timing":
+        return BAND if metric.gated else TAIL
+    return MEMORY
 
 
 def compare_records(
-    base: Sequence[Record], new: Sequence[Record], tol: Tolerances
+    base: Sequence[Record],
+    new: Sequence[Record],
+    tol: Tolerances,
+    catalog: MetricCatalog = HARNESS,
 ) -> list[Finding]:
     """Findings for every cell of BASE (in its order), then the cells only NEW has."""
     new_by_cell: dict[CellId, Record] = {r.cell: r for r in new}
@@ -131,7 +120,7 @@ def compare_records(
             what = "absent" if n is None else f"{n.status}: {n.reason}"
             findings.append(Finding(cell, f"status ok -> {what}", None, None, "MISSING"))
             continue
-        findings += _compare_figures(cell, b, n, tol)
+        findings += _compare_figures(cell, b, n, tol, catalog)
     for n in new:
         if n.cell not in base_cells:
             findings.append(
@@ -140,18 +129,20 @@ def compare_records(
     return findings
 
 
-def _compare_figures(cell: str, b: Record, n: Record, tol: Tolerances) -> list[Finding]:
+def _compare_figures(
+    cell: str, b: Record, n: Record, tol: Tolerances, catalog: MetricCatalog
+) -> list[Finding]:
     base_values, new_values = scalar_metrics(b), scalar_metrics(n)
     untimed = _why_timings_are_noise(b) or _why_timings_are_noise(n)
     findings = []
     for figure, old in base_values.items():
+        metric = catalog.find(figure)
         if figure not in new_values:
-            verdict = "info" if kind(figure) == INFO else "MISSING"
+            verdict = "info" if gate(metric) == INFO else "MISSING"
             findings.append(Finding(cell, figure, old, None, verdict))
             continue
-        samples = b.metrics.get(_samples_name(figure))
-        verdict = _verdict(figure, old, new_values[figure], samples, tol)
-        if untimed and kind(figure) in TIMINGS and verdict != "~":
+        verdict = _verdict(metric, old, new_values[figure], b.metrics, tol)
+        if untimed and gate(metric) in TIMINGS and verdict != "~":
             verdict = untimed  # moved beyond the band, but not on a machine that can tell
         findings.append(Finding(cell, figure, old, new_values[figure], verdict))
     for figure in new_values.keys() - base_values.keys():
@@ -168,32 +159,30 @@ def _why_timings_are_noise(record: Record) -> str:
     return ""
 
 
-def _samples_name(figure: str) -> str:
-    return re.sub(r"_(median|p90)$", "", figure) + "_samples"
-
-
-def _verdict(figure: str, old: float, new: float, samples: Any, tol: Tolerances) -> str:
-    k = kind(figure)
-    if k == EXACT:
+def _verdict(
+    metric: Metric | None, old: float, new: float, base_metrics: Mapping[str, Any], tol: Tolerances
+) -> str:
+    how = gate(metric)
+    if how == INFO or metric is None:
+        return "info"
+    if how == EXACT:
         return "same" if new == old else "CHANGED"
-    if k == ACCURACY:
-        return "same" if abs(new - old) <= tol.acc_tol else "CHANGED"
-    if k == FLOAT:
+    if how == TOLERANCE:
+        if metric.unit == "fraction":
+            return "same" if abs(new - old) <= tol.acc_tol else "CHANGED"
         return "same" if math.isclose(new, old, rel_tol=tol.rel_tol, abs_tol=0.0) else "CHANGED"
-    if k in TIMINGS:
-        spread = samples if isinstance(samples, list) and samples else [old]
-        low, high = min(spread) / tol.factor, max(spread) * tol.factor
+    if how in TIMINGS:
+        low, high = sampled_range(metric, base_metrics) or (old, old)
+        low, high = low / tol.factor, high * tol.factor
         if low <= new <= high:
             return "~"
-        slower = new < low if k == TIME_HIGH else new > high
-        if not slower:
+        worse = new < low if metric.direction == "higher" else new > high
+        if not worse:
             return "faster"
-        return "slower tail" if k == TIME_TAIL else "SLOWER"
-    if k == MEMORY:
-        if new > old * tol.factor:
-            return "LARGER"
-        return "smaller" if new < old / tol.factor else "~"
-    return "info"
+        return "slower tail" if how == TAIL else "SLOWER"
+    if new > old * tol.factor:
+        return "LARGER"
+    return "smaller" if new < old / tol.factor else "~"
 
 
 def environment_warnings(base_manifest: Mapping, new_manifest: Mapping) -> list[str]:
@@ -213,9 +202,13 @@ def compare_runs(
     """The printed comparison of two run directories and whether anything regressed: the
     figures that changed (regressions, improvements, new ones), or every figure if `verbose`."""
     base = read_records(base_dir)
-    findings = compare_records(base, read_records(new_dir), tol)
-    warnings = environment_warnings(read_manifest(base_dir), read_manifest(new_dir))
-    shown = findings if verbose else [f for f in findings if _worth_showing(f)]
+    base_manifest, new_manifest = read_manifest(base_dir), read_manifest(new_dir)
+    catalog = HARNESS.with_metrics(
+        [*declared_metrics(base_manifest), *declared_metrics(new_manifest)]
+    )
+    findings = compare_records(base, read_records(new_dir), tol, catalog)
+    warnings = environment_warnings(base_manifest, new_manifest)
+    shown = findings if verbose else [f for f in findings if _worth_showing(f, catalog)]
     rows = [
         [
             f.cell,
@@ -234,8 +227,14 @@ def compare_runs(
         disable_numparse=True,
     )
     regressions = [f for f in findings if f.regression]
+    unknown = sorted({f.figure for f in findings if _uncatalogued(f, catalog)})
     hidden = len(findings) - len(shown)
     lines = [*warnings]
+    if unknown:
+        lines.append(
+            f"WARNING: {len(unknown)} figure(s) not in the metric catalog, printed but not "
+            f"gated: {', '.join(unknown)}"
+        )
     if rows:
         lines += [table, ""]
     if hidden:
@@ -243,9 +242,9 @@ def compare_runs(
             f"{hidden} figure(s) unchanged or within noise, not listed (--verbose lists all)"
         )
     rule = (
-        f"rules: deterministic figures exact (accuracy within {tol.acc_tol:g} absolute, other "
-        f"losses within {tol.rel_tol:g} relative); timings outside base spread x/÷ "
-        f"{tol.factor:g} (p90 printed, not gated; busy or shared cells not gated); memory "
+        f"rules: deterministic figures exact; seeded fractions within {tol.acc_tol:g} absolute, "
+        f"other seeded figures within {tol.rel_tol:g} relative; timings outside base spread x/÷ "
+        f"{tol.factor:g} (tails printed, not gated; busy or shared cells not gated); memory "
         f"above base x {tol.factor:g}"
     )
     lines.append(rule)
@@ -259,11 +258,20 @@ def compare_runs(
     return "\n".join(lines), bool(regressions)
 
 
-def _worth_showing(finding: Finding) -> bool:
+def declared_metrics(manifest: Mapping[str, Any]) -> list[Metric]:
+    """The figures a run's suite declared of its own (the manifest's `suite_metrics`)."""
+    return [Metric.from_dict(raw) for raw in manifest.get("suite_metrics", [])]
+
+
+def _uncatalogued(finding: Finding, catalog: MetricCatalog) -> bool:
+    return not finding.figure.startswith("status ") and finding.figure not in catalog
+
+
+def _worth_showing(finding: Finding, catalog: MetricCatalog) -> bool:
     """Changed, regressed, or new and gated: not an ungated figure (e.g. the load average)."""
     if finding.figure.startswith("status "):  # a cell that changed status, or a new cell
         return True
-    return finding.verdict not in UNCHANGED and kind(finding.figure) != INFO
+    return finding.verdict not in UNCHANGED and gate(catalog.find(finding.figure)) != INFO
 
 
 def _number(value: float | None) -> str:

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.metric_catalog import HARNESS, MetricCatalog
 from bench.records import Record, read_manifest, read_records
 from bench.report.variants import flat_config, merge_runs
+from suites.metric import Metric
 
 CELL_COLUMNS = (
     *("run_id", "suite", "scale", "task", "model", "seed", "length", "status", "reason"),
@@ -41,15 +43,16 @@ def model_label(record: Record) -> str:
 @dataclass(frozen=True)
 class Runs:
     """The latest record of every cell of some runs; each suite's task order and reference model
-    (absent for runs whose manifest names none); every model the runs' plans named."""
+    (absent for runs whose manifest names none)."""
 
     records: tuple[Record, ...]
     task_order: dict[str, tuple[str, ...]]
     reference_model: dict[str, str] = field(default_factory=dict)
-    planned_models: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. a task run with different configs, shown as variants
     # (suite, task) -> the resolved config {"section.field": value} ({} when unknown)
     configs: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # what every figure means: the harness's catalog plus the figures the runs' suites declared
+    catalog: MetricCatalog = HARNESS
 
     def tasks(self, suite: str) -> tuple[str, ...]:
         """Tasks of `suite` in manifest order, then any other task its records name."""
@@ -61,10 +64,6 @@ class Runs:
         """Models (with their sweep variant: `model_label`) in first-appearance order."""
         return tuple(dict.fromkeys(model_label(r) for r in self.records))
 
-    def palette_models(self) -> tuple[str, ...]:
-        """The models that get a colour: every planned one, and any other a record names."""
-        return tuple(dict.fromkeys((*self.planned_models, *self.models())))
-
 
 def load_runs(run_dirs: Iterable[Path]) -> Runs:
     """Read every run directory; a later directory's record of the same cell wins when the two
@@ -73,13 +72,13 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
     loaded: list[tuple[Record, dict]] = []
     order: dict[str, list[str]] = {}
     reference: dict[str, str] = {}
-    planned: list[str] = []
+    declared: list[Metric] = []
     for run_dir in run_dirs:
         manifest = read_manifest(run_dir)
+        declared += [Metric.from_dict(raw) for raw in manifest.get("suite_metrics", [])]
         plan = manifest["plan"]
         tasks = order.setdefault(plan["suite"], [])
         tasks += [t for t in plan["tasks"] if t not in tasks]
-        planned += plan.get("models", [])
         if "reference_model" in manifest:
             reference[plan["suite"]] = manifest["reference_model"]
         loaded += [(r, flat_config(manifest, r.task)) for r in read_records(run_dir)]
@@ -88,9 +87,9 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
         merged.records,
         merged.task_order,
         reference,
-        tuple(dict.fromkeys(planned)),
         merged.notes,
         merged.configs,
+        HARNESS.with_metrics(declared),
     )
 
 
@@ -178,18 +177,3 @@ def seed_summary(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
     chosen = metrics[metrics["metric"] == metric]
     summary = chosen.groupby(keys, sort=False)["value"].agg(["mean", "std", "count"])
     return summary.reset_index()
-
-
-def model_colors(models: Iterable[str]) -> dict[str, str]:
-    """One fixed colour per model: the sorted names (for a report, every model its runs planned
-    or recorded: `Runs.palette_models()`) index a qualitative palette, so a model keeps its
-    colour across every plot of a report, and across reports of runs that planned the same
-    models (a `bench run` without --models plans every registered one)."""
-    from matplotlib import colormaps
-
-    names = sorted(set(models))
-    palette = [colormaps["tab10"](i) for i in range(10)] + [colormaps["Dark2"](i) for i in range(8)]
-    return {
-        name: "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in palette[i % len(palette)][:3]))
-        for i, name in enumerate(names)
-    }

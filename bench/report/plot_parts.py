@@ -1,6 +1,6 @@
-"""Pieces the plots share so that none of them misleads: an SI prefix per axis, the spread of a
-timing from its stored samples, which tasks are one workload at several lengths (the only ones
-a scaling line may join), a legend and footnotes outside the axes, and a bubble-size key."""
+"""Pieces the plots share so that none of them misleads: which tasks are one workload at several
+lengths (the only ones a scaling line may join), a legend and footnotes outside the axes, a
+bubble-size key and plain log ticks."""
 
 from __future__ import annotations
 
@@ -12,39 +12,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-from bench.records import Record
-
-PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
-
-
-def si_prefix(values: Sequence[float], unit: str) -> tuple[float, str]:
-    """(divisor, prefixed unit) that puts the largest of `values` in [1, 1000): 3e-2 GFLOP
-    reads as 30 MFLOP."""
-    top = max((abs(v) for v in values if np.isfinite(v)), default=1.0)
-    factor, prefix = next(((f, p) for f, p in PREFIXES if top >= f), PREFIXES[-1])
-    return factor, f"{prefix}{unit}"
-
-
-# A rate metric whose spread comes from the samples of the latency it inverts.
-RATE_SAMPLES = {"train_steps_per_s": "latency_train_step_s_samples"}
-
-
-def rate_range(records: Sequence[Record], metric: str) -> tuple[float, float] | None:
-    """(lowest, highest) of a rate over the stored samples of the cells (1 / slowest sample,
-    1 / fastest), averaged over the cells; None when the metric keeps no samples."""
-    name = RATE_SAMPLES.get(metric)
-    if name is None:
-        return None
-    ranges = [
-        (1.0 / max(samples), 1.0 / min(samples))
-        for r in records
-        if isinstance(samples := r.metrics.get(name), list) and samples and min(samples) > 0
-    ]
-    if not ranges:
-        return None
-    low, high = np.mean(ranges, axis=0)
-    return float(low), float(high)
 
 
 def length_families(

@@ -15,17 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.frame import Runs, cells_frame, metrics_frame, model_colors
-from bench.report.plots import Plot, _figure, _styled
+from bench.report.colors import model_color
+from bench.report.display import Scale, column_scale, header, number
+from bench.report.frame import Runs, cells_frame, metrics_frame
+from bench.report.plot_figure import Plot, new_figure, styled
 from bench.report.table import MISSING, Cell, Table
+from suites.metric import Metric
 
-# (metric, axis label, factor from the SI value)
-PANELS = (
-    ("accuracy", "test accuracy (%)", 100.0),
-    ("flops_fwd_per_example", "forward MFLOP / example", 1e-6),
-    ("train_steps_per_s", "training steps/s", 1.0),
-    ("memory_peak_train_bytes", "peak train memory (MB)", 1e-6),
-)
+# the figures of the four panels, as the catalog names them
+PANELS = ("accuracy", "flops_fwd_per_example", "train_steps_per_s", "memory_peak_train_bytes")
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
@@ -39,7 +37,7 @@ def _points(runs: Runs, suite: str, scale: str) -> pd.DataFrame:
     `n_tasks` how many tasks it averages."""
     metrics = metrics_frame(runs.records)
     chosen = metrics[(metrics.suite == suite) & (metrics.scale == scale) & (metrics.variant != "")]
-    chosen = chosen[chosen.metric.isin([p[0] for p in PANELS])]
+    chosen = chosen[chosen.metric.isin(PANELS)]
     if chosen.empty:
         return chosen
     keys = ["base_model", "variant", "metric"]
@@ -56,14 +54,22 @@ def _values_by_variant(runs: Runs) -> dict[str, dict[str, Any]]:
     return {r.variant: dict(r.variant_values) for r in runs.records if r.variant}
 
 
-@_styled
+def _panel_scales(runs: Runs, points: pd.DataFrame) -> dict[str, tuple[Metric, Scale]]:
+    """Each panel's figure and the scale its values are shown in (from the catalog)."""
+    out = {}
+    for name in PANELS:
+        metric = runs.catalog.get(name)
+        out[name] = (metric, column_scale(metric, list(points[points.metric == name]["mean"])))
+    return out
+
+
+@styled
 def sweep_plots(runs: Runs) -> list[Plot]:
     """A 4-panel scaling figure per (suite, scale, swept key)."""
     keys = swept_keys(runs)
     if not keys:
         return []
     values = _values_by_variant(runs)
-    colors = model_colors(r.model for r in runs.records)
     cells = cells_frame(runs.records)
     plots = []
     for (suite, scale), _ in cells.groupby(["suite", "scale"], sort=False):
@@ -71,12 +77,14 @@ def sweep_plots(runs: Runs) -> list[Plot]:
         if points.empty:
             continue
         n_tasks = len(runs.tasks(suite))
+        scales = _panel_scales(runs, points)
         for key in keys:
             others = [k for k in keys if k != key]
-            fig, axes = _figure(2, 2, height=3.2)
-            for ax, (metric, label, factor) in zip(axes.flat, PANELS, strict=True):
-                _draw_panel(ax, points, metric, key, others, values, colors, factor, n_tasks)
-                ax.set_ylabel(label)
+            fig, axes = new_figure(2, 2, height=3.2)
+            for ax, name in zip(axes.flat, PANELS, strict=True):
+                metric, shown = scales[name]
+                _draw_panel(ax, points, name, key, others, values, 1 / shown.divisor, n_tasks)
+                ax.set_ylabel(header(metric, shown))
                 ax.set_xlabel(key.rsplit(".", 1)[-1])
             axes[0, 0].legend(loc="best", frameon=False)
             fig.suptitle(f"{suite} ({scale}): scaling with {key}", fontsize=7)
@@ -87,7 +95,7 @@ def sweep_plots(runs: Runs) -> list[Plot]:
     return plots
 
 
-def _draw_panel(ax, points, metric, key, others, values, colors, factor, n_tasks) -> None:
+def _draw_panel(ax, points, metric, key, others, values, factor, n_tasks) -> None:
     chosen = points[points.metric == metric]
     if chosen.empty:
         ax.text(0.5, 0.5, f"no {metric}", transform=ax.transAxes, ha="center", fontsize=6)
@@ -113,7 +121,7 @@ def _draw_panel(ax, points, metric, key, others, values, colors, factor, n_tasks
         xs, ys = np.array([p[0] for p in line]), np.array([p[1] for p in line])
         style = LINE_STYLES[rests.index(rest) % len(LINE_STYLES)]
         label = model + "".join(f", {k.rsplit('.', 1)[-1]}={v}" for k, v in rest)
-        ax.plot(xs, ys, style, color=colors[model], marker="o", markersize=3, label=label)
+        ax.plot(xs, ys, style, color=model_color(model), marker="o", markersize=3, label=label)
         hollow = [p for p in line if not p[2]]
         if hollow:  # averaged over fewer tasks
             ax.scatter(
@@ -121,7 +129,7 @@ def _draw_panel(ax, points, metric, key, others, values, colors, factor, n_tasks
                 [p[1] for p in hollow],
                 s=16,
                 facecolors="white",
-                edgecolors=colors[model],
+                edgecolors=model_color(model),
                 zorder=3,
             )
     if numeric:
@@ -146,6 +154,13 @@ def sweep_tables(runs: Runs) -> list[Table]:
         if group.empty:
             continue
         values = metrics[(metrics.suite == suite) & (metrics.scale == scale)]
+        scales = {
+            name: (
+                runs.catalog.get(name),
+                column_scale(runs.catalog.get(name), list(values[values.metric == name]["value"])),
+            )
+            for name in PANELS
+        }
         rows = []
         for task in runs.tasks(suite):
             in_task = group[group.task == task]
@@ -155,17 +170,17 @@ def sweep_tables(runs: Runs) -> list[Table]:
                 chosen = values[(values.task == task) & (values.base_model == model)]
                 chosen = chosen[chosen.variant == variant]
                 row = [Cell(task), Cell(model), Cell(variant)]
-                for metric, _, factor in PANELS:
-                    seeds = chosen[chosen.metric == metric]["value"]
-                    row.append(Cell(_number(seeds, factor, cell_rows)))
+                for name in PANELS:
+                    seeds = chosen[chosen.metric == name]["value"]
+                    row.append(Cell(_number(seeds, *scales[name], cell_rows)))
                 rows.append(tuple(row))
-        headers = ("task", "model", "variant", *(label for _, label, _ in PANELS))
+        headers = ("task", "model", "variant", *(header(*scales[name]) for name in PANELS))
         title = f"Sweep on {suite} at scale {scale}, mean over seeds"
         tables.append(Table(f"sweep_{suite}_{scale}", title, headers, tuple(rows), label_columns=3))
     return tables
 
 
-def _number(seeds: pd.Series, factor: float, cells: pd.DataFrame) -> str:
+def _number(seeds: pd.Series, metric: Metric, shown: Scale, cells: pd.DataFrame) -> str:
     if seeds.empty:
         return "OOM" if (cells.status == "oom").any() else MISSING
-    return f"{seeds.mean() * factor:.4g}"
+    return number(metric, seeds.mean(), shown)

@@ -9,27 +9,26 @@ from the metrics the records carry (`bench.report.frame`), not from a fixed list
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from statistics import mean
 
 import pandas as pd
 
 from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, chance_level
+from bench.report.display import Scale, column_scale, header, number
 from bench.report.frame import Runs, cells_frame, metrics_frame
 from bench.report.table import MISSING, Cell, Table
+from suites.metric import Metric
 
 INCOMPLETE_NOTE = "* average over the available tasks only; the row lacks a task."
 PARTIAL_NOTE = "‡ mean over the seeds that finished; the other seeds ended in oom or error."
 OOM_NOTE = "OOM: out of memory at this setting (recorded as an oom cell)."
 MEASURE_NOTE = "† the cell trained, but measuring it failed (its record's measurement_error)."
 FVCORE_NOTE = "fvcore's cross-check disagrees with the counted FLOPs for: {}."
+ACCURACY_METRIC = "accuracy"
 SPEED_METRIC = "train_steps_per_s"
 MEMORY_METRIC = "memory_peak_train_bytes"
-# Cost columns: metric name patterns, in column order.
-_FLOP_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
-COST_PATTERNS = (r"params_total", r"params_active", r"flops_.+", r"latency_.+_median", r"memory_.+")
 
 
 def report_tables(runs: Runs) -> tuple[list[Table], list[str]]:
@@ -54,10 +53,12 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
     one table per (suite, scale) whose records carry `accuracy`."""
     cells, metrics = cells_frame(runs.records), metrics_frame(runs.records)
     chance = chance_level(runs.records)
+    accuracy = runs.catalog.get(ACCURACY_METRIC)
+    shown = column_scale(accuracy, [])
     tables = []
     for (suite, scale), group in cells.groupby(["suite", "scale"], sort=False):
         values = metrics[(metrics.suite == suite) & (metrics.scale == scale)]
-        values = values[values.metric == "accuracy"]
+        values = values[values.metric == ACCURACY_METRIC]
         if values.empty:
             continue
         columns = list(tasks) if tasks is not None else list(runs.tasks(suite))
@@ -68,7 +69,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             row = [Cell(model)]
             means = []
             for task in columns:
-                cell = _seed_cell(group, values, model, task, lambda v: 100 * v, ".2f", notes)
+                cell = _seed_cell(group, values, model, task, accuracy, shown, notes)
                 if (suite, scale, task, model) in chance:  # shown, never ranked best
                     notes.add(CHANCE_NOTE)
                     row.append(Cell(cell.text + CHANCE_MARK))
@@ -76,16 +77,17 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
                     row.append(cell)
                 if cell.value is not None:
                     means.append(cell.value)
+            average = number(accuracy, mean(means) * shown.divisor, shown) if means else ""
             if not means:
                 row.append(Cell(MISSING))
             elif len(means) < len(columns):
                 notes.add(INCOMPLETE_NOTE)
-                row.append(Cell(f"{mean(means):.2f}*"))  # not ranked: not comparable
+                row.append(Cell(f"{average}*"))  # not ranked: not comparable
             else:
-                row.append(Cell(f"{mean(means):.2f}", value=round(mean(means), 2)))
+                row.append(Cell(average, value=float(average)))
             rows.append(row)
         spread = any("±" in c.text for row in rows for c in row)
-        title = f"Test accuracy (%) on {suite} at scale {scale}" + (
+        title = f"{header(accuracy, shown).capitalize()} on {suite} at scale {scale}" + (
             ", mean ± std over seeds" if spread else ""
         )
         tables.append(
@@ -93,7 +95,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
                 f"accuracy_{suite}_{scale}",
                 title,
                 ("model", *columns, "average"),
-                _ranked(rows, higher_is_better=True),
+                _ranked(rows, higher_is_better=accuracy.direction == "higher"),
                 _ordered(notes),
             )
         )
@@ -104,11 +106,8 @@ def efficiency_tables(runs: Runs) -> list[Table]:
     """Training steps/s and peak training memory per model and task length, each also as a
     ratio to full attention in the same records."""
     tables = []
-    for metric, label, scale_fn, fmt in (
-        (SPEED_METRIC, "Training steps per second", lambda v: v, ".3g"),
-        (MEMORY_METRIC, "Peak training memory (MB)", lambda v: v / 1e6, ".3g"),
-    ):
-        tables += _relative_tables(runs, metric, label, scale_fn, fmt)
+    for metric in (SPEED_METRIC, MEMORY_METRIC):
+        tables += _relative_tables(runs, runs.catalog.get(metric))
     return tables
 
 
@@ -118,13 +117,13 @@ def cost_tables(runs: Runs) -> list[Table]:
     tables = []
     for (suite, scale), group in cells.groupby(["suite", "scale"], sort=False):
         values = metrics[(metrics.suite == suite) & (metrics.scale == scale)]
-        present = list(dict.fromkeys(values.metric))
-        columns = [m for p in COST_PATTERNS for m in present if re.fullmatch(p, m)]
-        columns = list(dict.fromkeys(columns))
-        if not any(not c.startswith("params_") for c in columns):
+        present = set(values.metric)
+        columns = [m for m in runs.catalog if m.cost and m.name in present]
+        if all(m.group == "parameters" for m in columns):
             continue
-        top = values.groupby("metric")["value"].max()
-        units = {m: _unit(m, float(top[m])) for m in columns}
+        scales = {
+            m.name: column_scale(m, list(values[values.metric == m.name]["value"])) for m in columns
+        }
         notes: set[str] = set()
         rows = []
         for task in runs.tasks(suite):
@@ -136,9 +135,9 @@ def cost_tables(runs: Runs) -> list[Table]:
             for model in dict.fromkeys(group.model):
                 row = [Cell(task), Cell(model), Cell(length_text)]
                 for metric in columns:
-                    unit_fn, fmt = units[metric][1:]
-                    chosen = values[values.metric == metric]
-                    row.append(_seed_cell(group, chosen, model, task, unit_fn, fmt, notes, False))
+                    chosen = values[values.metric == metric.name]
+                    shown = scales[metric.name]
+                    row.append(_seed_cell(group, chosen, model, task, metric, shown, notes, False))
                 rows.append(tuple(row))
         disagreeing = sorted(
             {
@@ -149,24 +148,23 @@ def cost_tables(runs: Runs) -> list[Table]:
         )
         if disagreeing:
             notes.add(FVCORE_NOTE.format(", ".join(disagreeing)))
-        headers = ("task", "model", "length", *(units[m][0] for m in columns))
+        headers = ("task", "model", "length", *(header(m, scales[m.name]) for m in columns))
         title = f"Cost per model on {suite} at scale {scale}, mean over seeds"
         name = f"cost_{suite}_{scale}"
         tables.append(Table(name, title, headers, tuple(rows), _ordered(notes), label_columns=2))
     return tables
 
 
-def _relative_tables(
-    runs: Runs, metric: str, label: str, scale_fn: Callable[[float], float], fmt: str
-) -> list[Table]:
+def _relative_tables(runs: Runs, metric: Metric) -> list[Table]:
     cells, metrics = cells_frame(runs.records), metrics_frame(runs.records)
     tables = []
     for (suite, scale), group in cells.groupby(["suite", "scale"], sort=False):
         values = metrics[
-            (metrics.suite == suite) & (metrics.scale == scale) & (metrics.metric == metric)
+            (metrics.suite == suite) & (metrics.scale == scale) & (metrics.metric == metric.name)
         ]
         if values.empty:
             continue
+        shown = column_scale(metric, list(values["value"]))
         tasks = [t for t in runs.tasks(suite) if t in set(values.task)]
         lengths = {t: group[group.task == t].length.dropna() for t in tasks}
         headers = ["model"] + [
@@ -179,7 +177,7 @@ def _relative_tables(
         for model in dict.fromkeys(group.model):
             row = [Cell(model)]
             for task in tasks:
-                cell = _seed_cell(group, values, model, task, scale_fn, fmt, notes, False)
+                cell = _seed_cell(group, values, model, task, metric, shown, notes, False)
                 if cell.value is not None and task in base:
                     own = values[(values.model == model) & (values.task == task)]["value"]
                     cell = Cell(f"{cell.text} ({own.mean() / base[task]:.2f}×)")
@@ -190,8 +188,9 @@ def _relative_tables(
         elif base.empty:
             notes.add(f"no {reference} record: ratios are left out.")
         ratio = f" (ratio to {reference})" if reference else ""
-        title = f"{label} on {suite} at scale {scale}{ratio}"
-        name = f"efficiency_{'speed' if metric == SPEED_METRIC else 'memory'}_{suite}_{scale}"
+        title = f"{header(metric, shown).capitalize()} on {suite} at scale {scale}{ratio}"
+        kind = "speed" if metric.name == SPEED_METRIC else "memory"
+        name = f"efficiency_{kind}_{suite}_{scale}"
         tables.append(Table(name, title, tuple(headers), tuple(rows), _ordered(notes)))
     return tables
 
@@ -201,13 +200,14 @@ def _seed_cell(
     values: pd.DataFrame,
     model: str,
     task: str,
-    scale_fn: Callable[[float], float],
-    fmt: str,
+    metric: Metric,
+    shown: Scale,
     notes: set[str],
     with_std: bool = True,
 ) -> Cell:
-    """Mean (± sample std over seeds when several) of one (model, task), or its status."""
-    seeds = values[(values.model == model) & (values.task == task)]["value"].map(scale_fn)
+    """Mean (± sample std over seeds when several) of one (model, task) in the column's scale
+    `shown`, or its status."""
+    seeds = values[(values.model == model) & (values.task == task)]["value"]
     chosen = cells[(cells.model == model) & (cells.task == task)]
     status = chosen.status
     if seeds.empty:
@@ -218,29 +218,13 @@ def _seed_cell(
             notes.add(MEASURE_NOTE)
             return Cell(f"{MISSING}†")
         return Cell(MISSING)
-    text = format(seeds.mean(), fmt)
+    text = number(metric, seeds.mean(), shown)
     if with_std and len(seeds) > 1:
-        text += f" ± {seeds.std(ddof=1):{fmt}}"
+        text += f" ± {number(metric, seeds.std(ddof=1), shown)}"
     if status.isin(["oom", "error"]).any():
         notes.add(PARTIAL_NOTE)
         text += "‡"
-    return Cell(text, value=float(format(seeds.mean(), fmt)))
-
-
-def _unit(metric: str, top: float) -> tuple[str, Callable[[float], float], str]:
-    """(column header with its unit, conversion from the SI value, number format); FLOPs take
-    the largest prefix that keeps the column's largest value (`top`) at least 1."""
-    if metric.startswith("params_"):
-        return metric.replace("_", " ").replace("params", "parameters"), lambda v: v, ".0f"
-    if m := re.fullmatch(r"flops_(.+?)_per_example(?:_(.+))?", metric):
-        suffix = f" ({m.group(2)})" if m.group(2) else ""
-        scale, prefix = next(((f, p) for f, p in _FLOP_PREFIXES if top >= f), _FLOP_PREFIXES[-1])
-        return f"{prefix}FLOP {m.group(1)}/example{suffix}", lambda v: v / scale, ".4g"
-    if m := re.fullmatch(r"latency_(.+)_s_median", metric):
-        return f"{m.group(1).replace('_', ' ')} ms (median)", lambda v: v * 1e3, ".3g"
-    if m := re.fullmatch(r"memory_peak_(.+)_bytes", metric):
-        return f"peak {m.group(1)} memory MB", lambda v: v / 1e6, ".3g"
-    return metric, lambda v: v, ".4g"  # a metric named outside the conventions: as stored
+    return Cell(text, value=float(number(metric, seeds.mean(), shown).replace(",", "")))
 
 
 def _ranked(rows: list[list[Cell]], higher_is_better: bool) -> tuple[tuple[Cell, ...], ...]:

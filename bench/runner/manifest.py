@@ -55,6 +55,7 @@ def start(
             },
             "launcher": dict(launcher or {"name": "in_process"}),
             "reference_model": resolved.suite.reference_model,
+            "suite_metrics": [m.to_dict() for m in resolved.suite.metrics],
             "kernels": kernels(resolved),
             "environment": environment(),
             "numerics": numerics(),
