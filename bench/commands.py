@@ -225,8 +225,7 @@ def profile(args: argparse.Namespace) -> int:
     result = profile_model(
         model,
         fixed_batch(data.train, cfg.train.batch_size),
-        lr=cfg.train.lr,
-        grad_clip=cfg.train.grad_clip,
+        train=cfg.train,
         device=torch.device(plan.device),
         cfg=preset(args.scale).profile,
         trace_dir=traces / f"{task}-{args.model}",

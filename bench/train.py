@@ -1,32 +1,30 @@
 """The one training and evaluation loop every model shares.
 
-AdamW, linear warmup then linear decay to zero, gradient-norm clipping, evaluation on the dev
-split every `eval_every` steps and after the last step; the weights with the best dev accuracy
-are evaluated once on test (the test split never selects anything). A NaN or infinite loss stops
-training with `TrainingDiverged`.
+Each step is `bench.train_step.TrainStep` (AdamW, linear warmup then linear decay to zero,
+gradient-norm clipping; the measurements time the same step); evaluation on the dev split every
+`eval_every` steps and after the last step; the weights with the best dev accuracy are evaluated
+once on test (the test split never selects anything). A NaN or infinite loss stops training with
+`TrainingDiverged`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bench.train_step import TrainingDiverged, TrainStep, lr_factor
 from suites.config import TrainConfig
 from suites.data import Split, TaskData
 
+__all__ = ["TrainResult", "TrainingDiverged", "evaluate", "lr_factor", "train_and_evaluate"]
+
 # Called after each step with (step, loss); the CLI draws a progress bar with it.
 ProgressFn = Callable[[int, float], None]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +41,6 @@ class TrainResult:
     loss_curve: list[float]  # mean training loss of each eval interval
     dev_curve: list[tuple[int, float]]  # (step, dev accuracy)
     routing: list[dict[str, dict[str, list[float]]]]  # last training batch's routing stats
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Multiplier of the peak lr at optimizer step `step` (0-based): linear up, linear down."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Split]:
@@ -89,12 +80,7 @@ def train_and_evaluate(
     if cfg.steps < 1:
         raise ValueError("train.steps must be at least 1")
     model.to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=cfg.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, cfg.warmup_steps, cfg.steps)
-    )
+    train_step = TrainStep(model, cfg)
     generator = torch.Generator().manual_seed(seed)
     dev = _eval_subset(data.dev, cfg.eval_examples, generator)
     stream = batches(data.train, cfg.batch_size, generator)
@@ -110,18 +96,7 @@ def train_and_evaluate(
         batch = next(stream)
         t0 = time.perf_counter()
         model.train()
-        inputs, lengths, labels = _to_device(batch, device)
-        output = model(inputs, lengths)
-        loss = F.cross_entropy(output.logits, labels) + output.aux_loss
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"loss became {loss_value} at step {step}; lower train.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        schedule.step()
+        loss_value, output = train_step(*_to_device(batch, device))
         compute_s += time.perf_counter() - t0
         examples += len(batch)
         interval_losses.append(loss_value)

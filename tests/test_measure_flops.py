@@ -227,6 +227,7 @@ class _FourierFFN(nn.Module):
 def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
     from bench.measure.cell import MeasureConfig, measure_model
     from bench.measure.latency import LatencyConfig
+    from suites.config import TrainConfig
     from suites.data import Split
 
     model = _build("full_attention")
@@ -235,7 +236,7 @@ def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
     batch = Split(tokens, lengths, torch.zeros(BATCH, dtype=torch.int64))
     cfg = MeasureConfig(LatencyConfig(warmup=0, min_count=1, min_time_s=0.0), fvcore=False)
     metrics = measure_model(
-        model, batch, lr=1e-3, grad_clip=1.0, device=torch.device("cpu"), cfg=cfg
+        model, batch, train=TrainConfig(lr=1e-3), device=torch.device("cpu"), cfg=cfg
     ).metrics
     assert "aten._fft_c2c" in metrics["flops_unformulated_ops"]
     assert "flops_fwd_per_example" not in metrics and "flops_train_per_example" not in metrics

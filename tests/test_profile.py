@@ -28,6 +28,7 @@ from models.layers.ranges import (
     phase,
     slot,
 )
+from suites.config import TrainConfig
 from suites.data import Split
 
 FAST = [
@@ -152,8 +153,7 @@ def model_traces(tmp_path_factory) -> dict[str, Path]:
         result = profile_model(
             model,
             batch,
-            lr=1e-3,
-            grad_clip=1.0,
+            train=TrainConfig(lr=1e-3, grad_clip=1.0),
             device=torch.device("cpu"),
             cfg=ProfileConfig(wait=0, warmup=1, active=1),
             trace_dir=out / name,

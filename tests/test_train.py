@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -129,3 +131,38 @@ def test_nan_loss_stops_training() -> None:
         train_and_evaluate(
             _NaNModel(), _toy_data(), TrainConfig(steps=5), seed=0, device=torch.device("cpu")
         )
+
+
+def test_the_timed_step_is_the_step_that_trains() -> None:
+    """The measurement's training step (bench.measure.cell.TimedModel) runs TrainStep with the
+    run's optimizer settings: k timed steps leave the copy's weights where k steps of
+    hand-written AdamW (the configured weight decay, eps 1e-6, the warmup schedule, clipping)
+    leave an independent copy. It once used torch's default weight_decay=0.01 and no schedule."""
+    from bench.measure.cell import TimedModel
+
+    torch.manual_seed(0)
+    model = catalog.MODELS.get("full_attention")(
+        ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32), _toy_task()
+    )
+    batch = _contains_three(8, 3)
+    cfg = TrainConfig(lr=1e-2, weight_decay=0.3, warmup_steps=2, steps=5, grad_clip=0.5)
+    before = copy.deepcopy(model.state_dict())
+    timed = TimedModel(model, batch, train=cfg, device=torch.device("cpu"))
+    for _ in range(3):
+        timed.train_step()
+    for name, value in model.state_dict().items():  # the timing runs on a copy
+        assert value.equal(before[name]), name
+
+    reference = copy.deepcopy(model)
+    params = list(reference.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, eps=1e-6, weight_decay=cfg.weight_decay)
+    for step in range(3):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_steps, cfg.steps)
+        optimizer.zero_grad()
+        out = reference(batch.inputs, batch.lengths)
+        (nn.functional.cross_entropy(out.logits, batch.labels) + out.aux_loss).backward()
+        nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+    for got, want in zip(timed.work.parameters(), params, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

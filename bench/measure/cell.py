@@ -2,11 +2,12 @@
 training step and of an inference batch, and optionally a profiler trace.
 
 Everything runs on a deep copy of the model, so measuring never changes the trained weights, on
-one fixed batch (the first `batch_size` examples of the given split). A training step is what
-`bench.train` does per step: forward, cross-entropy plus aux loss, backward, gradient clipping,
-AdamW step. Metric names follow the project conventions (SI units in the names). When a
-matmul-like op ran without a FLOP formula, the counted figures are left out (an undercount is not
-a measurement) and `flops_unformulated_ops` names the ops.
+one fixed batch (the first `batch_size` examples of the given split). The timed training step is
+the step that trains (`bench.train_step.TrainStep`: the configured AdamW and schedule, loss and
+divergence check, backward, clipping), with a fresh optimizer on the copy. Every figure is
+declared in the metric catalog (`bench.metrics`). When a matmul-like op ran without a FLOP
+formula, the counted figures are left out (an undercount is not a measurement) and
+`flops_unformulated_ops` names the ops.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bench.measure.flops import (
@@ -32,6 +32,8 @@ from bench.measure.latency import LatencyConfig, LatencySamples, sample_latency
 from bench.measure.memory import measure_peak, resident_bytes
 from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
 from bench.oom import is_out_of_memory
+from bench.train_step import TrainStep
+from suites.config import TrainConfig
 from suites.data import Split
 
 log = logging.getLogger(__name__)
@@ -80,15 +82,15 @@ def measure_model(
     model: nn.Module,
     batch: Split,
     *,
-    lr: float,
-    grad_clip: float,
+    train: TrainConfig,
     device: torch.device,
     cfg: MeasureConfig,
     trace_dir: Path | None = None,
     trace_worker: str = "cell",
 ) -> Measurements:
-    """FLOPs, latency and memory of `model` on `batch`; a trace into `trace_dir` if given."""
-    bench = TimedModel(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    """FLOPs, latency and memory of `model` on `batch`, training as `train` says; a trace into
+    `trace_dir` if given."""
+    bench = TimedModel(model, batch, train=train, device=device)
     work, optimizer, size = bench.work, bench.optimizer, len(batch)
     forward, loss_and_backward = bench.forward, bench.loss_and_backward
     train_step, infer = bench.train_step, bench.infer
@@ -169,46 +171,42 @@ def profile_model(
     model: nn.Module,
     batch: Split,
     *,
-    lr: float,
-    grad_clip: float,
+    train: TrainConfig,
     device: torch.device,
     cfg: ProfileConfig,
     trace_dir: Path,
     trace_worker: str,
 ) -> ProfileResult:
     """Only the profiler trace of a few training steps (`bench profile`)."""
-    bench = TimedModel(model, batch, lr=lr, grad_clip=grad_clip, device=device)
+    bench = TimedModel(model, batch, train=train, device=device)
     bench.work.train()
     return profile_steps(bench.train_step, trace_dir, trace_worker, cfg, device)
 
 
 class TimedModel:
-    """A deep copy of the model on the device with its batch, optimizer and the timed units."""
+    """A deep copy of the model on the device with its batch, its own `TrainStep` and the timed
+    units."""
 
     def __init__(
-        self, model: nn.Module, batch: Split, *, lr: float, grad_clip: float, device: torch.device
+        self, model: nn.Module, batch: Split, *, train: TrainConfig, device: torch.device
     ) -> None:
         self.work = copy.deepcopy(model).to(device)
         self.inputs = tuple(t.to(device) for t in batch.inputs)  # each (B, L)
         self.lengths = tuple(n.to(device) for n in batch.lengths)  # each (B,)
         self.labels = batch.labels.to(device)  # (B,)
-        self.grad_clip = grad_clip
-        self.optimizer = torch.optim.AdamW(self.work.parameters(), lr=lr, eps=1e-6)
+        self.step = TrainStep(self.work, train)
+        self.optimizer = self.step.optimizer
 
     def forward(self) -> Any:
         return self.work(self.inputs, self.lengths)
 
     def loss_and_backward(self) -> None:
-        output = self.forward()
-        (F.cross_entropy(output.logits, self.labels) + output.aux_loss).backward()
+        """The step's forward and backward, without the optimizer (what the FLOPs count)."""
+        self.step.loss_and_backward(self.inputs, self.lengths, self.labels)
 
     def train_step(self) -> None:
-        """What bench.train does per step: zero grads, loss, backward, clip, AdamW step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        self.loss_and_backward()
-        if self.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.work.parameters(), self.grad_clip)
-        self.optimizer.step()
+        """One training step, exactly as training takes it."""
+        self.step(self.inputs, self.lengths, self.labels)
 
     @torch.no_grad()
     def infer(self) -> None:

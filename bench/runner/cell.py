@@ -155,8 +155,7 @@ def _measure(
     return measure_model(
         model,
         fixed_batch(data.test, cfg.train.batch_size),
-        lr=cfg.train.lr,
-        grad_clip=cfg.train.grad_clip,
+        train=cfg.train,
         device=torch.device(resolved.plan.device),
         cfg=resolved.measure(cell.task),
         trace_dir=trace_dir,

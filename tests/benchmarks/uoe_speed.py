@@ -54,9 +54,7 @@ def _timed_models(scale: str, models: list[str], threads: int) -> dict[str, dict
         for name in plan.models:
             torch.manual_seed(0)
             model = catalog.MODELS.get(name)(cfg.model, spec)
-            out[task][name] = TimedModel(
-                model, batch, lr=cfg.train.lr, grad_clip=cfg.train.grad_clip, device="cpu"
-            )
+            out[task][name] = TimedModel(model, batch, train=cfg.train, device="cpu")
     return out
 
 
