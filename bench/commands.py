@@ -98,7 +98,7 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
 
         progress = tqdm_progress
     try:
-        records = runner.execute(resolved, run_dir, progress, run_log, launcher)
+        records = runner.execute(resolved, run_dir, launcher, progress=progress, run_log=run_log)
     except RunInterrupted as exc:  # name what was not finished in the one line printed
         exc.unfinished = tuple(str(cell) for cell in run_log.todo)
         raise

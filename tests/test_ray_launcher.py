@@ -153,9 +153,7 @@ def _kill_first_attempt(launcher: RayLauncher, plan: RunPlan, run_dir: Path) -> 
     resolved = resolve(plan)
     start(resolved, run_dir)
     result: list = []
-    thread = threading.Thread(
-        target=lambda: result.extend(execute(resolved, run_dir, None, launcher=launcher))
-    )
+    thread = threading.Thread(target=lambda: result.extend(execute(resolved, run_dir, launcher)))
     thread.start()
     deadline = time.monotonic() + 120
     killed = None

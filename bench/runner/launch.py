@@ -4,15 +4,14 @@ The driver (`bench.runner.execute`) stays the single writer of `records.jsonl`: 
 yields each cell's record as it finishes, and the driver appends it before asking for the next,
 so resume and every record rule are the same under every launcher.
 
-- `InProcessLauncher` (the default): every cell in order in this process, each distinct data
-  request loaded once; exactly the runner's historical behaviour.
+- `InProcessLauncher` (`bench run`'s default): every cell in order in this process, each
+  distinct data request loaded once; exactly the runner's historical behaviour.
 - `bench.runner.ray_launch.RayLauncher`: cells as Ray tasks on a local instance or a cluster
   (imported only when asked for, so ray stays an optional extra).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import platform
@@ -20,14 +19,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
-
 from bench.records import CellId, Record
 from bench.runner.cell import ProgressFactory, run_cell
-from bench.runner.execute import load_task_data
 from bench.runner.load import load_average, with_load
+from bench.runner.placement import with_placement
 from bench.runner.plan import ResolvedPlan
 from bench.runner.run_log import RunLog
+from bench.runner.task_data import load_task_data
 from suites.data import TaskData
 
 
@@ -96,28 +94,6 @@ class InProcessLauncher:
 
     def close(self) -> None:
         pass
-
-
-def with_placement(record: Record, launcher: str, device: str, **where: Any) -> Record:
-    """`record` with where it ran: launcher, host, device name (and whatever `where` adds)."""
-    placement = {
-        "launcher": launcher,
-        "hostname": platform.node(),
-        "device": device,
-        "device_name": device_name(device),
-        "device_shared": False,
-        **where,
-    }
-    return dataclasses.replace(record, placement=placement)
-
-
-def device_name(device: str) -> str:
-    """The GPU's name for a CUDA device, else the CPU's model name."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    from bench.environment import cpu_name
-
-    return cpu_name()
 
 
 def make_launcher(args: Any, device: str) -> Launcher:

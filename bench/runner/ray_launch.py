@@ -134,10 +134,10 @@ def _run_cell_on_worker(
 
     from bench import catalog
     from bench.runner.cell import run_cell
-    from bench.runner.execute import load_task_data
-    from bench.runner.launch import with_placement
     from bench.runner.load import load_average, with_load
+    from bench.runner.placement import with_placement
     from bench.runner.plan import resolve
+    from bench.runner.task_data import load_task_data
     from suites.data import DataUnavailable
 
     gpu_ids = ray.get_gpu_ids()
