@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from bench.records import CellId, Record
 from bench.runner.cell import ProgressFactory, run_cell
-from bench.runner.load import load_average, with_load
+from bench.runner.machine_load import load_average, with_load
 from bench.runner.placement import with_placement
 from bench.runner.plan import ResolvedPlan
 from bench.runner.run_log import RunLog

@@ -134,7 +134,7 @@ def _run_cell_on_worker(
 
     from bench import catalog
     from bench.runner.cell import run_cell
-    from bench.runner.load import load_average, with_load
+    from bench.runner.machine_load import load_average, with_load
     from bench.runner.placement import with_placement
     from bench.runner.plan import resolve
     from bench.runner.task_data import load_task_data
