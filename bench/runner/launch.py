@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from bench.records import CellId, Record
 from bench.runner.cell import ProgressFactory, run_cell
+from bench.runner.launch_options import LaunchOptions
 from bench.runner.machine_load import load_average, with_load
 from bench.runner.placement import with_placement
 from bench.runner.plan import ResolvedPlan
@@ -96,32 +97,20 @@ class InProcessLauncher:
         pass
 
 
-def make_launcher(args: Any, device: str) -> Launcher:
-    """The launcher `bench run`'s arguments ask for (Ray options without --launcher ray are
-    refused, not ignored)."""
-    if args.launcher == "in_process":
-        given = [
-            flag
-            for flag, value in (
-                ("--ray-address", args.ray_address),
-                ("--cpus-per-cell", args.cpus_per_cell),
-                ("--gpus-per-cell", args.gpus_per_cell),
-                ("--share-device", args.share_device or None),
-            )
-            if value is not None
-        ]
-        if given:
-            raise ValueError(f"{', '.join(given)} need --launcher ray")
+def make_launcher(options: LaunchOptions, device: str) -> Launcher:
+    """The launcher `options` ask for, its cells on `device` (the Ray launcher starts or joins
+    its Ray instance here: the caller closes it)."""
+    if options.launcher == "in_process":
         return InProcessLauncher()
     from bench.runner.ray_launch import RayLauncher, RayOptions
 
-    options = RayOptions(
-        address=args.ray_address,
+    ray_options = RayOptions(
+        address=options.ray_address,
         device=device,
-        cpus_per_cell=args.cpus_per_cell,
-        gpus_per_cell=args.gpus_per_cell,
-        max_retries=args.max_retries,
-        share_device=args.share_device,
-        show_progress=not args.no_progress,
+        cpus_per_cell=options.cpus_per_cell,
+        gpus_per_cell=options.gpus_per_cell,
+        max_retries=options.max_retries,
+        share_device=options.share_device,
+        show_progress=options.show_progress,
     )
-    return RayLauncher(options)
+    return RayLauncher(ray_options)
