@@ -48,7 +48,8 @@ class SuiteSpec:
 
     kind: "accuracy" cells train, evaluate, then measure; "efficiency" cells only measure
     (training step speed, memory, FLOPs) on the task's data, with no training to convergence.
-    reference_model: the model relative figures are ratios to (efficiency cells, reports).
+    reference_model: the model relative figures are ratios to (computed by the reports from
+    the records of one run, never stored in a record).
     """
 
     name: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bench.measure import efficiency
 from bench.records import CellId, Record, RecordStore
 from bench.runner.cell import ProgressFactory
 from bench.runner.launch import Launcher
@@ -36,8 +35,6 @@ def execute(
     store.repair()
     latest: dict[CellId, Record] = store.latest()
     cells = resolved.plan.cells()
-    if resolved.suite.kind == "efficiency":  # the reference first: others are relative to it
-        cells = efficiency.in_run_order(cells, resolved.suite.reference_model)
     pending = []
     for cell in cells:
         if complete(latest.get(cell)):
@@ -46,7 +43,7 @@ def execute(
             pending.append(cell)
     if run_log is not None:
         run_log.begin(pending, len(cells) - len(pending))
-    for record in launcher.run(resolved, run_dir, pending, latest, progress, run_log):
+    for record in launcher.run(resolved, run_dir, pending, progress, run_log):
         cell = record.cell
         with stop_signals_held():  # a stop lands before the record or after its bookkeeping
             store.append(record)

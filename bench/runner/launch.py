@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,14 +44,11 @@ class Launcher(Protocol):
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
-        """Yield a record for each of `cells`. `finished` is the driver's view of the run's
-        latest records, updated by the driver after each yielded record (efficiency cells read
-        their reference model's figures from it). `run_log` announces data loading where the
-        data is loaded in the driver's process."""
+        """Yield a record for each of `cells`, in any order (no cell needs another's record).
+        `run_log` announces data loading where the data is loaded in the driver's process."""
         ...
 
     def close(self) -> None: ...
@@ -70,7 +67,6 @@ class InProcessLauncher:
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
@@ -81,15 +77,7 @@ class InProcessLauncher:
                 load = functools.partial(load_task_data, resolved, cell.task, cell.variant)
                 data[key] = run_log.load(cell.task, load) if run_log else load()
             before = load_average()
-            record = run_cell(
-                resolved,
-                cell,
-                data[key],
-                run_dir.name,
-                progress,
-                run_dir=run_dir,
-                finished=finished,
-            )
+            record = run_cell(resolved, cell, data[key], run_dir.name, progress, run_dir=run_dir)
             record = with_load(record, before, load_average())
             yield with_placement(record, self.name, resolved.plan.device)
 

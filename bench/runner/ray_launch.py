@@ -26,7 +26,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,6 @@ def _run_cell_on_worker(
     plan: RunPlan,
     cell: CellId,
     run_dir: str,
-    finished: dict[CellId, Record],
     threads: int,
     shared: bool,
     tracker: Any,
@@ -160,9 +159,7 @@ def _run_cell_on_worker(
     if isinstance(data, DataUnavailable):
         data = DataUnavailable(f"on node {where['hostname']} ({where['node_ip']}): {data}")
     before = load_average()
-    record = run_cell(
-        resolved, cell, data, Path(run_dir).name, None, run_dir=Path(run_dir), finished=finished
-    )
+    record = run_cell(resolved, cell, data, Path(run_dir).name, None, run_dir=Path(run_dir))
     record = with_load(record, before, load_average())
     return with_placement(
         record, "ray", local_plan.device, device_shared=shared, torch_threads=threads, **where
@@ -228,7 +225,6 @@ class RayLauncher:
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
@@ -236,27 +232,17 @@ class RayLauncher:
         # load their own data: the driver's run log only sees the records.
         del progress, run_log
         bar = _CellBar(len(cells)) if self.options.show_progress and cells else None
-        reference = resolved.suite.reference_model
-        waves = [list(cells)]
-        if resolved.suite.kind == "efficiency":  # others are relative to the reference's figures
-            waves = [
-                [c for c in cells if c.model == reference],
-                [c for c in cells if c.model != reference],
-            ]
         try:
-            for wave in waves:
-                needed = {k: v for k, v in finished.items() if k.model == reference}
-                yield from self._run_wave(resolved, run_dir, wave, needed, bar)
+            yield from self._run_cells(resolved, run_dir, cells, bar)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _run_wave(
+    def _run_cells(
         self,
         resolved: ResolvedPlan,
         run_dir: Path,
-        cells: list[CellId],
-        finished: dict[CellId, Record],
+        cells: Sequence[CellId],
         bar: _CellBar | None,
     ) -> Iterator[Record]:
         ray = self._ray
@@ -264,7 +250,7 @@ class RayLauncher:
         in_flight: dict[Any, _Flight] = {}
         try:
             while queue or in_flight:
-                self._submit(resolved.plan, run_dir, queue, in_flight, finished)
+                self._submit(resolved.plan, run_dir, queue, in_flight)
                 if not in_flight:
                     raise RuntimeError(
                         f"no alive node of the Ray cluster can take a cell "
@@ -291,7 +277,6 @@ class RayLauncher:
         run_dir: Path,
         queue: collections.deque[CellId],
         in_flight: dict[Any, _Flight],
-        finished: dict[CellId, Record],
     ) -> None:
         options = self.options
         if not options.exclusive_cpu_nodes:
@@ -306,7 +291,6 @@ class RayLauncher:
                     plan,
                     cell,
                     str(run_dir),
-                    finished,
                     _torch_threads(plan, cpus),
                     options.device_shared,
                     self._tracker,
@@ -329,7 +313,7 @@ class RayLauncher:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             )
             ref = task.remote(
-                plan, cell, str(run_dir), finished, _torch_threads(plan, cpus), False, self._tracker
+                plan, cell, str(run_dir), _torch_threads(plan, cpus), False, self._tracker
             )
             in_flight[ref] = _Flight(cell, node)
 
