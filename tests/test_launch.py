@@ -12,7 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.runner.launch_options import LaunchOptions
-from bench.runner.ray_launch import RayOptions, import_ray
+from bench.runner.ray_options import RayOptions, import_ray
 
 RUN = ["run", "--suite", "smoke", "--models", "switch", "--tasks", "majority", "--no-progress"]
 

@@ -8,6 +8,8 @@ so resume and every record rule are the same under every launcher.
   distinct data request loaded once; exactly the runner's historical behaviour.
 - `bench.runner.ray_launch.RayLauncher`: cells as Ray tasks on a local instance or a cluster
   (imported only when asked for, so ray stays an optional extra).
+
+`make_launcher` makes the one a run's `LaunchOptions` (`bench.runner.launch_options`) ask for.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def make_launcher(options: LaunchOptions, device: str) -> Launcher:
     its Ray instance here: the caller closes it)."""
     if options.launcher == "in_process":
         return InProcessLauncher()
-    from bench.runner.ray_launch import RayLauncher, RayOptions
+    from bench.runner.ray_launch import RayLauncher
+    from bench.runner.ray_options import RayOptions
 
     ray_options = RayOptions(
         address=options.ray_address,
