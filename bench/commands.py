@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.runner.launch_options import LaunchOptions
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if plan.threads is not None:  # before the manifest, which records the thread count
         torch.set_num_threads(plan.threads)
-    launcher = runner.make_launcher(args, resolved.plan.device)  # refuses bad options first
+    # Bad launcher options are refused here, before the run directory exists.
+    launcher = runner.make_launcher(_launch_options(args), resolved.plan.device)
     try:
         with hold(run_dir):  # one writer per run directory, under every launcher
             try:
@@ -98,7 +103,7 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
 
         progress = tqdm_progress
     try:
-        records = runner.execute(resolved, run_dir, progress, run_log, launcher)
+        records = runner.execute(resolved, run_dir, launcher, progress=progress, run_log=run_log)
     except RunInterrupted as exc:  # name what was not finished in the one line printed
         exc.unfinished = tuple(str(cell) for cell in run_log.todo)
         raise
@@ -109,6 +114,21 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
     print(f"\nrecords: {run_dir / 'records.jsonl'}")
     run_log.finish(records, run_dir, traces=run_dir / "traces" if plan.profile else None)
     return _run_exit_code(records, args.allow_measurement_errors)
+
+
+def _launch_options(args: argparse.Namespace) -> LaunchOptions:
+    """The launcher `bench run`'s arguments ask for, as the runner takes it."""
+    from bench.runner.launch_options import LaunchOptions
+
+    return LaunchOptions(
+        launcher=args.launcher,
+        ray_address=args.ray_address,
+        cpus_per_cell=args.cpus_per_cell,
+        gpus_per_cell=args.gpus_per_cell,
+        max_retries=args.max_retries,
+        share_device=args.share_device,
+        show_progress=not args.no_progress,
+    )
 
 
 def _run_exit_code(records, allow_measurement_errors: bool) -> int:

@@ -34,7 +34,7 @@ READABLE_VERSIONS = (1, 2, 3)
 RECORDS_FILE = "records.jsonl"
 MANIFEST_FILE = "manifest.json"
 # The machine's 1-minute load around an ok cell, and the warning when it exceeded the core count
-# (bench/runner/load.py writes them; `bench compare` does not gate a busy cell's timings).
+# (bench/runner/machine_load.py writes them; `bench compare` does not gate a busy cell's timings).
 LOAD_BEFORE_KEY, LOAD_AFTER_KEY, BUSY_KEY = (
     "load_avg_1m_before",
     "load_avg_1m_after",

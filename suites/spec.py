@@ -49,7 +49,8 @@ class SuiteSpec:
 
     kind: "accuracy" cells train, evaluate, then measure; "efficiency" cells only measure
     (training step speed, memory, FLOPs) on the task's data, with no training to convergence.
-    reference_model: the model relative figures are ratios to (efficiency cells, reports).
+    reference_model: the model relative figures are ratios to (computed by the reports from
+    the records of one run, never stored in a record).
     metrics: the figures this suite's cells write beyond the harness's own (`bench.metrics`),
         each declared with its unit, direction and kind; the run's manifest stores them, so
         reports and `bench compare` know them without importing the suite.

@@ -1,5 +1,7 @@
 """The LRA efficiency suite: measured (not trained) cells, ratios to full attention from the same
-run whatever the model order, oom cells recorded, the scales' lengths and batches."""
+run whatever the model order (computed by the report layer from the records, checked here
+against the records' figures divided by hand), oom cells recorded, the scales' lengths and
+batches."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import torch
 from bench import catalog
 from bench.cli import main
 from bench.records import read_records
+from bench.report.relative import RELATIVE_FIGURES, relative_figures
 from bench.runner import cell as runner_cell
 from suites.data import DataRequest
 from suites.lra_efficiency import random_bytes
@@ -25,28 +28,58 @@ def _run(tmp_path: Path, models: str, run_id: str = "e") -> int:
     return main(argv)
 
 
+def _relative(run_dir: Path, reference: str) -> dict:
+    """{(task, model): RelativeFigures} of the run's records against `reference`."""
+    return {
+        (x.cell.task, x.cell.model): x for x in relative_figures(read_records(run_dir), reference)
+    }
+
+
+def _summary_row(out: str, task: str, model: str) -> list[str]:
+    """The cells of the end-of-run summary's row of (task, model)."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()]
+    (row,) = [r for r in rows if len(r) > 2 and (r[0], r[2]) == (task, model)]
+    return row
+
+
+def _no_stored_ratio(metrics: dict) -> None:
+    stored = {"relative_to", *(f"{n}_rel" for n in RELATIVE_FIGURES)} & metrics.keys()
+    assert not stored, f"{stored}: ratios are the report's, not the record's"
+
+
 def test_cells_are_measured_relative_to_full_attention_of_the_same_run(tmp_path, capsys) -> None:
     assert _run(tmp_path, "linformer,full_attention") == 0  # the baseline is listed last
-    assert "train steps/s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "train steps/s" in out
     records = {(r.task, r.model): r for r in read_records(tmp_path / "e")}
+    relative = _relative(tmp_path / "e", "full_attention")
     assert len(records) == 4
-    for (task, _model), r in records.items():
+    for (task, model), r in records.items():
         assert r.status == "ok", r.reason
         assert r.data["max_len"] == {"1k": 32, "2k": 64}[task]
         assert "accuracy" not in r.metrics, "efficiency cells do not train"
-        assert r.metrics["relative_to"] == "full_attention"
+        _no_stored_ratio(r.metrics)
+        assert relative[(task, model)].reference == "full_attention"
+        assert relative[(task, model)].why == ""
         base = records[(task, "full_attention")].metrics
-        for name in ("train_steps_per_s", "memory_peak_train_bytes"):
+        row = _summary_row(out, task, model)  # the end-of-run table prints the same ratios
+        for name, column in (("train_steps_per_s", 5), ("memory_peak_train_bytes", 8)):
             assert r.metrics[name] > 0
-            assert r.metrics[f"{name}_rel"] == pytest.approx(r.metrics[name] / base[name])
+            by_hand = r.metrics[name] / base[name]
+            assert relative[(task, model)].ratios[name] == pytest.approx(by_hand)
+            assert row[column] == f"{by_hand:.2f}"
+        if "train_steps_per_cpu_s" in base:  # measured on CPU
+            by_hand = r.metrics["train_steps_per_cpu_s"] / base["train_steps_per_cpu_s"]
+            assert relative[(task, model)].ratios["train_steps_per_cpu_s"] == pytest.approx(by_hand)
+            assert row[6] == f"{by_hand:.2f}"
         assert r.metrics["flops_fwd_per_example"] > 0
-    assert records[("1k", "full_attention")].metrics["train_steps_per_s_rel"] == 1.0
+    assert relative[("1k", "full_attention")].ratios["train_steps_per_s"] == 1.0
     # Full attention's FLOPs grow with the square of the length: more than 2x from 32 to 64.
     fa = [records[(t, "full_attention")].metrics["flops_fwd_per_example"] for t in ("1k", "2k")]
     assert fa[1] > 2 * fa[0]
 
 
-def test_an_out_of_memory_cell_is_recorded_as_oom(tmp_path, monkeypatch) -> None:
+def test_an_out_of_memory_cell_is_recorded_as_oom(tmp_path, monkeypatch, capsys) -> None:
     real = runner_cell.measure_model
 
     def exhaust_full_attention(model, *args, **kwargs):
@@ -60,8 +93,14 @@ def test_an_out_of_memory_cell_is_recorded_as_oom(tmp_path, monkeypatch) -> None
     assert records[("1k", "full_attention")].status == "oom"
     assert records[("1k", "full_attention")].metrics == {}
     linformer = records[("1k", "linformer")]
-    assert linformer.status == "ok" and "train_steps_per_s_rel" not in linformer.metrics
-    assert linformer.metrics["relative_to"] == "none: the full_attention cell is oom"
+    assert linformer.status == "ok"
+    _no_stored_ratio(linformer.metrics)
+    relative = _relative(tmp_path / "e", "full_attention")[("1k", "linformer")]
+    assert relative.ratios == {}
+    assert relative.why == "the full_attention cell is oom"
+    out = capsys.readouterr().out
+    assert _summary_row(out, "1k", "linformer")[5] == "n/a"
+    assert "no ratio to full_attention: the full_attention cell is oom" in out
 
 
 def test_random_bytes_are_full_length_and_seeded(tmp_path) -> None:
@@ -87,11 +126,11 @@ def test_scales_follow_the_lra_table_at_paper_scale() -> None:
 
 
 def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ) -> None:
     """The records file is read once per run (at the start, for resume), never per cell; the
     reference model is the suite spec's field, not a constant: with linformer as the reference,
-    linformer's cells run first and every ratio is to linformer."""
+    every ratio `bench run` prints is to linformer."""
     from bench.records import RecordStore
     from suites.spec import SuiteSpec
 
@@ -106,11 +145,18 @@ def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
     )
     assert _run(tmp_path, "full_attention,linformer") == 0
     assert len(reads) == 1, "records.jsonl read once, at the start"
+    out = capsys.readouterr().out
+    assert _summary_row(out, "task", "model")[5:7] == ["x linformer", "x linformer (CPU s)"]
     records = {(r.task, r.model): r for r in read_records(tmp_path / "e")}
+    relative = _relative(tmp_path / "e", "linformer")
     for task in ("1k", "2k"):
         fa, lin = records[(task, "full_attention")].metrics, records[(task, "linformer")].metrics
-        assert fa["relative_to"] == lin["relative_to"] == "linformer"
-        assert lin["train_steps_per_s_rel"] == 1.0
-        assert fa["memory_peak_train_bytes_rel"] == pytest.approx(
-            fa["memory_peak_train_bytes"] / lin["memory_peak_train_bytes"]
+        _no_stored_ratio(fa)
+        assert relative[(task, "full_attention")].reference == "linformer"
+        assert relative[(task, "linformer")].ratios["train_steps_per_s"] == 1.0
+        by_hand = fa["memory_peak_train_bytes"] / lin["memory_peak_train_bytes"]
+        assert relative[(task, "full_attention")].ratios["memory_peak_train_bytes"] == (
+            pytest.approx(by_hand)
         )
+        assert _summary_row(out, task, "full_attention")[8] == f"{by_hand:.2f}"
+        assert _summary_row(out, task, "linformer")[5] == "1.00"

@@ -1,14 +1,18 @@
 """Choosing a launcher: the in-process default refuses Ray options instead of ignoring them,
-and `--launcher ray` without ray installed says which extra to install."""
+`--launcher ray` without ray installed says which extra to install, and the runner takes a
+`LaunchOptions`, never the command line's argparse Namespace."""
 
 from __future__ import annotations
 
+import ast
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench.cli import main
-from bench.runner.ray_launch import RayOptions, import_ray
+from bench.runner.launch_options import LaunchOptions
+from bench.runner.ray_options import RayOptions, import_ray
 
 RUN = ["run", "--suite", "smoke", "--models", "switch", "--tasks", "majority", "--no-progress"]
 
@@ -48,3 +52,29 @@ def test_only_a_shared_device_is_flagged_shared() -> None:
     assert RayOptions(share_device=True).device_shared
     assert not RayOptions(device="cuda").device_shared  # one whole GPU per cell
     assert RayOptions(device="cuda", gpus_per_cell=0.5).device_shared
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(cpus_per_cell=2.0), "^--cpus-per-cell need --launcher ray$"),
+        (dict(ray_address="a:1", share_device=True), "^--ray-address, --share-device need "),
+        (dict(launcher="slurm"), "--launcher 'slurm': use one of in_process, ray"),
+    ],
+)
+def test_launch_options_refuse_what_their_launcher_would_ignore(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        LaunchOptions(**options)
+    LaunchOptions(**{**options, "launcher": "ray"})  # the Ray launcher takes them
+
+
+def test_no_runner_module_reads_the_command_line() -> None:
+    runner = Path(__file__).resolve().parent.parent / "bench" / "runner"
+    readers = [
+        path.name
+        for path in sorted(runner.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and "argparse" in [getattr(node, "module", None), *(a.name for a in node.names)]
+    ]
+    assert not readers, f"argparse in bench/runner: {readers}; take LaunchOptions instead"

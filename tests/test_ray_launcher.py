@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.runner.ray_launch import LOOPBACK_ENV
+from bench.runner.ray_options import LOOPBACK_ENV
 
 if "ray" not in sys.modules:  # read when ray is imported: bind the local instance to loopback
     os.environ.setdefault(LOOPBACK_ENV, "0")
@@ -32,7 +32,8 @@ from bench.cli import main  # noqa: E402
 from bench.records import read_records  # noqa: E402
 from bench.runner import execute, resolve, start  # noqa: E402
 from bench.runner.plan import RunPlan  # noqa: E402
-from bench.runner.ray_launch import RayLauncher, RayOptions  # noqa: E402
+from bench.runner.ray_launch import RayLauncher  # noqa: E402
+from bench.runner.ray_options import RayOptions  # noqa: E402
 
 SMALL = [
     *("--set", "data.n_train=128", "--set", "data.n_dev=32", "--set", "data.n_test=64"),
@@ -153,9 +154,7 @@ def _kill_first_attempt(launcher: RayLauncher, plan: RunPlan, run_dir: Path) -> 
     resolved = resolve(plan)
     start(resolved, run_dir)
     result: list = []
-    thread = threading.Thread(
-        target=lambda: result.extend(execute(resolved, run_dir, None, launcher=launcher))
-    )
+    thread = threading.Thread(target=lambda: result.extend(execute(resolved, run_dir, launcher)))
     thread.start()
     deadline = time.monotonic() + 120
     killed = None

@@ -22,7 +22,7 @@ from bench.records import (
     read_manifest,
     read_records,
 )
-from bench.runner.load import busy_warning
+from bench.runner.machine_load import busy_warning
 from bench.runner.run_log import RunLog
 
 FAST = ["--no-progress", "--models", "full_attention"]

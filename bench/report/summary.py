@@ -1,6 +1,7 @@
 """What `bench run` prints when it ends: one row per cell, in plan order. An accuracy suite shows
 the test accuracy against the majority-class rate, time and throughput; an efficiency suite the
-length, speed and memory with their ratios to the reference model. A cell whose measurements
+length, speed and memory with their ratios to the reference model (`bench.report.relative`, and
+why a cell has none). A cell whose measurements
 failed says so in its status column. Reasons are not cut short: the reason column holds a key
 (`[1]`) and each distinct reason follows the table once, in full (where it looked, the command
 that fetches the data)."""
@@ -14,6 +15,7 @@ from tabulate import tabulate
 
 from bench.records import Record
 from bench.report.frame import model_label
+from bench.report.relative import relative_figures
 from bench.report.table import MISSING
 
 
@@ -57,15 +59,17 @@ def _key(reason: str, reasons: dict[str, str]) -> str:
 
 
 def efficiency_summary(records: Sequence[Record], reference: str) -> str:
-    """Efficiency suites: length, speed and memory with their ratios to `reference`."""
+    """Efficiency suites: length, speed and memory with their ratios to `reference` (an ok cell
+    without ratios says why in the reason column)."""
 
     def number(value: Any, fmt: str) -> str:
         return format(value, fmt) if isinstance(value, int | float) else MISSING
 
     rows = []
     reasons: dict[str, str] = {}
-    for r in records:
-        m = r.metrics
+    for r, relative in zip(records, relative_figures(records, reference), strict=True):
+        m, ratio = r.metrics, relative.ratios
+        no_ratio = f"no ratio to {reference}: {relative.why}" if relative.why else ""
         memory = m.get("memory_peak_train_bytes")
         flops = m.get("flops_fwd_per_example")
         rows.append(
@@ -75,12 +79,12 @@ def efficiency_summary(records: Sequence[Record], reference: str) -> str:
                 model_label(r),
                 status_text(r),
                 number(m.get("train_steps_per_s"), ".2f"),
-                number(m.get("train_steps_per_s_rel"), ".2f"),
-                number(m.get("train_steps_per_cpu_s_rel"), ".2f"),
+                number(ratio.get("train_steps_per_s"), ".2f"),
+                number(ratio.get("train_steps_per_cpu_s"), ".2f"),
                 number(memory / 1e6 if memory is not None else None, ".1f"),
-                number(m.get("memory_peak_train_bytes_rel"), ".2f"),
+                number(ratio.get("memory_peak_train_bytes"), ".2f"),
                 number(flops / 1e9 if flops is not None else None, ".3f"),
-                _key(r.reason or r.measurement_error, reasons),
+                _key(r.reason or r.measurement_error or no_ratio, reasons),
             ]
         )
     ratio = f"x {reference}"

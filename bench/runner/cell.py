@@ -13,14 +13,13 @@ import logging
 import re
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench import catalog
-from bench.measure import efficiency
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
 from bench.oom import is_out_of_memory
@@ -60,14 +59,13 @@ def run_cell(
     progress: ProgressFactory | None = None,
     *,
     run_dir: Path | None = None,
-    finished: Mapping[CellId, Record] | None = None,
 ) -> Record:
     """Train and evaluate one cell, then measure it; every outcome becomes a record.
 
     `data` is the task's data, or the exception its loader raised: DataUnavailable makes the
     cell `skipped`, any other loader failure (e.g. an example longer than max_len) `error`.
-    `run_dir` is where profiler traces go (with plan.profile); `finished` holds this run's
-    records so far, where an efficiency cell finds its reference model's figures.
+    `run_dir` is where profiler traces go (with plan.profile). A cell needs no other cell: an
+    efficiency cell's ratios to the reference model are the report's (`bench.report.relative`).
     """
     t0 = time.perf_counter()
     identity = record_identity(resolved, cell, run_id)
@@ -88,11 +86,7 @@ def run_cell(
         counts = parameter_counts(model)
         if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
             measured = _measure(resolved, cell, model, data, cfg, run_dir)
-            reference = resolved.suite.reference_model
-            relative = efficiency.relative_metrics(
-                measured.metrics, cell, finished or {}, reference
-            )
-            metrics = {**measured.metrics, **relative, "numerics": numerics()}
+            metrics = {**measured.metrics, "numerics": numerics()}
             return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
         step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
         device = torch.device(resolved.plan.device)

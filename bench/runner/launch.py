@@ -4,30 +4,31 @@ The driver (`bench.runner.execute`) stays the single writer of `records.jsonl`: 
 yields each cell's record as it finishes, and the driver appends it before asking for the next,
 so resume and every record rule are the same under every launcher.
 
-- `InProcessLauncher` (the default): every cell in order in this process, each distinct data
-  request loaded once; exactly the runner's historical behaviour.
+- `InProcessLauncher` (`bench run`'s default): every cell in order in this process, each
+  distinct data request loaded once; exactly the runner's historical behaviour.
 - `bench.runner.ray_launch.RayLauncher`: cells as Ray tasks on a local instance or a cluster
   (imported only when asked for, so ray stays an optional extra).
+
+`make_launcher` makes the one a run's `LaunchOptions` (`bench.runner.launch_options`) ask for.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import platform
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
-
 from bench.records import CellId, Record
 from bench.runner.cell import ProgressFactory, run_cell
-from bench.runner.execute import load_task_data
-from bench.runner.load import load_average, with_load
+from bench.runner.launch_options import LaunchOptions
+from bench.runner.machine_load import load_average, with_load
+from bench.runner.placement import with_placement
 from bench.runner.plan import ResolvedPlan
 from bench.runner.run_log import RunLog
+from bench.runner.task_data import load_task_data
 from suites.data import TaskData
 
 
@@ -45,14 +46,11 @@ class Launcher(Protocol):
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
-        """Yield a record for each of `cells`. `finished` is the driver's view of the run's
-        latest records, updated by the driver after each yielded record (efficiency cells read
-        their reference model's figures from it). `run_log` announces data loading where the
-        data is loaded in the driver's process."""
+        """Yield a record for each of `cells`, in any order (no cell needs another's record).
+        `run_log` announces data loading where the data is loaded in the driver's process."""
         ...
 
     def close(self) -> None: ...
@@ -71,7 +69,6 @@ class InProcessLauncher:
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
@@ -82,15 +79,7 @@ class InProcessLauncher:
                 load = functools.partial(load_task_data, resolved, cell.task, cell.variant)
                 data[key] = run_log.load(cell.task, load) if run_log else load()
             before = load_average()
-            record = run_cell(
-                resolved,
-                cell,
-                data[key],
-                run_dir.name,
-                progress,
-                run_dir=run_dir,
-                finished=finished,
-            )
+            record = run_cell(resolved, cell, data[key], run_dir.name, progress, run_dir=run_dir)
             record = with_load(record, before, load_average())
             yield with_placement(record, self.name, resolved.plan.device)
 
@@ -98,54 +87,21 @@ class InProcessLauncher:
         pass
 
 
-def with_placement(record: Record, launcher: str, device: str, **where: Any) -> Record:
-    """`record` with where it ran: launcher, host, device name (and whatever `where` adds)."""
-    placement = {
-        "launcher": launcher,
-        "hostname": platform.node(),
-        "device": device,
-        "device_name": device_name(device),
-        "device_shared": False,
-        **where,
-    }
-    return dataclasses.replace(record, placement=placement)
-
-
-def device_name(device: str) -> str:
-    """The GPU's name for a CUDA device, else the CPU's model name."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    from bench.environment import cpu_name
-
-    return cpu_name()
-
-
-def make_launcher(args: Any, device: str) -> Launcher:
-    """The launcher `bench run`'s arguments ask for (Ray options without --launcher ray are
-    refused, not ignored)."""
-    if args.launcher == "in_process":
-        given = [
-            flag
-            for flag, value in (
-                ("--ray-address", args.ray_address),
-                ("--cpus-per-cell", args.cpus_per_cell),
-                ("--gpus-per-cell", args.gpus_per_cell),
-                ("--share-device", args.share_device or None),
-            )
-            if value is not None
-        ]
-        if given:
-            raise ValueError(f"{', '.join(given)} need --launcher ray")
+def make_launcher(options: LaunchOptions, device: str) -> Launcher:
+    """The launcher `options` ask for, its cells on `device` (the Ray launcher starts or joins
+    its Ray instance here: the caller closes it)."""
+    if options.launcher == "in_process":
         return InProcessLauncher()
-    from bench.runner.ray_launch import RayLauncher, RayOptions
+    from bench.runner.ray_launch import RayLauncher
+    from bench.runner.ray_options import RayOptions
 
-    options = RayOptions(
-        address=args.ray_address,
+    ray_options = RayOptions(
+        address=options.ray_address,
         device=device,
-        cpus_per_cell=args.cpus_per_cell,
-        gpus_per_cell=args.gpus_per_cell,
-        max_retries=args.max_retries,
-        share_device=args.share_device,
-        show_progress=not args.no_progress,
+        cpus_per_cell=options.cpus_per_cell,
+        gpus_per_cell=options.gpus_per_cell,
+        max_retries=options.max_retries,
+        share_device=options.share_device,
+        show_progress=options.show_progress,
     )
-    return RayLauncher(options)
+    return RayLauncher(ray_options)

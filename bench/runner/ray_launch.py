@@ -1,6 +1,8 @@
 """The Ray launcher: each cell is a Ray task with declared resources, on a local Ray instance
 (this machine's CPUs and GPUs) or an existing cluster (`--ray-address`). The driver stays the
 single writer of `records.jsonl`; this module only yields each record as its task finishes.
+Beside it: `ray_options` (the options, and how ray is imported), `ray_worker` (what runs on a
+worker, the tracker actor) and `ray_progress` (the bar over cells).
 
 Placement and timing honesty: on CUDA a cell reserves one GPU (`--gpus-per-cell`), so it has
 its device to itself; on CPU a cell gets a whole node (the driver runs at most one cell per
@@ -8,11 +10,8 @@ node, pinned there, running `--threads` torch threads, default 1), unless `--sha
 lets Ray pack cells by `--cpus-per-cell`; then every record is flagged `device_shared` (and so
 is a GPU share below 1). Records say where they ran (host, node, device name, GPU index).
 
-Data: each worker loads its cell's data itself, with the same loader and seeded key as the
-in-process launcher: generated data is the same bytes on every node (and cached atomically in
-`--cache-dir`, so a shared cache is generated once), and downloaded data is read where it lies,
-never shipped through the driver (LRA's image tasks are GBs). A node that cannot find it writes
-a `skipped` record naming the node and the path the loader looked in.
+Data: each worker loads its cell's data itself (`bench.runner.ray_worker`), never shipped
+through the driver; a node that cannot find it writes a `skipped` record naming the node.
 
 Faults: a worker process that dies mid-cell is rerun by Ray up to `max_retries` times, then the
 cell is an `error` record naming the node; a worker killed by Ray's memory monitor is `oom`.
@@ -23,10 +22,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import os
-import platform
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,139 +30,12 @@ from typing import Any
 from bench.records import CellId, Record
 from bench.runner.cell import ProgressFactory, record_identity
 from bench.runner.plan import ResolvedPlan, RunPlan
+from bench.runner.ray_options import RayOptions, import_ray
+from bench.runner.ray_progress import CellBar
+from bench.runner.ray_worker import Tracker, run_cell_on_worker, torch_threads
 from bench.runner.run_log import RunLog
 
 log = logging.getLogger(__name__)
-
-# Set before ray is first imported, a local instance binds every server to 127.0.0.1 instead of
-# the machine's routable address (ray's own switch; it is read at import).
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-INSTALL_HINT = "pip install -e '.[ray]'"
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """address: a cluster to join (None: start a local instance); local_cpus / local_gpus: the
-    local instance's resources (default: this machine's); the rest as `bench run --help`."""
-
-    address: str | None = None
-    device: str = "cpu"
-    cpus_per_cell: float | None = None
-    gpus_per_cell: float | None = None
-    max_retries: int = 2
-    share_device: bool = False
-    show_progress: bool = True
-    local_cpus: int | None = None
-    local_gpus: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("--max-retries must be >= 0")
-        for flag, value in (
-            ("--cpus-per-cell", self.cpus_per_cell),
-            ("--gpus-per-cell", self.gpus_per_cell),
-        ):
-            if value is not None and value <= 0:
-                raise ValueError(f"{flag} must be > 0")
-        if not self.on_gpu and self.gpus_per_cell:
-            raise ValueError("--gpus-per-cell needs --device cuda")
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.device.startswith("cuda")
-
-    @property
-    def exclusive_cpu_nodes(self) -> bool:
-        """CPU cells one per node, pinned by the driver (the timing-honesty default)."""
-        return not self.on_gpu and not self.share_device
-
-    @property
-    def device_shared(self) -> bool:
-        if self.on_gpu:
-            return self.share_device or (self.gpus_per_cell or 1.0) < 1.0
-        return self.share_device
-
-
-def import_ray(local: bool) -> Any:
-    """`import ray`, with the loopback switch set first for a local instance; a clear error
-    naming the extra to install when ray is absent."""
-    if local and "ray" not in sys.modules:
-        os.environ.setdefault(LOOPBACK_ENV, "0")
-    try:
-        import ray
-    except ImportError:
-        raise ValueError(f"--launcher ray needs ray: {INSTALL_HINT}") from None
-    return ray
-
-
-class _Tracker:
-    """A Ray actor the workers tell when (and in which process) each attempt of a cell starts:
-    the driver's count of running cells, the node named in a crash record, a test's PID."""
-
-    def __init__(self) -> None:
-        self.starts: dict[str, list[dict[str, Any]]] = {}
-
-    def started(self, cell: str, where: dict[str, Any]) -> None:
-        self.starts.setdefault(cell, []).append(where)
-
-    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
-        return self.starts
-
-
-def _torch_threads(plan: RunPlan, cpus: float) -> int:
-    """A cell's torch threads: the run's `--threads` (as in-process, so that the kernel choice
-    and the figures agree between launchers), else the CPUs the cell reserved."""
-    return plan.threads if plan.threads is not None else max(1, int(cpus))
-
-
-def _run_cell_on_worker(
-    plan: RunPlan,
-    cell: CellId,
-    run_dir: str,
-    finished: dict[CellId, Record],
-    threads: int,
-    shared: bool,
-    tracker: Any,
-) -> Record:
-    """The Ray task of one cell: resolve the plan here, load the data here, run the cell."""
-    import ray
-    import torch
-
-    from bench import catalog
-    from bench.runner.cell import run_cell
-    from bench.runner.execute import load_task_data
-    from bench.runner.launch import with_placement
-    from bench.runner.load import load_average, with_load
-    from bench.runner.plan import resolve
-    from suites.data import DataUnavailable
-
-    gpu_ids = ray.get_gpu_ids()
-    where = {
-        "hostname": platform.node(),
-        "node_ip": ray.util.get_node_ip_address(),
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "pid": os.getpid(),
-        "gpu_index": int(gpu_ids[0]) if gpu_ids else None,
-    }
-    tracker.started.remote(str(cell), where)
-    torch.set_num_threads(threads)
-    catalog.discover()
-    # Ray sets CUDA_VISIBLE_DEVICES to the reserved GPU: it is cuda:0 in this process.
-    local_plan = (
-        dataclasses.replace(plan, device="cuda") if plan.device.startswith("cuda") else plan
-    )
-    resolved = resolve(local_plan)
-    data = load_task_data(resolved, cell.task, cell.variant)
-    if isinstance(data, DataUnavailable):
-        data = DataUnavailable(f"on node {where['hostname']} ({where['node_ip']}): {data}")
-    before = load_average()
-    record = run_cell(
-        resolved, cell, data, Path(run_dir).name, None, run_dir=Path(run_dir), finished=finished
-    )
-    record = with_load(record, before, load_average())
-    return with_placement(
-        record, "ray", local_plan.device, device_shared=shared, torch_threads=threads, **where
-    )
 
 
 @dataclass
@@ -194,8 +63,8 @@ class RayLauncher:
                     include_dashboard=False,
                 )
         self._check_feasible()
-        self._task = ray.remote(_run_cell_on_worker)
-        self._tracker = ray.remote(num_cpus=0)(_Tracker).remote()
+        self._task = ray.remote(run_cell_on_worker)
+        self._tracker = ray.remote(num_cpus=0)(Tracker).remote()
 
     # -- what the manifest records
 
@@ -228,43 +97,32 @@ class RayLauncher:
         resolved: ResolvedPlan,
         run_dir: Path,
         cells: Sequence[CellId],
-        finished: Mapping[CellId, Record],
         progress: ProgressFactory | None,
         run_log: RunLog | None = None,
     ) -> Iterator[Record]:
         # Per-step bars do not cross processes (one bar over cells instead), and the workers
         # load their own data: the driver's run log only sees the records.
         del progress, run_log
-        bar = _CellBar(len(cells)) if self.options.show_progress and cells else None
-        reference = resolved.suite.reference_model
-        waves = [list(cells)]
-        if resolved.suite.kind == "efficiency":  # others are relative to the reference's figures
-            waves = [
-                [c for c in cells if c.model == reference],
-                [c for c in cells if c.model != reference],
-            ]
+        bar = CellBar(len(cells)) if self.options.show_progress and cells else None
         try:
-            for wave in waves:
-                needed = {k: v for k, v in finished.items() if k.model == reference}
-                yield from self._run_wave(resolved, run_dir, wave, needed, bar)
+            yield from self._run_cells(resolved, run_dir, cells, bar)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _run_wave(
+    def _run_cells(
         self,
         resolved: ResolvedPlan,
         run_dir: Path,
-        cells: list[CellId],
-        finished: dict[CellId, Record],
-        bar: _CellBar | None,
+        cells: Sequence[CellId],
+        bar: CellBar | None,
     ) -> Iterator[Record]:
         ray = self._ray
         queue = collections.deque(cells)
         in_flight: dict[Any, _Flight] = {}
         try:
             while queue or in_flight:
-                self._submit(resolved.plan, run_dir, queue, in_flight, finished)
+                self._submit(resolved.plan, run_dir, queue, in_flight)
                 if not in_flight:
                     raise RuntimeError(
                         f"no alive node of the Ray cluster can take a cell "
@@ -291,7 +149,6 @@ class RayLauncher:
         run_dir: Path,
         queue: collections.deque[CellId],
         in_flight: dict[Any, _Flight],
-        finished: dict[CellId, Record],
     ) -> None:
         options = self.options
         if not options.exclusive_cpu_nodes:
@@ -306,8 +163,7 @@ class RayLauncher:
                     plan,
                     cell,
                     str(run_dir),
-                    finished,
-                    _torch_threads(plan, cpus),
+                    torch_threads(plan, cpus),
                     options.device_shared,
                     self._tracker,
                 )
@@ -329,7 +185,7 @@ class RayLauncher:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             )
             ref = task.remote(
-                plan, cell, str(run_dir), finished, _torch_threads(plan, cpus), False, self._tracker
+                plan, cell, str(run_dir), torch_threads(plan, cpus), False, self._tracker
             )
             in_flight[ref] = _Flight(cell, node)
 
@@ -403,27 +259,3 @@ def _failed_record(
         reason=reason,
         placement={"launcher": "ray", "device": resolved.plan.device, **where},
     )
-
-
-class _CellBar:
-    """One progress bar over cells (done / running / queued, ETA) and a line per finished cell
-    naming where it ran."""
-
-    def __init__(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self.bar = tqdm(total=total, unit="cell", desc="cells", dynamic_ncols=True)
-
-    def counts(self, running: int, queued: int) -> None:
-        self.bar.set_postfix(running=running, queued=queued)
-
-    def finished(self, record: Record) -> None:
-        p = record.placement
-        gpu = f", GPU {p['gpu_index']}" if p.get("gpu_index") is not None else ""
-        where = f"{p.get('hostname', '?')} ({p.get('device_name', p.get('device', '?'))}{gpu})"
-        self._tqdm.write(f"{record.cell}: {record.status} on {where}", file=sys.stderr)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()

@@ -1,0 +1,42 @@
+"""What a run asks of its launcher, built once from `bench run`'s command line (`bench.commands`)
+so that no argparse Namespace reaches the runner: which launcher, and the Ray launcher's
+options. Ray options given without `--launcher ray` are refused, not ignored.
+`bench.runner.launch.make_launcher` turns these options into a launcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LAUNCHERS = ("in_process", "ray")
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """launcher: `in_process` or `ray`; the rest are the Ray launcher's, as `bench run --help`
+    says (show_progress: the Ray launcher's bar over cells; the in-process launcher draws the
+    per-step bars `bench.commands` hands the driver)."""
+
+    launcher: str = "in_process"
+    ray_address: str | None = None
+    cpus_per_cell: float | None = None
+    gpus_per_cell: float | None = None
+    max_retries: int = 2
+    share_device: bool = False
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"--launcher {self.launcher!r}: use one of {', '.join(LAUNCHERS)}")
+        if self.launcher != "ray":
+            given = [
+                flag
+                for flag, value in (
+                    ("--ray-address", self.ray_address),
+                    ("--cpus-per-cell", self.cpus_per_cell),
+                    ("--gpus-per-cell", self.gpus_per_cell),
+                    ("--share-device", self.share_device or None),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)} need --launcher ray")
