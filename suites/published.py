@@ -165,6 +165,16 @@ def load_published(path: Path = PUBLISHED_CSV) -> list[PublishedResult]:
     return rows
 
 
+def figure_of(
+    rows: Sequence[PublishedResult], model: str, task: str, metric: str, setting: str = ""
+) -> PublishedResult | None:
+    """The row of (model, task, metric, setting), or None when the source reports none."""
+    for r in rows:
+        if (r.model, r.task, r.metric, r.setting) == (model, task, metric, setting):
+            return r
+    return None
+
+
 def _parse(raw: Mapping[str, str], where: str) -> PublishedResult:
     if raw["source"] not in PROTOCOLS:
         raise ValueError(f"{where}: unknown source {raw['source']!r}; add it to PROTOCOLS")

@@ -16,23 +16,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 
-import pandas as pd
-
 from bench.records import read_manifest
 from bench.report.frame import Runs, metrics_frame, seed_summary
+from bench.report.published_claims import LRA_TASKS, efficiency_tables, uoe_tables
 from bench.report.table import MISSING, Cell, Table
 from suites.published import (
     MODEL_NAMES,
     PROTOCOLS,
     PublishedResult,
     expand_sources,
+    figure_of,
     load_published,
 )
 
 ACCURACY_SOURCES = ("lra-jax", "nystromformer", "skyformer")
-LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder")
-MOE_MODELS = ("switch", "mixtral")
-UOE_MODELS = ("uoe", "uoe_paper")
 UNVERIFIED_NOTE = "? this published figure could not be checked against the paper's text."
 
 
@@ -49,9 +46,9 @@ def published_tables(
         if source in ACCURACY_SOURCES:
             built = _accuracy_tables(runs, source, rows, configs)
         elif source == "lra-efficiency":
-            built = _efficiency_tables(runs, rows)
+            built = efficiency_tables(runs, rows)
         else:
-            built = _uoe_tables(runs, rows)
+            built = uoe_tables(runs, rows)
         if not built:
             needs = (
                 "all five LRA tasks for uoe or uoe_paper"
@@ -72,13 +69,6 @@ def _task_configs(run_dirs: Sequence[Path]) -> dict[tuple[str, str, str], dict]:
         for task, cfg in manifest.get("configs", {}).items():
             out[(plan["suite"], plan["scale"], task)] = cfg
     return out
-
-
-def _figure(rows: Sequence[PublishedResult], model: str, task: str, metric: str, setting=""):
-    for r in rows:
-        if (r.model, r.task, r.metric, r.setting) == (model, task, metric, setting):
-            return r
-    return None
 
 
 def _published_cell(figure: PublishedResult | None, notes: set[str]) -> Cell:
@@ -107,11 +97,11 @@ def _accuracy_tables(runs: Runs, source: str, rows, configs) -> list[Table]:
                     continue
                 m, sd, n = (float(hit.iloc[0][k]) for k in ("mean", "std", "count"))
                 ours_by_task[task] = 100 * m
-                figure = _figure(rows, theirs, task, "accuracy_pct") if theirs else None
+                figure = figure_of(rows, theirs, task, "accuracy_pct") if theirs else None
                 text = f"{100 * m:.2f}" + (f" ± {100 * sd:.2f}" if n > 1 else "")
                 body.append(_row(model, theirs, task, text, int(n), 100 * m, figure, notes))
             if len(ours_by_task) == len(LRA_TASKS):
-                figure = _figure(rows, theirs, "average", "accuracy_pct") if theirs else None
+                figure = figure_of(rows, theirs, "average", "accuracy_pct") if theirs else None
                 avg = mean(ours_by_task.values())
                 body.append(_row(model, theirs, "average", f"{avg:.2f}", None, avg, figure, notes))
         if not body:
@@ -171,154 +161,3 @@ def _protocol_notes(source: str, scale: str, configs) -> list[str]:
             f"{source}: {theirs if theirs is not None else 'unstated'} steps."
         )
     return notes
-
-
-def _efficiency_tables(runs: Runs, rows) -> list[Table]:
-    metrics = metrics_frame(runs.records)
-    tables = []
-    for (suite, scale), group in metrics.groupby(["suite", "scale"], sort=False):
-        reference = runs.reference_model.get(suite, "full_attention")
-        speed = _means(group, "train_steps_per_s")
-        memory = _means(group, "memory_peak_train_bytes")
-        body = []
-        notes: set[str] = set()
-        for (task, model), value in speed.items():
-            theirs = MODEL_NAMES.get(model, {}).get("lra-efficiency")
-            setting = f"length={task.upper()}"
-            ours_speed = value / speed[(task, reference)] if (task, reference) in speed else None
-            mem = memory.get((task, model))
-            ref_mem = memory.get((task, reference))
-            ours_mem = mem / ref_mem if mem is not None and ref_mem else None
-            pub = [
-                _ratio(rows, theirs, metric, setting)
-                for metric in ("train_steps_per_s", "memory_peak_train_gb")
-            ]
-            if pub[0] is None and ours_speed is None:
-                continue
-            body.append(
-                (
-                    Cell(model),
-                    Cell(task),
-                    Cell(_fmt(ours_speed)),
-                    Cell(_fmt(pub[0])),
-                    Cell(_fmt(ours_mem)),
-                    Cell(_fmt(pub[1])),
-                )
-            )
-        if not any(row[3].text != MISSING for row in body):
-            continue
-        notes.add(
-            f"Ratios to {reference} in the same run (ours) and to the Transformer in LRA "
-            "Table 2 (TPU v3, batch 32, Text-task model); absolute figures do not transfer."
-        )
-        notes.add(f"Protocol of lra-efficiency: {PROTOCOLS['lra-efficiency'].tasks}.")
-        tables.append(
-            Table(
-                f"published_lra-efficiency_{suite}_{scale}",
-                f"Speed and memory relative to {reference} at scale {scale} beside LRA Table 2",
-                ("model", "length", "ours speed ×", "LRA speed ×", "ours memory ×", "LRA memory ×"),
-                tuple(body),
-                tuple(sorted(notes)),
-                label_columns=2,
-            )
-        )
-    return tables
-
-
-def _means(group: pd.DataFrame, metric: str) -> dict[tuple[str, str], float]:
-    chosen = group[group.metric == metric]
-    return {
-        k: float(v)
-        for k, v in chosen.groupby(["task", "model"], sort=False)["value"].mean().items()
-    }
-
-
-def _ratio(rows, theirs: str | None, metric: str, setting: str) -> float | None:
-    if theirs is None:
-        return None
-    ours = _figure(rows, theirs, "text", metric, setting)
-    base = _figure(rows, "Transformer", "text", metric, setting)
-    return None if ours is None or base is None else ours.value / base.value
-
-
-def _fmt(value: float | None) -> str:
-    return MISSING if value is None else f"{value:.2f}"
-
-
-def _uoe_tables(runs: Runs, rows) -> list[Table]:
-    """The abstract's two LRA claims, evaluated on this run's complete 5-task rows."""
-    metrics = metrics_frame(runs.records)
-    lra = metrics[metrics.suite == "lra"]
-    tables = []
-    gain_claim = _figure(rows, "UoE", "lra", "average_gain_over_best_pct")
-    flops_claim = _figure(rows, "UoE", "lra", "flops_ratio_to_best_moe")
-    for scale, group in lra.groupby("scale", sort=False):
-        acc = group[group.metric == "accuracy"].groupby(["model", "task"])["value"].mean()
-        averages = {
-            m: 100 * float(acc[m].mean())
-            for m in dict.fromkeys(group.model)
-            if m in acc.index.get_level_values(0) and set(acc[m].index) >= set(LRA_TASKS)
-        }
-        flops = {
-            name: group[group.metric == name].groupby("model")["value"].mean()
-            for name in ("flops_fwd_per_example", "flops_fwd_per_example_linear_only")
-        }
-        moes = [m for m in MOE_MODELS if m in averages]
-        best_moe = max(moes, key=averages.get) if moes else None
-        body = []
-        for model in UOE_MODELS:
-            if model not in averages:
-                continue
-            others = {m: v for m, v in averages.items() if m not in UOE_MODELS}
-            gain = averages[model] - max(others.values()) if others else None
-            ratios = [
-                _flop_ratio(flops[name], model, best_moe)
-                for name in ("flops_fwd_per_example", "flops_fwd_per_example_linear_only")
-            ]
-            body.append(
-                (
-                    Cell(model),
-                    Cell(f"{averages[model]:.2f}"),
-                    Cell(MISSING if gain is None else f"{gain:+.2f}"),
-                    Cell(f">= +{gain_claim.value:.2f}" if gain_claim else MISSING),
-                    Cell(best_moe or MISSING),
-                    Cell(_fmt(ratios[0])),
-                    Cell(_fmt(ratios[1])),
-                    Cell(f"{flops_claim.value:.2f}" if flops_claim else MISSING),
-                )
-            )
-        if not body:
-            continue
-        tables.append(
-            Table(
-                f"published_uoe-paper_{scale}",
-                f"The UoE abstract's LRA claims checked at scale {scale}",
-                (
-                    "model",
-                    "5-task average %",
-                    "minus best other model",
-                    "claimed",
-                    "best MoE",
-                    "FLOPs × best MoE (all matmuls)",
-                    "FLOPs × best MoE (linear layers only)",
-                    "claimed FLOPs ×",
-                ),
-                tuple(body),
-                (
-                    "Only rows with all five LRA tasks enter an average; the best other model "
-                    "and the best MoE are taken among those rows.",
-                    "The paper counted FLOPs with calflops, which sees F.linear only (the "
-                    "'linear layers only' column); ours counts every matmul, attention included.",
-                    f"Protocol of uoe-paper: {PROTOCOLS['uoe-paper'].selection}; "
-                    "ours selects on dev.",
-                ),
-                label_columns=1,
-            )
-        )
-    return tables
-
-
-def _flop_ratio(values: pd.Series, model: str, best_moe: str | None) -> float | None:
-    if best_moe is None or model not in values.index or best_moe not in values.index:
-        return None
-    return float(values[model] / values[best_moe])

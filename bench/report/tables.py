@@ -17,7 +17,8 @@ import pandas as pd
 
 from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, chance_level
 from bench.report.display import Scale, column_scale, header, number
-from bench.report.frame import Runs, cells_frame, metrics_frame
+from bench.report.frame import Runs, cells_frame, metrics_frame, model_label
+from bench.report.relative import relative_figures
 from bench.report.table import MISSING, Cell, Table
 from suites.metric import Metric
 
@@ -171,21 +172,21 @@ def _relative_tables(runs: Runs, metric: Metric) -> list[Table]:
             f"{t} (L={int(lengths[t].iloc[0])})" if len(lengths[t]) else t for t in tasks
         ]
         reference = runs.reference_model.get(suite)
-        base = values[values.model == reference].groupby("task")["value"].mean()
+        ratios = _ratios(runs, suite, scale, reference, metric.name)
         notes: set[str] = set()
         rows = []
         for model in dict.fromkeys(group.model):
             row = [Cell(model)]
             for task in tasks:
                 cell = _seed_cell(group, values, model, task, metric, shown, notes, False)
-                if cell.value is not None and task in base:
-                    own = values[(values.model == model) & (values.task == task)]["value"]
-                    cell = Cell(f"{cell.text} ({own.mean() / base[task]:.2f}×)")
+                if cell.value is not None and ratios.get((model, task)):
+                    mine = ratios[(model, task)]
+                    cell = Cell(f"{cell.text} ({sum(mine) / len(mine):.2f}×)")
                 row.append(cell)
             rows.append(tuple(row))
         if reference is None:
             notes.add("the runs' manifests name no reference model: ratios are left out.")
-        elif base.empty:
+        elif not ratios:
             notes.add(f"no {reference} record: ratios are left out.")
         ratio = f" (ratio to {reference})" if reference else ""
         title = f"{header(metric, shown).capitalize()} on {suite} at scale {scale}{ratio}"
@@ -193,6 +194,21 @@ def _relative_tables(runs: Runs, metric: Metric) -> list[Table]:
         name = f"efficiency_{kind}_{suite}_{scale}"
         tables.append(Table(name, title, tuple(headers), tuple(rows), _ordered(notes)))
     return tables
+
+
+def _ratios(
+    runs: Runs, suite: str, scale: str, reference: str | None, metric: str
+) -> dict[tuple[str, str], list[float]]:
+    """(model label, task) -> each seed's ratio of `metric` to the reference model's cell of the
+    same run (`bench.report.relative`: timings of different runs are never divided)."""
+    if reference is None:
+        return {}
+    records = [r for r in runs.records if (r.suite, r.scale) == (suite, scale)]
+    out: dict[tuple[str, str], list[float]] = {}
+    for record, relative in zip(records, relative_figures(records, reference), strict=True):
+        if metric in relative.ratios:
+            out.setdefault((model_label(record), record.task), []).append(relative.ratios[metric])
+    return out
 
 
 def _seed_cell(
