@@ -16,12 +16,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bench import catalog, runner
-    from bench.records import read_manifest
+    from bench.manifest import read_manifest
+    from bench.run_plan import DEFAULT_THREADS
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
     from bench.runner.dry_run import dry_run_text
     from bench.runner.interrupt import RunInterrupted, interruptible, report_interrupt
     from bench.runner.lock import hold
-    from bench.runner.plan import DEFAULT_THREADS
     from bench.runner.resume import read_plan
     from bench.runner.run_dir import check_run_id, check_writable
 

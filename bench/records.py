@@ -1,11 +1,12 @@
-"""The record schema, the append-only JSONL store, and the run manifest (read and written here;
-`bench.environment` says what goes into it). Imports no torch, so reports stay light.
+"""The record of one cell (`Record`) and the append-only JSONL store of a run's records.
 
 One JSON line per (suite, task, model, scale, seed, sweep variant) cell in
 `<run_dir>/records.jsonl`, appended and fsync'ed as soon as the cell finishes, so a killed run
-loses no finished cell. `manifest.json` describes the run (environment, seeds, resolved configs).
-Metrics are plain numbers in SI units (seconds, bytes, flops) with the unit in the name; a
-missing result is absent, never zero.
+loses no finished cell. A record carries its resolved config, so one copied out of its run still
+says what it measured; records of older schemas are migrated as they are read (`bench.schema`,
+with their run's stored manifest). Figures are plain numbers in SI units, each declared in the
+metric catalog (`bench.metrics`); a missing result is absent, never zero. The run's manifest is
+`bench.manifest`. Imports no torch, so reports stay light.
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import records_scan
-from bench.jsonsafe import dumps_finite
+from bench.cell_id import CellId
+from bench.manifest import read_raw_manifest
+from bench.schema import SCHEMA_VERSION, check_version, migrate_record
 from bench.stop_signals import stop_signals_held
-from suites.cache import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
-# Versions this code reads: 1 lacks `measurement_error` (its measurements never failed visibly);
-# 2 lacks `variant`, `variant_values` and `placement` (no sweeps, every cell ran in-process).
-READABLE_VERSIONS = (1, 2, 3)
+__all__ = ["CellId", "Record", "RecordStore", "read_records"]
+
 RECORDS_FILE = "records.jsonl"
-MANIFEST_FILE = "manifest.json"
 # The machine's 1-minute load around an ok cell, and the warning when it exceeded the core count
 # (bench/runner/machine_load.py writes them; `bench compare` does not gate a busy cell's timings).
 LOAD_BEFORE_KEY, LOAD_AFTER_KEY, BUSY_KEY = (
@@ -43,22 +42,6 @@ LOAD_BEFORE_KEY, LOAD_AFTER_KEY, BUSY_KEY = (
 
 Status = Literal["ok", "skipped", "error", "oom"]
 STATUSES: tuple[str, ...] = ("ok", "skipped", "error", "oom")
-
-
-@dataclass(frozen=True)
-class CellId:
-    """The identity of one cell of a run."""
-
-    suite: str
-    task: str
-    model: str
-    scale: str
-    seed: int
-    variant: str = ""  # the sweep point, e.g. "experts=8,top_k=2"; "" outside a sweep
-
-    def __str__(self) -> str:
-        text = f"{self.suite}/{self.task}/{self.model}/{self.scale}/seed{self.seed}"
-        return f"{text}/{self.variant}" if self.variant else text
 
 
 @dataclass(frozen=True)
@@ -76,6 +59,8 @@ class Record:
     placement: where the cell ran: launcher, hostname, node, device name, GPU index, and
     `device_shared` (true when other cells ran on its device at the same time, so its timings
     are disturbed; `bench compare` does not gate them).
+    config: the cell's resolved config, {"model": the shared fields and this model's own,
+    "train": ..., "data": ..., "measure": ...} ({} when an older run's manifest held none).
     """
 
     run_id: str
@@ -98,6 +83,7 @@ class Record:
     variant: str = ""
     variant_values: Mapping[str, Any] = field(default_factory=dict)
     placement: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -117,11 +103,11 @@ class Record:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Record:
-        version = raw.get("schema_version")
-        if version not in READABLE_VERSIONS:
+        """A record of the current schema version (`read` migrates older ones first)."""
+        if check_version(raw.get("schema_version"), "record") != SCHEMA_VERSION:
             raise ValueError(
-                f"record schema_version {version} is not one of {READABLE_VERSIONS}; this "
-                "version of uoe-bench cannot read it"
+                f"record schema_version {raw.get('schema_version')} needs migrating first "
+                "(bench.schema.migrate_record, with its run's manifest)"
             )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - known
@@ -131,11 +117,28 @@ class Record:
 
 
 class RecordStore:
-    """Append-only JSONL records of one run directory."""
+    """Append-only JSONL records of one run directory. Records of an older schema are migrated
+    as they are read, with the run's stored manifest (their config comes from it)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RECORDS_FILE
+        self._manifest: dict[str, Any] | None = None
+
+    def _parse(self, raw: Mapping[str, Any]) -> Record:
+        if raw.get("schema_version") != SCHEMA_VERSION:
+            raw = migrate_record(raw, self._stored_manifest())
+        return Record.from_dict(raw)
+
+    def _stored_manifest(self) -> dict[str, Any]:
+        """The run's manifest as stored ({} when absent or unreadable: an old record then has no
+        config), read once."""
+        if self._manifest is None:
+            try:
+                self._manifest = read_raw_manifest(self.run_dir)
+            except (FileNotFoundError, ValueError):
+                self._manifest = {}
+        return self._manifest
 
     def append(self, record: Record) -> None:
         """Write one record as one line and force it to disk before returning."""
@@ -150,14 +153,14 @@ class RecordStore:
     def read(self) -> list[Record]:
         """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)
         is skipped with a warning naming the file and line; `repair()` moves it aside."""
-        result = records_scan.scan(self.path, Record.from_dict)
+        result = records_scan.scan(self.path, self._parse)
         records_scan.warn_garbled(self.path, result, "skipped (bench run --resume moves it aside)")
         return result.records
 
     def repair(self) -> Path | None:
         """Before appending: keep every valid record (one lacking only its final newline too),
         move garbled lines to the quarantine file (returned) so their cells are rerun."""
-        return records_scan.repair(self.path, Record.from_dict)
+        return records_scan.repair(self.path, self._parse)
 
     def latest(self) -> dict[CellId, Record]:
         """The last record of each cell (a resumed run appends newer ones)."""
@@ -170,51 +173,6 @@ def read_records(run_dir: Path) -> list[Record]:
     if not store.path.exists():
         raise FileNotFoundError(f"no {RECORDS_FILE} in {run_dir}; is it a `bench run` directory?")
     return list(store.latest().values())
-
-
-def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    """Write `manifest.json` of a run directory atomically (never seen half-written); a
-    non-finite number is written as the string "NaN", "Infinity" or "-Infinity" (valid JSON)."""
-    path = Path(run_dir) / MANIFEST_FILE
-    write_text_atomic(path, dumps_finite(manifest, indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The manifest of a run directory; ValueError naming the file and the recovery when it is
-    not a JSON object with a `plan` (truncated, emptied, overwritten)."""
-    path = Path(run_dir) / MANIFEST_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
-    try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
-        problem = "" if isinstance(manifest, dict) else f"a JSON {type(manifest).__name__}"
-        if not problem and not isinstance(manifest.get("plan"), dict):
-            problem = "no plan"
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        problem = f"not JSON: {err}"
-    if problem:
-        raise ValueError(f"{path} is corrupt ({problem}). {recovery_hint(run_dir)}")
-    return manifest
-
-
-COMMAND_FILE = "command.txt"
-
-
-def recovery_hint(run_dir: Path) -> str:
-    """How to go on when a run's manifest cannot be read: its records are intact, but its plan
-    is lost; rerun the stored command into a new run directory."""
-    stored = Path(run_dir) / COMMAND_FILE
-    try:
-        command = stored.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        command = ""
-    again = f"`{command}` (from {stored})" if command else "the command that started it"
-    return (
-        f"The finished cells in {Path(run_dir) / RECORDS_FILE} are intact, but the run cannot be "
-        f"resumed without its plan: restore {MANIFEST_FILE} from a copy, or rerun {again} with a "
-        "new --run-id"
-    )
 
 
 def utc_now() -> str:

@@ -65,7 +65,7 @@ def warn_garbled(path: Path, result: Scan, action: str) -> None:
 def repair(path: Path, parse: Callable[[dict], Any]) -> Path | None:
     """Make `path` hold only valid records, one per line, each ended by a newline. Garbled lines
     are appended to the quarantine file (returned, or None when there was none)."""
-    from suites.cache import write_atomic
+    from suites.atomic import write_atomic
 
     if not path.exists():
         return None

@@ -1,8 +1,6 @@
-"""Files that must never be seen half-written, and the cache of generated task data.
+"""The cache of generated task data (written through `suites.atomic`, never seen half-written).
 
-`write_atomic` writes through a temporary file in the target's directory and renames it into
-place, so a killed process leaves the old file or the new one, never a truncated one (the run
-manifest, downloaded archives and cached tensors all go through it). Generated data is cached at
+Generated data is cached at
 `cache_dir/<task>/<prefix><hash>.pt`, the hash taken over every parameter that determines the
 data, so a changed parameter can never reuse a stale file; each entry stores the SHA-256 of its
 tensors, verified on load, and the loader's range check (token ids, labels) runs too: an entry
@@ -15,36 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from suites.atomic import write_atomic
 
 log = logging.getLogger(__name__)
-
-
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, then rename it over `path`. If `write`
-    raises, the temporary file is removed and `path` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """`write_atomic` of UTF-8 text."""
-    write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def cache_file(cache_dir: Path, task: str, params: Mapping[str, Any], prefix: str = "") -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suites.cache import cache_file, load_tensors, save_tensors, write_atomic, write_text_atomic
+from suites.atomic import write_atomic, write_text_atomic
+from suites.cache import cache_file, load_tensors, save_tensors
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.manifest import read_manifest
 from bench.measure import numerics as numerics_module
 from bench.measure.numerics import cuda_phase, numerics
-from bench.records import read_manifest, read_records
+from bench.records import read_records
 
 
 def test_numerics_reads_the_switches_in_force() -> None:
@@ -71,7 +72,7 @@ def test_records_and_manifest_state_the_numerics(tmp_path) -> None:
     argv += ["--cache-dir", str(tmp_path / "cache")]
     assert main(argv) == 0
     (record,) = read_records(tmp_path / "r")
-    assert record.metrics["numerics"] == read_manifest(tmp_path / "r")["numerics"]
+    assert record.metrics["numerics"] == read_manifest(tmp_path / "r").numerics
     assert record.metrics["numerics"]["train_dtype"] == "float32"
     assert not any("_cuda_" in k for k in record.metrics)  # a CPU run has no CUDA phases
     assert record.metrics["flops_fwd_per_example_linear_only"] > 0

@@ -25,7 +25,8 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.records import read_manifest, read_records
+from bench.manifest import read_manifest
+from bench.records import read_records
 from bench.report.frame import load_runs
 from bench.report.plots_training import training_curves
 from bench.runner import RunPlan, resolve
@@ -171,6 +172,6 @@ def test_record_and_curves_name_the_generator(tmp_path) -> None:
         torch.set_num_threads(threads)
     (record,) = read_records(tmp_path / "r")
     assert record.status == "ok" and record.data["generator"] == "lra"
-    assert read_manifest(tmp_path / "r")["configs"]["pathfinder"]["data"]["generator"] == "lra"
+    assert read_manifest(tmp_path / "r").configs["pathfinder"]["data"]["generator"] == "lra"
     (fig,) = dict(training_curves(load_runs([tmp_path / "r"]))).values()
     assert fig.axes[0].get_title() == "lra/pathfinder (tiny, data generator lra)"

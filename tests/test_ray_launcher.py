@@ -30,8 +30,8 @@ ray = pytest.importorskip("ray")
 from bench import catalog  # noqa: E402
 from bench.cli import main  # noqa: E402
 from bench.records import read_records  # noqa: E402
+from bench.run_plan import RunPlan  # noqa: E402
 from bench.runner import execute, resolve, start  # noqa: E402
-from bench.runner.plan import RunPlan  # noqa: E402
 from bench.runner.ray_launch import RayLauncher  # noqa: E402
 from bench.runner.ray_options import RayOptions  # noqa: E402
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.manifest import read_manifest
 from bench.records import (
     BUSY_KEY,
     LOAD_AFTER_KEY,
     LOAD_BEFORE_KEY,
     CellId,
     Record,
-    read_manifest,
     read_records,
 )
 from bench.runner.machine_load import busy_warning
@@ -68,9 +68,9 @@ def test_data_dir_per_task_for_two_tasks_is_used_and_recorded(tmp_path, capsys) 
         str(text_dir) in records["text"].reason and str(retrieval_dir) not in records["text"].reason
     )
     assert str(retrieval_dir) in records["retrieval"].reason
-    plan = read_manifest(run_dir)["plan"]
-    assert plan["task_data_dirs"] == {"text": str(text_dir), "retrieval": str(retrieval_dir)}
-    assert plan["data_dir"] is None
+    plan = read_manifest(run_dir).plan
+    assert dict(plan.task_data_dirs) == {"text": str(text_dir), "retrieval": str(retrieval_dir)}
+    assert plan.data_dir is None
     err = capsys.readouterr().err
     assert "bench data download text" in err, "the skip reason is printed in full"
 
@@ -107,8 +107,8 @@ def test_resume_takes_a_new_data_dir_and_records_it(tmp_path, capsys) -> None:
     (resumed,) = read_records(run_dir)  # the latest record of the cell
     assert resumed.status == "ok", resumed.reason
     manifest = read_manifest(run_dir)
-    assert manifest["plan"]["task_data_dirs"] == {"text": str(data)}
-    (change,) = manifest["data_dir_changes"]
+    assert dict(manifest.plan.task_data_dirs) == {"text": str(data)}
+    (change,) = manifest.data_dir_changes
     assert change["task_data_dirs"] == [{}, {"text": str(data)}]
     assert "[1/1] lra/text/full_attention/s0 ok" in capsys.readouterr().err
 
@@ -117,7 +117,7 @@ def test_threads_and_load_average_are_recorded(tmp_path, capsys) -> None:
     argv = ["run", "--suite", "smoke", "--tasks", "first", *FAST, *_args(tmp_path)]
     assert main([*argv, "--threads", "1"]) == 0
     manifest = read_manifest(tmp_path / "runs" / "r")
-    assert manifest["plan"]["threads"] == 1 and manifest["environment"]["torch_threads"] == 1
+    assert manifest.plan.threads == 1 and manifest.environment["torch_threads"] == 1
     (record,) = read_records(tmp_path / "runs" / "r")
     assert record.metrics[LOAD_BEFORE_KEY] >= 0 and record.metrics[LOAD_AFTER_KEY] >= 0
     assert main([*argv[:-2], *_args(tmp_path, "z"), "--threads", "0"]) == 2
@@ -188,8 +188,9 @@ def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None
     assert main(argv) == 0
     (record,) = read_records(tmp_path / "runs" / "r")
     assert len(record.metrics["latency_train_step_s_samples"]) == 7, "tiny's preset takes 3"
-    measure = read_manifest(tmp_path / "runs" / "r")["measure"]["first"]
+    measure = read_manifest(tmp_path / "runs" / "r").configs["first"]["measure"]
     assert measure == {"warmup": 1, "min_count": 7, "min_time_s": 0.0}
+    assert record.config["measure"] == measure, "the record says how it was measured too"
     bad = ["run", "--suite", "smoke", *FAST, *_args(tmp_path, "b"), "--set", "measure.count=3"]
     assert main(bad) == 2
     assert "measure fields: warmup, min_count, min_time_s" in capsys.readouterr().err

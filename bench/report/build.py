@@ -17,7 +17,7 @@ from bench.report.frame import load_runs
 from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render
 from bench.report.tables import report_tables
-from suites.cache import write_text_atomic
+from suites.atomic import write_text_atomic
 
 EXTENSIONS = {"md": "md", "latex": "tex"}
 CELLS_CSV = "cells.csv"

@@ -35,8 +35,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.manifest import read_manifest
 from bench.metric_catalog import HARNESS, MetricCatalog, sampled_range
-from bench.records import BUSY_KEY, CellId, Record, read_manifest, read_records
+from bench.records import BUSY_KEY, CellId, Record, read_records
 from bench.report.frame import scalar_metrics
 from suites.metric import Metric
 
@@ -185,9 +186,10 @@ def _verdict(
     return "smaller" if new < old / tol.factor else "~"
 
 
-def environment_warnings(base_manifest: Mapping, new_manifest: Mapping) -> list[str]:
-    """Loud warnings when the runs' machines or versions differ (timings are not comparable)."""
-    b, n = base_manifest.get("environment", {}), new_manifest.get("environment", {})
+def environment_warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Loud warnings when the runs' machines or versions (their manifests' `environment`) differ:
+    timings are then not comparable."""
+    b, n = base, new
     return [
         f"WARNING: environment differs: {key} {b.get(key)!r} (base) vs {n.get(key)!r} (new); "
         "timing ratios compare different setups"
@@ -203,11 +205,9 @@ def compare_runs(
     figures that changed (regressions, improvements, new ones), or every figure if `verbose`."""
     base = read_records(base_dir)
     base_manifest, new_manifest = read_manifest(base_dir), read_manifest(new_dir)
-    catalog = HARNESS.with_metrics(
-        [*declared_metrics(base_manifest), *declared_metrics(new_manifest)]
-    )
+    catalog = HARNESS.with_metrics([*base_manifest.suite_metrics, *new_manifest.suite_metrics])
     findings = compare_records(base, read_records(new_dir), tol, catalog)
-    warnings = environment_warnings(base_manifest, new_manifest)
+    warnings = environment_warnings(base_manifest.environment, new_manifest.environment)
     shown = findings if verbose else [f for f in findings if _worth_showing(f, catalog)]
     rows = [
         [
@@ -256,11 +256,6 @@ def compare_runs(
         ok = sum(r.status == "ok" for r in base)
         lines.append(f"no regression in {len(base)} cell(s) of base ({ok} ok)")
     return "\n".join(lines), bool(regressions)
-
-
-def declared_metrics(manifest: Mapping[str, Any]) -> list[Metric]:
-    """The figures a run's suite declared of its own (the manifest's `suite_metrics`)."""
-    return [Metric.from_dict(raw) for raw in manifest.get("suite_metrics", [])]
 
 
 def _uncatalogued(finding: Finding, catalog: MetricCatalog) -> bool:

@@ -5,7 +5,7 @@ manifests, the task order of each suite, the models the runs planned and each su
 model (the one relative figures are ratios to). `cells_frame` has one row per cell (identity,
 status, sequence length); `metrics_frame` one row per (cell, scalar metric) of the `ok` cells,
 parameter counts included. In a sweep, a cell's `model` column is its label, `switch[experts=8]`
-(`model_label`), so every table and plot keeps variants apart; `base_model` and `variant` hold
+(`model_label`), so every table and plot keeps sweep points apart; `base_model` and `variant` hold
 the parts (`bench.report.sweep` draws the scaling plots). Lists (curves, latency samples) and
 strings stay in the records; nothing here knows a fixed list of metrics, so metrics added later
 flow through unchanged.
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.manifest import read_manifest
 from bench.metric_catalog import HARNESS, MetricCatalog
-from bench.records import Record, read_manifest, read_records
-from bench.report.variants import flat_config, merge_runs
+from bench.records import Record, read_records
+from bench.report.config_groups import merge_runs
 from suites.metric import Metric
 
 CELL_COLUMNS = (
@@ -48,7 +49,7 @@ class Runs:
     records: tuple[Record, ...]
     task_order: dict[str, tuple[str, ...]]
     reference_model: dict[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()  # e.g. a task run with different configs, shown as variants
+    notes: tuple[str, ...] = ()  # e.g. a task run with different configs, shown as groups
     # (suite, task) -> the resolved config {"section.field": value} ({} when unknown)
     configs: dict[tuple[str, str], dict] = field(default_factory=dict)
     # what every figure means: the harness's catalog plus the figures the runs' suites declared
@@ -67,21 +68,23 @@ class Runs:
 
 def load_runs(run_dirs: Iterable[Path]) -> Runs:
     """Read every run directory; a later directory's record of the same cell wins when the two
-    runs resolved the task's config alike, else both are kept as variants of the task
-    (`bench.report.variants`)."""
-    loaded: list[tuple[Record, dict]] = []
+    runs resolved the cell's config alike, else both are kept, as config groups of the task
+    (`bench.report.config_groups`)."""
+    loaded: list[tuple[Record, tuple[str, ...] | None]] = []
     order: dict[str, list[str]] = {}
     reference: dict[str, str] = {}
     declared: list[Metric] = []
     for run_dir in run_dirs:
         manifest = read_manifest(run_dir)
-        declared += [Metric.from_dict(raw) for raw in manifest.get("suite_metrics", [])]
-        plan = manifest["plan"]
-        tasks = order.setdefault(plan["suite"], [])
-        tasks += [t for t in plan["tasks"] if t not in tasks]
-        if "reference_model" in manifest:
-            reference[plan["suite"]] = manifest["reference_model"]
-        loaded += [(r, flat_config(manifest, r.task)) for r in read_records(run_dir)]
+        declared += manifest.suite_metrics
+        plan = manifest.plan
+        tasks = order.setdefault(plan.suite, [])
+        tasks += [t for t in plan.tasks if t not in tasks]
+        if manifest.reference_model:
+            reference[plan.suite] = manifest.reference_model
+        for record in read_records(run_dir):
+            shared = manifest.config(record.task).get("model")
+            loaded.append((record, tuple(shared) if shared is not None else None))
     merged = merge_runs(loaded, order)
     return Runs(
         merged.records,

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from suites.cache import write_atomic
+from suites.atomic import write_atomic
 
 COLUMN_WIDTH_IN = 3.4  # one column of a two-column paper
 STYLE = {"font.size": 7, "axes.titlesize": 7, "legend.fontsize": 6, "lines.linewidth": 1.2}

@@ -106,7 +106,7 @@ def training_curves(runs: Runs) -> list[Plot]:
 def _generators_note(records: Sequence[Record], label: str) -> str:
     """The title's note naming the data generator(s) of the records (e.g. ", data generator lra"),
     or "" when none names one or the task's variant label already does
-    (`pathfinder [data.generator=lra]`, bench.report.variants)."""
+    (`pathfinder [data.generator=lra]`, bench.report.config_groups)."""
     names = dict.fromkeys(r.data["generator"] for r in records if r.data.get("generator"))
     unstated = [n for n in names if f"data.generator={n}" not in label]
     return f", data generator {', '.join(unstated)}" if unstated else ""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 
-from bench.records import read_manifest
+from bench.manifest import read_manifest
 from bench.report.frame import Runs, metrics_frame, seed_summary
 from bench.report.published_claims import LRA_TASKS, efficiency_tables, uoe_tables
 from bench.report.table import MISSING, Cell, Table
@@ -65,9 +65,9 @@ def _task_configs(run_dirs: Sequence[Path]) -> dict[tuple[str, str, str], dict]:
     out: dict[tuple[str, str, str], dict] = {}
     for run_dir in run_dirs:
         manifest = read_manifest(run_dir)
-        plan = manifest["plan"]
-        for task, cfg in manifest.get("configs", {}).items():
-            out[(plan["suite"], plan["scale"], task)] = cfg
+        plan = manifest.plan
+        for task, cfg in manifest.configs.items():
+            out[(plan.suite, plan.scale, task)] = cfg
     return out
 
 

@@ -6,11 +6,12 @@ finish, resume), `launch` (the in-process launcher, and `make_launcher` from a r
 `task_data` (a task's data, loaded alike under every launcher), `placement` (where a cell ran),
 `machine_load` (the load average around a cell) and `cell` (one cell -> one record)."""
 
+from bench.run_plan import RunPlan
 from bench.runner.cell import ProgressFactory, run_cell
 from bench.runner.execute import execute
 from bench.runner.launch import InProcessLauncher, Launcher, make_launcher
 from bench.runner.manifest import start
-from bench.runner.plan import RunPlan, new_run_id, plan_from_manifest, resolve
+from bench.runner.plan import new_run_id, resolve
 from bench.runner.task_data import load_task_data
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "load_task_data",
     "make_launcher",
     "new_run_id",
-    "plan_from_manifest",
     "resolve",
     "run_cell",
     "start",

@@ -37,7 +37,8 @@ ProgressFactory = Callable[[CellId, int], tuple[ProgressFn, Callable[[], None]]]
 
 
 def record_identity(resolved: ResolvedPlan, cell: CellId, run_id: str) -> dict[str, Any]:
-    """The fields that name a cell's record (and when it started), for `Record(**identity, ...)`."""
+    """The fields that name a cell's record, the config it ran with and when it started, for
+    `Record(**identity, ...)`."""
     return dict(
         run_id=run_id,
         suite=cell.suite,
@@ -47,6 +48,7 @@ def record_identity(resolved: ResolvedPlan, cell: CellId, run_id: str) -> dict[s
         seed=cell.seed,
         variant=cell.variant,
         variant_values=dict(resolved.variant(cell.variant).values),
+        config=resolved.shared_config(cell.task, cell.variant),
         started_at=utc_now(),
     )
 

@@ -8,10 +8,10 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from bench.records import utc_now, write_manifest
-from bench.runner.plan import RunPlan
+from bench.manifest import Manifest, write_manifest
+from bench.records import utc_now
+from bench.run_plan import RunPlan
 
 _TASK = re.compile(r"^([A-Za-z0-9_]+)=(.+)$")
 
@@ -53,17 +53,13 @@ def with_new_data_dirs(plan: RunPlan, values: Sequence[str]) -> RunPlan:
     )
 
 
-def record_resume(run_dir: Path, manifest: dict[str, Any], plan: RunPlan) -> None:
+def record_resume(run_dir: Path, manifest: Manifest, plan: RunPlan) -> None:
     """Write the resumed plan's data directories into the manifest, with when they changed."""
-    old = manifest["plan"]
+    old = manifest.plan
     change = {
         "at": utc_now(),
-        "data_dir": [old.get("data_dir"), plan.data_dir],
-        "task_data_dirs": [old.get("task_data_dirs", {}), dict(plan.task_data_dirs)],
+        "data_dir": [old.data_dir, plan.data_dir],
+        "task_data_dirs": [dict(old.task_data_dirs), dict(plan.task_data_dirs)],
     }
-    manifest = {
-        **manifest,
-        "plan": plan.to_dict(),
-        "data_dir_changes": [*manifest.get("data_dir_changes", []), change],
-    }
-    write_manifest(run_dir, manifest)
+    changes = (*manifest.data_dir_changes, change)
+    write_manifest(run_dir, dataclasses.replace(manifest, plan=plan, data_dir_changes=changes))

@@ -1,10 +1,9 @@
-"""The run manifest written when a run starts: the plan, each task's resolved config, the
-suite's reference model, the environment, and the grouped-GEMM kernel each routed part of each
-model will use on the run's device."""
+"""The run manifest (`bench.manifest.Manifest`) written when a run starts: the plan, each task's
+resolved config, the suite's reference model and own figures, the environment, and the
+grouped-GEMM kernel each routed part of each model will use on the run's device."""
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,10 +13,11 @@ import torch
 
 from bench import catalog
 from bench.environment import environment
+from bench.manifest import COMMAND_FILE, MANIFEST_FILE, Manifest, write_manifest
 from bench.measure.numerics import numerics
-from bench.records import COMMAND_FILE, utc_now, write_manifest
+from bench.records import utc_now
 from bench.runner.plan import ResolvedPlan
-from suites.cache import write_text_atomic
+from suites.atomic import write_text_atomic
 
 
 def start(
@@ -29,38 +29,26 @@ def start(
     """Create the run directory and write its manifest (refuses an existing run), and beside it
     `command.txt`, the command line, to rerun the run should its manifest be lost. `launcher`
     is what the launcher says of where cells go (a Ray cluster's resources)."""
-    if (run_dir / "manifest.json").exists():
+    if (run_dir / MANIFEST_FILE).exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
     plan = resolved.plan
     if argv:
         command = shlex.join(["bench", *list(argv)[1:]])
         write_text_atomic(run_dir / COMMAND_FILE, command + "\n")
-    write_manifest(
-        run_dir,
-        {
-            "run_id": run_dir.name,
-            "created_at": utc_now(),
-            "argv": list(argv),
-            "plan": plan.to_dict(),
-            "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
-            "measure": {
-                t: dataclasses.asdict(resolved.measure(t).latency) for t in resolved.configs
-            },
-            "variant_configs": {
-                key: {
-                    "values": variant.values,
-                    "configs": {task: cfg.to_dict() for task, cfg in configs.items()},
-                }
-                for key, (variant, configs) in resolved.variants.items()
-            },
-            "launcher": dict(launcher or {"name": "in_process"}),
-            "reference_model": resolved.suite.reference_model,
-            "suite_metrics": [m.to_dict() for m in resolved.suite.metrics],
-            "kernels": kernels(resolved),
-            "environment": environment(),
-            "numerics": numerics(),
-        },
+    manifest = Manifest(
+        run_id=run_dir.name,
+        created_at=utc_now(),
+        argv=tuple(argv),
+        plan=plan,
+        configs={task: resolved.shared_config(task) for task in resolved.configs},
+        launcher=dict(launcher or {"name": "in_process"}),
+        reference_model=resolved.suite.reference_model,
+        suite_metrics=resolved.suite.metrics,
+        kernels=kernels(resolved),
+        environment=environment(),
+        numerics=numerics(),
     )
+    write_manifest(run_dir, manifest)
 
 
 def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:

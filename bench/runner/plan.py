@@ -1,6 +1,5 @@
-"""What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, sweep, where data
-lives), checked against the registries and resolved into one config per task and sweep variant.
-The plan is stored in the run's manifest, so `--resume` rebuilds exactly the same one."""
+"""A run's plan (`bench.run_plan.RunPlan`) checked against the registries and resolved into one
+config per task and sweep variant."""
 
 from __future__ import annotations
 
@@ -12,59 +11,10 @@ from typing import Any
 from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.measure.cell import MeasureConfig
-from bench.records import CellId
+from bench.run_plan import RunPlan
 from bench.runner.sweep import NO_SWEEP, Variant, variants
 from suites.config import CellConfig, Scale
 from suites.spec import SuiteSpec, TaskSpec
-
-# One intra-op thread: on a shared machine torch's default (one per core) fights the other
-# work for the cores and timings swing 3-6x (issue 16); one thread is steady and repeatable.
-DEFAULT_THREADS = 1
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run covers; everything needed to redo or resume it (stored in the manifest)."""
-
-    suite: str
-    scale: str
-    models: tuple[str, ...]
-    tasks: tuple[str, ...]
-    seeds: tuple[int, ...]
-    overrides: tuple[str, ...] = ()  # raw `--set` strings
-    data_dir: str | None = None
-    cache_dir: str = ""
-    device: str = "cpu"
-    profile: bool = False  # write a profiler trace of a few training steps per ok cell
-    task_data_dirs: tuple[tuple[str, str], ...] = ()  # (task, directory): beats data_dir
-    threads: int | None = DEFAULT_THREADS  # torch intra-op threads; None: torch's default
-    sweep: tuple[str, ...] = ()  # raw `--sweep KEY=V1,V2` strings (bench.runner.sweep)
-
-    def data_dir_for(self, task: str) -> str | None:
-        """The task's own `--data-dir TASK=PATH`, else the plain `--data-dir`, else None."""
-        return dict(self.task_data_dirs).get(task, self.data_dir)
-
-    def cells(self) -> list[CellId]:
-        """Task-major order, so each task's data is loaded once; then variant, model, seed."""
-        return [
-            CellId(self.suite, task, model, self.scale, seed, variant.key)
-            for task in self.tasks
-            for variant in variants(self.sweep)
-            for model in self.models
-            for seed in self.seeds
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form stored in the manifest (`from_manifest` reads it back)."""
-        return {
-            **self.__dict__,
-            "models": list(self.models),
-            "tasks": list(self.tasks),
-            "seeds": list(self.seeds),
-            "overrides": list(self.overrides),
-            "task_data_dirs": dict(self.task_data_dirs),
-            "sweep": list(self.sweep),
-        }
 
 
 @dataclass(frozen=True)
@@ -85,6 +35,12 @@ class ResolvedPlan:
         if not variant:
             return self.configs[task]
         return self.variants[variant][1][task]
+
+    def shared_config(self, task: str, variant: str = "") -> dict[str, dict[str, Any]]:
+        """The task's resolved config as JSON-ready sections (model, train, data, measure)."""
+        config = self.config(task, variant).to_dict()
+        config["measure"] = dataclasses.asdict(self.measure(task).latency)
+        return config
 
     def variant(self, key: str) -> Variant:
         return self.variants[key][0] if key else NO_SWEEP
@@ -160,22 +116,3 @@ def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
 
 def new_run_id(plan: RunPlan) -> str:
     return f"{plan.suite}-{plan.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def plan_from_manifest(manifest: dict[str, Any]) -> RunPlan:
-    raw = manifest["plan"]
-    return RunPlan(
-        suite=raw["suite"],
-        scale=raw["scale"],
-        models=tuple(raw["models"]),
-        tasks=tuple(raw["tasks"]),
-        seeds=tuple(raw["seeds"]),
-        overrides=tuple(raw["overrides"]),
-        data_dir=raw["data_dir"],
-        cache_dir=raw["cache_dir"],
-        device=raw["device"],
-        profile=raw.get("profile", False),
-        task_data_dirs=tuple(raw.get("task_data_dirs", {}).items()),
-        threads=raw.get("threads"),  # a run from before --threads used torch's default
-        sweep=tuple(raw.get("sweep", ())),
-    )

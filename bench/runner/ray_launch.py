@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import CellId, Record
+from bench.run_plan import RunPlan
 from bench.runner.cell import ProgressFactory, record_identity
-from bench.runner.plan import ResolvedPlan, RunPlan
+from bench.runner.plan import ResolvedPlan
 from bench.runner.ray_options import RayOptions, import_ray
 from bench.runner.ray_progress import CellBar
 from bench.runner.ray_worker import Tracker, run_cell_on_worker, torch_threads

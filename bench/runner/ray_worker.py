@@ -21,10 +21,11 @@ import torch
 
 from bench import catalog
 from bench.records import CellId, Record
+from bench.run_plan import RunPlan
 from bench.runner.cell import run_cell
 from bench.runner.machine_load import load_average, with_load
 from bench.runner.placement import with_placement
-from bench.runner.plan import RunPlan, resolve
+from bench.runner.plan import resolve
 from bench.runner.task_data import load_task_data
 from suites.data import DataUnavailable
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from suites.cache import write_atomic, write_text_atomic
+from suites.atomic import write_atomic, write_text_atomic
 from suites.data import DataRequest, DataUnavailable
 from suites.lra import extract
 from suites.lra.byte_progress import byte_progress

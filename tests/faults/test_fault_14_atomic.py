@@ -9,8 +9,9 @@ import json
 import pytest
 from matplotlib.figure import Figure
 
-from bench.records import write_manifest
-from bench.report import plots
+from bench.manifest import Manifest, write_manifest
+from bench.report import plot_figure as plots
+from bench.run_plan import RunPlan
 
 
 def _strict(text: str):
@@ -22,7 +23,8 @@ def _strict(text: str):
 
 def test_manifest_holds_no_bare_nan(tmp_path) -> None:
     values = {"lr": float("nan"), "curve": [1.0, float("inf"), -float("inf")]}
-    path = write_manifest(tmp_path, {"plan": {"x": 1}, "configs": values})
+    plan = RunPlan("smoke", "tiny", ("full_attention",), ("majority",), (0,))
+    path = write_manifest(tmp_path, Manifest("r", "now", plan, configs=values))
     parsed = _strict(path.read_text())
     assert parsed["configs"] == {"lr": "NaN", "curve": [1.0, "Infinity", "-Infinity"]}
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.records import Record, RecordStore, write_manifest
+from bench.manifest import Manifest, write_manifest
+from bench.records import Record, RecordStore
 from bench.report.build import build_report
+from bench.report.config_groups import difference_labels
 from bench.report.frame import load_runs
-from bench.report.variants import difference_labels
+from bench.run_plan import RunPlan
 
 CONFIG = {
     "model": {"dim": 32},
@@ -18,19 +20,21 @@ CONFIG = {
 }
 
 
-def _run(root: Path, run_id: str, accuracies: dict[int, float], **changes) -> Path:
-    """A run of lra/listops (full_attention, the given seeds); `changes` edits the config as
-    section={field: value}."""
+def _run(
+    root: Path,
+    run_id: str,
+    accuracies: dict[int, float],
+    model="full_attention",
+    own=None,
+    **changes,
+) -> Path:
+    """A run of lra/listops (`model`, the given seeds); `changes` edits the config as
+    section={field: value}; `own` are the model's own fields (in its records' model section
+    only, as `bench run` writes them)."""
     config = {s: {**f, **changes.get(s, {})} for s, f in CONFIG.items()}
     run_dir = root / run_id
-    plan = {
-        "suite": "lra",
-        "scale": "tiny",
-        "models": ["full_attention"],
-        "tasks": ["listops"],
-        "seeds": sorted(accuracies),
-    }
-    write_manifest(run_dir, {"run_id": run_id, "plan": plan, "configs": {"listops": config}})
+    plan = RunPlan("lra", "tiny", (model,), ("listops",), tuple(sorted(accuracies)))
+    write_manifest(run_dir, Manifest(run_id, "now", plan, configs={"listops": config}))
     store = RecordStore(run_dir)
     for seed, acc in accuracies.items():
         store.append(
@@ -38,12 +42,13 @@ def _run(root: Path, run_id: str, accuracies: dict[int, float], **changes) -> Pa
                 run_id=run_id,
                 suite="lra",
                 task="listops",
-                model="full_attention",
+                model=model,
                 scale="tiny",
                 seed=seed,
                 status="ok",
                 metrics={"accuracy": acc, "majority_accuracy": 0.1},
                 data={"max_len": config["data"]["max_len"]},
+                config={**config, "model": {**config["model"], **(own or {})}},
             )
         )
     return run_dir
@@ -84,3 +89,22 @@ def test_labels_name_only_what_differs() -> None:
     configs = [{"train.steps": 100, "train.lr": 1.0}, {"train.steps": 50, "train.lr": 1.0}]
     assert difference_labels(configs, ["a", "b"]) == ["train.steps=100", "train.steps=50"]
     assert difference_labels([{}, {"train.steps": 5}], ["a", "b"])[0] == "run a"
+
+
+def test_a_models_own_fields_split_only_its_own_records(tmp_path) -> None:
+    """linformer's proj_len is in its records' config alone: in one run it splits nothing; two
+    runs that differ only in it keep linformer's records apart, labelled by it."""
+    a = _run(tmp_path, "a", {0: 0.30})
+    b = _run(tmp_path, "b", {0: 0.40}, model="linformer", own={"proj_len": 32})
+    runs = load_runs([a, b])
+    assert runs.tasks("lra") == ("listops",) and not runs.notes
+    c = _run(tmp_path, "c", {0: 0.50}, model="linformer", own={"proj_len": 64})
+    runs = load_runs([a, b, c])
+    assert set(runs.tasks("lra")) == {
+        "listops",
+        "listops [model.proj_len=32]",
+        "listops [model.proj_len=64]",
+    }
+    by_task = {(r.model, r.task): r.metrics["accuracy"] for r in runs.records}
+    assert by_task[("linformer", "listops [model.proj_len=64]")] == 0.50
+    assert by_task[("full_attention", "listops")] == 0.30
