@@ -9,13 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import catalog
-from bench.measure.flops import (
-    LinearFlopCounter,
-    MissingFlopFormula,
-    analytic_flops,
-    count_flops,
-    fvcore_flops,
-)
+from bench.measure.flops.analytic import analytic_flops
+from bench.measure.flops.counted import MissingFlopFormula, count_flops
+from bench.measure.flops.fvcore_check import fvcore_flops
+from bench.measure.flops.linear_only import LinearFlopCounter
 from models.config import ModelConfig, ModelTask
 from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
