@@ -2,8 +2,9 @@
 
 Each part (`models.layers.parts.Part`) and the classification head give the FLOPs of one call
 from its input shape (and, for a part, the aux that call returned). `analytic_flops` hooks the
-outermost of them, so a part inside a counted module is not counted again. The kernels the
-calls ran (`PartAux.kernel`) are collected on the way.
+outermost of them, so a composite part (`models.layers.composite`) is counted once, through its
+own formula (the sum of its children's), and its children are not counted again. The kernels
+the calls ran (`PartAux.kernel`, a composite's children's included) are collected on the way.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from typing import Any
 from torch import nn
 
 from models.layers.heads import ClassificationHead
-from models.layers.parts import NoAnalyticFlops, Part
+from models.layers.parts import NoAnalyticFlops, Part, kernel_paths
 
 
 @dataclass(frozen=True)
 class AnalyticFlops:
     """components: summed analytic FLOPs per component name; missing: "module (Type): why" of
     every part that has no formula (then the components undercount and are not a figure);
-    kernels: part name -> the grouped-GEMM implementation(s) its calls ran (`PartAux.kernel`,
-    routed parts only; several calls that ran different paths are joined with "+")."""
+    kernels: module name -> the grouped-GEMM implementation(s) its calls ran (`PartAux.kernel`,
+    routed parts only, a composite's routed children under their own module names; several
+    calls that ran different paths are joined with "+")."""
 
     components: Mapping[str, float]
     missing: tuple[str, ...]
@@ -44,8 +46,9 @@ def analytic_flops(model: nn.Module, fn: Callable[[], Any]) -> AnalyticFlops:
     def hook(name: str) -> Callable[[nn.Module, tuple, Any], None]:
         def add(module: nn.Module, args: tuple, output: Any) -> None:
             shape = args[0].shape
-            if isinstance(module, Part) and output[1].kernel:
-                kernels[name].append(output[1].kernel)
+            if isinstance(module, Part):
+                for path, kernel in kernel_paths(output[1], name).items():
+                    kernels[path].append(kernel)
             try:
                 counts = (
                     module.analytic_flops(shape, output[1])
