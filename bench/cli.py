@@ -1,9 +1,10 @@
-"""`bench run | list | report | compare | profile | data`: the command line. Thin: parses, then
-calls the harness modules, which it imports lazily so `bench --help` stays fast.
+"""`bench run | list | report | compare | profile | check-model | data`: the command line. Thin:
+parses, then calls the harness modules, which it imports lazily so `bench --help` stays fast.
 
 Exit codes: 0 when every cell is ok or skipped; 1 when a cell ended in error or oom, or a
 trained cell's measurements failed (unless --allow-measurement-errors); 2 for bad input (unknown
-name, malformed --set, missing run directory). `bench compare` exits 1 when a figure regressed.
+name, malformed --set, missing run directory). `bench compare` exits 1 when a figure regressed;
+`bench check-model` exits with pytest's code (0 when every contract test passed).
 """
 
 from __future__ import annotations
@@ -134,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
     prof.set_defaults(func=commands.profile)
+
+    check = sub.add_parser(
+        "check-model",
+        help="run every registry contract test for one model (pytest -m model_contract --model)",
+    )
+    check.add_argument("model", help="model name (bench list models)")
+    check.set_defaults(func=commands.check_model)
 
     lst = sub.add_parser(
         "list", help="list registered models, suites or tasks, or the figures records carry"

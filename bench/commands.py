@@ -258,6 +258,12 @@ def profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_model(args: argparse.Namespace) -> int:
+    from bench.check_model import check_model
+
+    return check_model(args.model)
+
+
 def data(args: argparse.Namespace) -> int:
     from suites.lra import download
 

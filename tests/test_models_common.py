@@ -1,4 +1,5 @@
-"""Checks every registered model must pass, parametrized over the model registry.
+"""Checks every registered model must pass, one test per model through the `model_name`
+fixture (tests/conftest.py: `pytest --model NAME` or `bench check-model NAME` runs them for one).
 
 Models are discovered at collection time, so a model added in `baselines/` (or any package in
 its own package) is tested here with no edit: built at the LRA tiny config for ListOps,
@@ -15,8 +16,6 @@ from bench import catalog
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 
-catalog.discover()
-MODEL_NAMES = catalog.MODELS.names()
 # Models that reproduce a released implementation's padding handling on purpose; the xfail is
 # strict, so the entry must go when the model changes.
 PADDING_SENSITIVE = {
@@ -50,12 +49,11 @@ def _padded_batch(vocab: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def test_models_are_discovered() -> None:
-    assert {"full_attention", "linformer", "performer"} <= set(MODEL_NAMES)
+    assert {"full_attention", "linformer", "performer"} <= set(catalog.MODELS.names())
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_forward_backward_on_a_padded_batch_is_finite(name: str) -> None:
-    model, vocab, max_len = _build(name)
+def test_forward_backward_on_a_padded_batch_is_finite(model_name: str) -> None:
+    model, vocab, max_len = _build(model_name)
     model.train()
     tokens, lengths = _padded_batch(vocab, max_len)
     out = model((tokens,), (lengths,))
@@ -68,17 +66,9 @@ def test_forward_backward_on_a_padded_batch_is_finite(name: str) -> None:
     assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0, "no gradient at all"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=PADDING_SENSITIVE[n], strict=True))
-        if n in PADDING_SENSITIVE
-        else n
-        for n in MODEL_NAMES
-    ],
-)
-def test_padded_positions_do_not_change_the_logits(name: str) -> None:
-    model, vocab, max_len = _build(name)
+@pytest.mark.model_contract(xfail=PADDING_SENSITIVE)
+def test_padded_positions_do_not_change_the_logits(model_name: str) -> None:
+    model, vocab, max_len = _build(model_name)
     model.eval()
     tokens, lengths = _padded_batch(vocab, max_len)
     with torch.no_grad():
@@ -115,13 +105,12 @@ def _dense_parameter_count(name: str, cfg: ModelConfig, task: ModelTask) -> int 
     return embeddings + depth * block + 2 * d + head
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_parameter_counts(name: str) -> None:
+def test_parameter_counts(model_name: str) -> None:
     """Every model: 0 < active <= total. Dense models: all parameters active, and the total
     equals the count written out from the config (`_dense_parameter_count`)."""
-    model, _, _ = _build(name)
+    model, _, _ = _build(model_name)
     total, active = parameter_counts(model)
     assert 0 < active <= total
-    want = _dense_parameter_count(name, *_setting())
+    want = _dense_parameter_count(model_name, *_setting())
     if want is not None:
         assert active == total == want

@@ -228,7 +228,7 @@ def test_fvcore_traces_the_model_and_counts_its_matmuls() -> None:
     and torch's FlopCounterMode's both equal a hand count of the part's matmuls."""
     FlopCountAnalysis = import_fvcore_nn().FlopCountAnalysis
 
-    from bench.measure.flops import count_flops
+    from bench.measure.flops.counted import count_flops
 
     class Logits(torch.nn.Module):
         def __init__(self) -> None:

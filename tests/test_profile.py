@@ -15,6 +15,10 @@ from bench.measure.cell import profile_model
 from bench.measure.profile import ProfileConfig
 from bench.records import read_records
 from models.config import ModelConfig, ModelTask
+from models.layers.attention import MultiHeadAttention
+from models.layers.classifier import build_classifier
+from models.layers.composite import CompositePart
+from models.layers.ffn import DenseFFN
 from models.layers.ranges import (
     ALL_PHASES,
     ATTENTION,
@@ -28,6 +32,7 @@ from models.layers.ranges import (
     phase,
     slot,
 )
+from models.moe.experts import MoEConfig, MoEFFN
 from suites.config import TrainConfig
 from suites.data import Split
 
@@ -138,46 +143,61 @@ def nested_phases(trace: Path) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def model_traces(tmp_path_factory) -> dict[str, Path]:
-    """One profiled training step of every registered model on a small padded batch."""
-    out = tmp_path_factory.mktemp("traces")
-    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
-    task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
+TRACE_CFG = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+TRACE_TASK = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
+
+
+def trace_one_step(model: torch.nn.Module, out: Path, name: str) -> Path:
+    """The trace of one profiled training step of `model` on a small padded batch."""
     tokens = torch.randint(1, 11, (4, 16), generator=torch.Generator().manual_seed(0))
     batch = Split((tokens,), (torch.tensor([16, 9, 5, 12]),), torch.tensor([0, 1, 2, 0]))
-    traces = {}
-    for name in catalog.MODELS.names():
-        torch.manual_seed(0)
-        model = catalog.MODELS.get(name)(cfg, task)
-        result = profile_model(
-            model,
-            batch,
-            train=TrainConfig(lr=1e-3, grad_clip=1.0),
-            device=torch.device("cpu"),
-            cfg=ProfileConfig(wait=0, warmup=1, active=1),
-            trace_dir=out / name,
-            trace_worker=name,
-        )
-        traces[name] = result.trace
-    return traces
+    result = profile_model(
+        model,
+        batch,
+        train=TrainConfig(lr=1e-3, grad_clip=1.0),
+        device=torch.device("cpu"),
+        cfg=ProfileConfig(wait=0, warmup=1, active=1),
+        trace_dir=out / name,
+        trace_worker=name,
+    )
+    return result.trace
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_PHASES))
-def test_every_part_emits_its_phases_into_a_real_trace(name: str, model_traces) -> None:
-    assert nested_phases(model_traces[name]) == EXPECTED_PHASES[name]
+def declared_phases(model: torch.nn.Module) -> set[tuple[str, str]]:
+    block = model.encoder.blocks[0]
+    return {(slot, p) for slot in SLOTS for p in getattr(block, slot).phases}
 
 
-def test_every_registered_model_has_expected_phases_and_declares_them(model_traces) -> None:
-    """What every registered model's parts declare must be what its trace shows (a new model
-    is checked here with no edit; the table above pins the known ones independently)."""
-    assert set(EXPECTED_PHASES) <= set(model_traces)
-    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
-    task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
-    for name, trace in model_traces.items():
-        block = catalog.MODELS.get(name)(cfg, task).encoder.blocks[0]
-        declared = {(slot, p) for slot in SLOTS for p in getattr(block, slot).phases}
-        assert declared == nested_phases(trace), name
+def test_every_part_emits_its_phases_into_a_real_trace(model_name: str, tmp_path) -> None:
+    """What the model's parts declare must be what a real trace of it shows (a new model is
+    checked here with no edit); the models in the table above must also show what it pins."""
+    torch.manual_seed(0)
+    model = catalog.MODELS.get(model_name)(TRACE_CFG, TRACE_TASK)
+    found = nested_phases(trace_one_step(model, tmp_path, model_name))
+    if model_name in EXPECTED_PHASES:
+        assert found == EXPECTED_PHASES[model_name]
+    assert declared_phases(model) == found, model_name
+
+
+def test_the_phase_table_names_registered_models() -> None:
+    assert set(EXPECTED_PHASES) <= set(catalog.MODELS.names())
+
+
+def test_a_composite_part_emits_its_childrens_phases(tmp_path) -> None:
+    """A shared dense expert beside routed experts as one FFN part (`CompositePart`): the
+    trace shows both children's phases inside the `ffn` range, as the part declares."""
+    moe = MoEConfig(dim=16, hidden=8, experts=4, top_k=2, router="top_k", activation="gelu")
+    torch.manual_seed(0)
+    model = build_classifier(
+        TRACE_CFG,
+        TRACE_TASK,
+        make_mixer=lambda _layer: MultiHeadAttention(16, 2, 0.0),
+        make_ffn=lambda _layer: CompositePart(
+            {"shared": DenseFFN(16, 16, 0.0), "routed": MoEFFN(moe)}
+        ),
+    )
+    found = nested_phases(trace_one_step(model, tmp_path, "deepseek_like"))
+    assert found == {("mixer", ATTENTION)} | _DENSE_MLP | _MOE_FFN == declared_phases(model)
 
 
 def test_unknown_phase_and_slot_names_are_refused() -> None:

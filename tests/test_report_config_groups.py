@@ -26,12 +26,12 @@ def _run(
     accuracies: dict[int, float],
     model="full_attention",
     own=None,
-    **changes,
+    **kw,
 ) -> Path:
-    """A run of lra/listops (`model`, the given seeds); `changes` edits the config as
+    """A run of lra/listops (`model`, the given seeds); `kw` edits the config as
     section={field: value}; `own` are the model's own fields (in its records' model section
     only, as `bench run` writes them)."""
-    config = {s: {**f, **changes.get(s, {})} for s, f in CONFIG.items()}
+    config = {s: {**f, **kw.get(s, {})} for s, f in CONFIG.items()}
     run_dir = root / run_id
     plan = RunPlan("lra", "tiny", (model,), ("listops",), tuple(sorted(accuracies)))
     write_manifest(run_dir, Manifest(run_id, "now", plan, configs={"listops": config}))

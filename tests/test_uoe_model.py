@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import catalog
-from bench.measure.flops import FORMULAS
+from bench.measure.flops.counted import FORMULAS
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.layers.parts import lengths_to_mask

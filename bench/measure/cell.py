@@ -234,7 +234,8 @@ def fvcore_disagreement(metrics: dict[str, Any]) -> str:
         return ""
     return (
         f"fvcore counts {theirs / ours:.4f} x the counted forward FLOPs; an op fvcore traces "
-        "is counted differently (see fvcore_unsupported_ops and bench/measure/flops.py handles)"
+        "is counted differently (see fvcore_unsupported_ops and the handles in "
+        "bench/measure/flops/fvcore_check.py)"
     )
 
 

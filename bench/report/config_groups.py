@@ -111,7 +111,7 @@ def merge_runs(
             label_of[(suite, scale, task, key)] = f"{task} [{label}]" if label else task
         notes.append(
             f"{suite}/{task} at scale {scale} was run with {len(groups)} different configs; "
-            f"each is its own column or row ({'; '.join(label or task for label in labels)}), never "
+            f"each is its own column or row ({'; '.join(n or task for n in labels)}), never "
             "averaged together"
         )
     records = []

@@ -1,8 +1,8 @@
 """`bench report --format csv`: the records as data, not a rendering of a table.
 
 One row per cell (the latest record of each, a task's config groups labelled as in the
-tables), identity and status first, then every scalar metric the records carry as a plain number in the SI unit it
-is stored in, the unit from the metric catalog in the column header
+tables), identity and status first, then every scalar metric the records carry as a plain
+number in the SI unit it is stored in, the unit from the metric catalog in the column header
 (`latency_train_step_s_median [s]`, `memory_peak_train_bytes [B]`, `accuracy [fraction]`). A
 missing figure is an empty field, never `n/a` or 0; no marks, ratios or rounding: pandas reads
 every metric column back as a float.

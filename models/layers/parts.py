@@ -14,6 +14,10 @@ A part is an `nn.Module` that satisfies `Part`:
   a formula instead of a figure.
 - `phases`: the profiler ranges (`models.layers.ranges`) its forward emits, in order.
 
+A part may be made of parts (`models.layers.composite.CompositePart`: a shared expert beside
+routed experts): its aux keeps each child's under `children`, and the framework merges the
+losses and statistics, sums the children's FLOP formulas and reports every child's kernel.
+
 The training loop and the measurements need no model-specific code beyond this.
 """
 
@@ -39,12 +43,15 @@ class PartAux:
         integer tensors so the forward needs no host sync to report them).
     kernel: the grouped-GEMM implementation this call ran (`models.kernels.dispatch.choose`),
         "" for a part without one; recorded per cell (`gemm_kernels`), so no path is silent.
+    children: a composite part's children's aux, by child name (their sizes and kernels stay
+        there; `models.layers.composite`); empty for a plain part.
     """
 
     loss: torch.Tensor | None = None
     stats: Mapping[str, torch.Tensor] = field(default_factory=lambda: _EMPTY)
     sizes: Mapping[str, int | torch.Tensor] = field(default_factory=lambda: _EMPTY)
     kernel: str = ""
+    children: Mapping[str, PartAux] = field(default_factory=lambda: _EMPTY)
 
 
 NO_AUX = PartAux()
@@ -81,6 +88,16 @@ def size(aux: PartAux, name: str) -> int:
     if name not in aux.sizes:
         raise KeyError(f"the part's aux reports no size {name!r}; it has {sorted(aux.sizes)}")
     return int(aux.sizes[name])
+
+
+def kernel_paths(aux: PartAux, prefix: str = "") -> dict[str, str]:
+    """The grouped-GEMM kernel of the call that returned `aux` and of each of its children's
+    calls, at any depth: {dotted path: kernel}, the path of a child being `prefix.child` (its
+    module name, as `CompositePart` registers children), parts without a kernel left out."""
+    found = {prefix: aux.kernel} if aux.kernel else {}
+    for name, child in aux.children.items():
+        found.update(kernel_paths(child, f"{prefix}.{name}" if prefix else name))
+    return found
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
