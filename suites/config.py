@@ -47,7 +47,7 @@ class DataConfig:
     n_dev: int = 2_000
     n_test: int = 2_000
     seed: int = 0
-    # A generated task's generator variant ("" = the task's default); Pathfinder: "lra" (as
+    # A generated task's generator, by name ("" = the task's default); Pathfinder: "lra" (as
     # LRA's data was most likely made, the default) or "intended" (suites/lra/pathfinder/draw.py).
     generator: str = ""
 

@@ -230,7 +230,7 @@ def _ok(
             "n_test": len(data.test),
             "max_len": cfg.data.max_len,
             "data_seed": cfg.data.seed,
-            # a generated task's variant (resolved by the plan: never "" for such a task)
+            # a generated task's generator (resolved by the plan: never "" for such a task)
             **({"generator": cfg.data.generator} if cfg.data.generator else {}),
         },
         duration_s=time.perf_counter() - t0,

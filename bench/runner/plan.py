@@ -140,7 +140,7 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
 
 
 def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
-    """`cfg` with `data.generator` checked against the task's variants and, when empty, set to
+    """`cfg` with `data.generator` checked against the task's generators and, when empty, set to
     the task's default (its first), so manifests and records name the data actually drawn."""
     generator = cfg.data.generator
     if not generator:
@@ -152,8 +152,7 @@ def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
     if generator not in task.generators:
         choices = ", ".join(task.generators) or "none (drop data.generator)"
         raise ValueError(
-            f"{task.key}: data.generator={generator!r} is not one of its generator variants: "
-            f"{choices}"
+            f"{task.key}: data.generator={generator!r} is not one of its generators: {choices}"
         )
     return cfg
 
