@@ -1,4 +1,4 @@
-"""UoE, the project's own model (models/uoe), in its four registered variants.
+"""UoE, the project's own model (models/uoe), in four registrations over two behaviours.
 
 `uoe` is the corrected model (gate-weighted union, balance loss, padding never routed); `uoe_paper`
 reproduces the released code's behaviour so the benchmark shows what the corrections change (on

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 NORMS = ("layer", "rms")
 POOLS = ("mean", "sum_over_L")
 ROUTING_LEVELS = ("token", "sample")
-CAPACITY_RULES = ("variant", "factor", "half", "max_load")
+CAPACITY_RULES = ("default", "factor", "half", "max_load")
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,13 @@ class ModelConfig:
     capacity_factor: float = 1.25  # tokens an expert may keep = factor x fair share
     balance_loss_weight: float = 0.01  # load-balancing auxiliary loss
     z_loss_weight: float = 0.001  # router z-loss (Switch)
-    # UoE data selection: tokens per patch; 0 = the variant's own (1, token level, for uoe,
+    # UoE data selection: tokens per patch; 0 = the model's own (1, token level, for uoe,
     # uoe_paper and uoe_sample; UOE_PATCH_TOKENS for uoe_patch).
     patch_size: int = 0
     routing_level: str = "token"  # UoE expert selection: per "token" or per "sample"
-    # UoE capacity rule of both parts, by name (models/uoe/model.py): "variant" (each variant's
+    # UoE capacity rule of both parts, by name (models/uoe/model.py): "default" (each model's
     # own), "factor" (capacity_factor x fair share), "half" (L/2), "max_load" (the busiest expert).
-    capacity_rule: str = "variant"
+    capacity_rule: str = "default"
     # Backbone options, honoured by every model (README, "The released backbone"):
     norm: str = "layer"  # the blocks' pre-norms: "layer" (LayerNorm) | "rms" (RMSNorm, eps 1e-6)
     rope: bool = False  # the released rotary step on each mixer's input (models/layers/rotary.py)
@@ -59,7 +59,7 @@ class ModelConfig:
                 )
         if self.patch_size < 0:
             raise ValueError(
-                f"model.patch_size must be >= 0 (0 = the variant's own), got {self.patch_size}"
+                f"model.patch_size must be >= 0 (0 = the model's own), got {self.patch_size}"
             )
 
 

@@ -33,7 +33,7 @@ _rule(
     "an integer >= 1",
 )
 _rule("train.warmup_steps train.eval_examples data.seed", lambda v: v >= 0, "an integer >= 0")
-_rule("model.patch_size", lambda v: v >= 0, "an integer >= 0 (0 = the model variant's own)")
+_rule("model.patch_size", lambda v: v >= 0, "an integer >= 0 (0 = the model's own)")
 _rule("train.lr", lambda v: _finite(v) and v > 0, "a finite number > 0")
 _rule(
     "train.weight_decay train.grad_clip model.balance_loss_weight model.z_loss_weight",

@@ -1,5 +1,5 @@
 """The paper's hierarchical routing from the command line: `model.routing_level`,
-`model.capacity_rule` and `model.patch_size` reach both UoE parts of every variant, the per-sample
+`model.capacity_rule` and `model.patch_size` reach both UoE parts of every UoE model, the per-sample
 routing keeps whole samples, and `uoe_patch` / `uoe_sample` are registered and listed."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_capacity_rules_by_name(rule: str, want: Capacity) -> None:
         assert all(r.capacity == want for r in _routings(_build(name, cfg)))
 
 
-def test_variant_capacities() -> None:
+def test_default_capacities_of_each_model() -> None:
     paper = _routings(_build("uoe_paper"))
     assert [r.capacity for r in paper[:2]] == [Capacity("max_load"), Capacity("fraction", 0.5)]
     assert all(r.capacity == Capacity("factor", 1.25) for r in _routings(_build("uoe")))
@@ -77,7 +77,7 @@ def test_per_sample_routing_keeps_every_token_of_a_sample() -> None:
     assert all(0.3 < d < 0.4 for d in dropped[1::2])  # the MLP parts (top-2 of 4)
 
 
-def test_registered_patch_and_sample_variants() -> None:
+def test_registered_patch_and_sample_models() -> None:
     patch = _routings(_build("uoe_patch"))
     assert all(r.patch_size == UOE_PATCH_TOKENS and r.level == "token" for r in patch)
     assert all(
@@ -90,7 +90,7 @@ def test_registered_patch_and_sample_variants() -> None:
     assert all(r.patch_size == 1 and r.level == "token" for r in _routings(_build("uoe")))
 
 
-def test_bench_list_describes_the_uoe_variants(capsys) -> None:
+def test_bench_list_describes_the_uoe_models(capsys) -> None:
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
     for name, words in {

@@ -1,4 +1,5 @@
-"""The UoE variants (registered by `baselines/uoe.py`) and the dense -> UoE conversion.
+"""UoE in its two behaviours, "paper" and "corrected" (the models `baselines/uoe.py` registers
+use them), and the dense -> UoE conversion.
 
 `uoe_paper` ("paper") is the released LRA code (reference/uoe.md §1.3-1.4; `sparse_attention_v3`,
 `mlps_v2`, `process_v2`): unweighted union of expert outputs, so the routers get no gradient;
@@ -18,8 +19,8 @@ processed, capacity per sequence, dropped tokens counted.
 
 Both honour the hierarchical routing options of `ModelConfig`:
   routing_level  "token" | "sample" (each sequence picks its top-k experts from its masked mean)
-  patch_size     tokens per patch of data selection (0 = the variant's own: 1, token level)
-  capacity_rule  by name, for both parts (CAPACITY_RULES below); "variant" keeps each variant's
+  patch_size     tokens per patch of data selection (0 = the model's own: 1, token level)
+  capacity_rule  by name, for both parts (CAPACITY_RULES below); "default" keeps each model's
                  own: uoe factor, uoe_paper max_load (attention) and half (MLP), and at the
                  sample level max_load everywhere, since in the released per-sample code each
                  chosen expert processes the whole sample.
@@ -46,35 +47,35 @@ from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 
-VARIANTS = ("paper", "corrected")
+BEHAVIOURS = ("paper", "corrected")
 UOE_PATCH_TOKENS = 8  # uoe_patch's tokens per patch when model.patch_size is 0 (our choice)
 RELEASED_RANK_EPS = 1.0  # the released gates' epsilon (run_tasks.py --epsilon)
 
 
-def capacities(cfg: ModelConfig, variant: str) -> tuple[Capacity, Capacity]:
-    """(attention, MLP) capacity of a variant under `cfg.capacity_rule` (module doc)."""
+def capacities(cfg: ModelConfig, behaviour: str) -> tuple[Capacity, Capacity]:
+    """(attention, MLP) capacity of a behaviour under `cfg.capacity_rule` (module doc)."""
     named = {
         "factor": Capacity("factor", cfg.capacity_factor),
         "half": Capacity("fraction", 0.5),
         "max_load": Capacity("max_load"),
     }
     rule = cfg.capacity_rule
-    if rule != "variant":
+    if rule != "default":
         return named[rule], named[rule]
     if cfg.routing_level == "sample":
         return named["max_load"], named["max_load"]
-    if variant == "paper":
+    if behaviour == "paper":
         return named["max_load"], named["half"]
     return named["factor"], named["factor"]
 
 
-def routing_configs(cfg: ModelConfig, variant: str) -> tuple[RoutingConfig, RoutingConfig]:
-    """(attention routing, MLP routing) of a variant for this model config."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown UoE variant {variant!r}; variants: {VARIANTS}")
-    attn_capacity, mlp_capacity = capacities(cfg, variant)
+def routing_configs(cfg: ModelConfig, behaviour: str) -> tuple[RoutingConfig, RoutingConfig]:
+    """(attention routing, MLP routing) of a behaviour for this model config."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"unknown UoE behaviour {behaviour!r}; behaviours: {BEHAVIOURS}")
+    attn_capacity, mlp_capacity = capacities(cfg, behaviour)
     common = dict(patch_size=cfg.patch_size or 1, level=cfg.routing_level)
-    if variant == "paper":
+    if behaviour == "paper":
         paper = dict(
             mask_padding=False, weighted=False, balance_loss_weight=0.0, rank_eps=RELEASED_RANK_EPS
         )
@@ -110,12 +111,12 @@ def sample_config(cfg: ModelConfig) -> ModelConfig:
 def build_uoe(
     cfg: ModelConfig,
     task: ModelTask,
-    variant: str,
+    behaviour: str,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
-    """A UoE classifier; `routing` replaces the variant's (attention, MLP) routing if given."""
-    attn, mlp = routing or routing_configs(cfg, variant)
-    released = variant == "paper"
+    """A UoE classifier; `routing` replaces the behaviour's (attention, MLP) routing if given."""
+    attn, mlp = routing or routing_configs(cfg, behaviour)
+    released = behaviour == "paper"
     return build_classifier(
         cfg,
         task,
@@ -131,7 +132,7 @@ def build_uoe(
 def from_dense(
     dense: SequenceClassifier,
     cfg: ModelConfig,
-    variant: str,
+    behaviour: str,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
     """A UoE copy of a full_attention classifier (trained or not) with identical weights.
@@ -139,8 +140,8 @@ def from_dense(
     Embeddings, norms and head are copied; every block's attention and MLP become SMHA and UoME
     holding the exact decomposition of the dense weights; routers are freshly initialised.
     """
-    attn, mlp = routing or routing_configs(cfg, variant)
-    released = variant == "paper"
+    attn, mlp = routing or routing_configs(cfg, behaviour)
+    released = behaviour == "paper"
     max_len = dense.encoder.embed.positions.num_embeddings
     model = copy.deepcopy(dense)
     for index, block in enumerate(model.encoder.blocks):
