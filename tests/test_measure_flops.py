@@ -21,13 +21,13 @@ from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
 from models.layers.parts import NO_AUX, NoAnalyticFlops
 from models.moe import experts
+from models.registry import build_model
 from models.uoe import smha, uome
 
 catalog.discover()  # the parametrization below needs the registry at collection time
 
-CFG = ModelConfig(
-    dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2, proj_len=16, random_features=16
-)
+CFG = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2)
+OWN = {"proj_len": 16, "random_features": 16}  # models' own fields: each reads its own
 VOCAB, CLASSES, BATCH, LENGTH = 20, 3, 4, 48
 
 
@@ -44,7 +44,7 @@ def _batch(num_inputs: int = 1, seed: int = 0):
 
 def _build(name: str, num_inputs: int = 1) -> nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(CFG, _task(num_inputs)).eval()
+    return build_model(name, CFG, _task(num_inputs), OWN).eval()
 
 
 @pytest.mark.parametrize("name", catalog.MODELS.names())

@@ -28,7 +28,10 @@ from models.layers.ranges import (
     phase,
     slot,
 )
+from models.registry import build_model
 from suites.data import Split
+
+OWN = {"proj_len": 8, "random_features": 8}  # models' own fields: each reads its own
 
 FAST = [
     *("--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "data.n_train=40"),
@@ -141,14 +144,14 @@ def nested_phases(trace: Path) -> set[tuple[str, str]]:
 def model_traces(tmp_path_factory) -> dict[str, Path]:
     """One profiled training step of every registered model on a small padded batch."""
     out = tmp_path_factory.mktemp("traces")
-    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32)
     task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
     tokens = torch.randint(1, 11, (4, 16), generator=torch.Generator().manual_seed(0))
     batch = Split((tokens,), (torch.tensor([16, 9, 5, 12]),), torch.tensor([0, 1, 2, 0]))
     traces = {}
     for name in catalog.MODELS.names():
         torch.manual_seed(0)
-        model = catalog.MODELS.get(name)(cfg, task)
+        model = build_model(name, cfg, task, OWN)
         result = profile_model(
             model,
             batch,
@@ -172,10 +175,10 @@ def test_every_registered_model_has_expected_phases_and_declares_them(model_trac
     """What every registered model's parts declare must be what its trace shows (a new model
     is checked here with no edit; the table above pins the known ones independently)."""
     assert set(EXPECTED_PHASES) <= set(model_traces)
-    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+    cfg = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32)
     task = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
     for name, trace in model_traces.items():
-        block = catalog.MODELS.get(name)(cfg, task).encoder.blocks[0]
+        block = build_model(name, cfg, task, OWN).encoder.blocks[0]
         declared = {(slot, p) for slot in SLOTS for p in getattr(block, slot).phases}
         assert declared == nested_phases(trace), name
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from bench import catalog
 from bench.measure import efficiency
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
@@ -28,6 +27,7 @@ from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
 from models.layers.classifier import parameter_counts
+from models.registry import build_model
 from suites.config import CellConfig
 from suites.data import DataUnavailable, TaskData
 
@@ -84,7 +84,7 @@ def run_cell(
     try:
         torch.manual_seed(cell.seed)
         task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
-        model = catalog.MODELS.get(cell.model)(cfg.model, task)
+        model = build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
         counts = parameter_counts(model)
         if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
             measured = _measure(resolved, cell, model, data, cfg, run_dir)

@@ -1,6 +1,7 @@
-"""The run manifest written when a run starts: the plan, each task's resolved config, the
-suite's reference model, the environment, and the grouped-GEMM kernel each routed part of each
-model will use on the run's device."""
+"""The run manifest written when a run starts: the plan, each task's resolved config (the fields
+every model shares) and the own fields of each planned model that has any, the suite's reference
+model, the environment, and the grouped-GEMM kernel each routed part of each model will use on
+the run's device."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from typing import Any
 
 import torch
 
-from bench import catalog
 from bench.environment import environment
 from bench.measure.numerics import numerics
 from bench.records import COMMAND_FILE, utc_now, write_manifest
 from bench.runner.plan import ResolvedPlan
+from models.registry import build_model
 from suites.cache import write_text_atomic
 
 
@@ -43,6 +44,7 @@ def start(
             "argv": list(argv),
             "plan": plan.to_dict(),
             "configs": {task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+            "model_fields": model_fields(resolved),
             "measure": {
                 t: dataclasses.asdict(resolved.measure(t).latency) for t in resolved.configs
             },
@@ -50,6 +52,7 @@ def start(
                 key: {
                     "values": variant.values,
                     "configs": {task: cfg.to_dict() for task, cfg in configs.items()},
+                    "model_fields": model_fields(resolved, key),
                 }
                 for key, (variant, configs) in resolved.variants.items()
             },
@@ -60,6 +63,18 @@ def start(
             "numerics": numerics(),
         },
     )
+
+
+def model_fields(resolved: ResolvedPlan, variant: str = "") -> dict[str, dict[str, Any]]:
+    """{task: {model: {field: value}}}: the own fields of each planned model that has any, at
+    sweep point `variant` (`configs` holds the fields every model shares)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in resolved.plan.tasks:
+        for name in resolved.plan.models:
+            fields = resolved.model_fields(task, variant, name)
+            if fields:
+                out.setdefault(task, {})[name] = fields
+    return out
 
 
 def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
@@ -78,7 +93,8 @@ def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
         model_task = resolved.tasks[task].model_task(cfg.data.max_len)
         for name in resolved.plan.models:
             try:
-                model = catalog.MODELS.get(name)(cfg.model, model_task).to(device)
+                own = resolved.own(task)
+                model = build_model(name, cfg.model, model_task, own).to(device)
             except Exception as exc:  # recorded here, and again as the cells' error records
                 out.setdefault(task, {})[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 continue

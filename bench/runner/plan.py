@@ -1,6 +1,7 @@
 """What a run covers: the plan (suite, scale, models, tasks, seeds, overrides, sweep, where data
-lives), checked against the registries and resolved into one config per task and sweep variant.
-The plan is stored in the run's manifest, so `--resume` rebuilds exactly the same one."""
+lives), checked against the registries and resolved into one config per task and sweep variant,
+with the settings of models' own fields beside it (`suites.model_fields`). The plan is stored in
+the run's manifest, so `--resume` rebuilds exactly the same one."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.measure.cell import MeasureConfig
 from bench.records import CellId
-from bench.runner.sweep import NO_SWEEP, Variant, variants
-from suites.config import CellConfig, Scale
+from bench.runner.sweep import NO_SWEEP, Variant, parse_axis, variants
+from models.registry import own_fields
+from suites.config import MODEL_FIELDS, CellConfig, Scale, split_model_own
+from suites.model_fields import check_own, check_planned
 from suites.spec import SuiteSpec, TaskSpec
 
 # One intra-op thread: on a shared machine torch's default (one per core) fights the other
@@ -69,7 +72,8 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class ResolvedPlan:
-    """A plan checked against the registries, with each task's resolved config."""
+    """A plan checked against the registries, with each task's resolved config (the fields
+    every model shares) and its settings of models' own fields."""
 
     plan: RunPlan
     suite: SuiteSpec
@@ -79,12 +83,33 @@ class ResolvedPlan:
     overrides: tuple[Override, ...] = field(default=())
     # sweep variant key -> (the Variant, {task: config}); the one "" variant without a sweep
     variants: dict[str, tuple[Variant, dict[str, CellConfig]]] = field(default_factory=dict)
+    # sweep variant key ("" without one) -> task -> {own field: value}: the scale's
+    # `model_own`, then the `--set`s and swept values of `model.FIELD` that no ModelConfig has
+    model_own: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def config(self, task: str, variant: str = "") -> CellConfig:
-        """The resolved config of `task` at sweep point `variant`."""
+        """The resolved config of `task` at sweep point `variant` (the shared fields)."""
         if not variant:
             return self.configs[task]
         return self.variants[variant][1][task]
+
+    def own(self, task: str, variant: str = "") -> dict[str, Any]:
+        """The settings of models' own fields of `task` at sweep point `variant`, for
+        `models.registry.build_model` (each model reads the ones its fields class declares)."""
+        return self.model_own[variant][task]
+
+    def model_fields(self, task: str, variant: str, model: str) -> dict[str, Any]:
+        """`model`'s own fields at (task, variant), every one resolved (its class's defaults
+        updated by `own`); {} for a model without own fields."""
+        fields = own_fields(model, self.own(task, variant), catalog.MODELS)
+        return {} if fields is None else dataclasses.asdict(fields)
+
+    def cell_config(self, task: str, variant: str, model: str) -> dict[str, dict[str, Any]]:
+        """A cell's whole resolved config as JSON-ready nested dicts: {"model": the shared
+        fields and this model's own, "train": ..., "data": ...}."""
+        config = self.config(task, variant).to_dict()
+        config["model"] = {**config["model"], **self.model_fields(task, variant, model)}
+        return config
 
     def variant(self, key: str) -> Variant:
         return self.variants[key][0] if key else NO_SWEEP
@@ -120,23 +145,41 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
+    for text, override in zip(plan.overrides, overrides, strict=True):
+        _check_planned(override, plan.models, f"--set {text}")
+    for text in plan.sweep:
+        axis = parse_axis(text)
+        first = parse_override(f"{axis.key}={axis.values[0]}", suite.tasks)
+        _check_planned(first, plan.models, f"--sweep {text}")
 
-    def resolve_all(point: tuple[Override, ...]) -> dict[str, CellConfig]:
-        return {
-            t: with_generator(tasks[t], scale.resolve(t, for_task(point, t))) for t in plan.tasks
-        }
+    def resolve_all(point: tuple[Override, ...]) -> tuple[dict[str, CellConfig], dict]:
+        configs, own = {}, {}
+        for t in plan.tasks:
+            shared, own_set = split_model_own(for_task(point, t))
+            configs[t] = with_generator(tasks[t], scale.resolve(t, shared))
+            own[t] = {**scale.model_own, **own_set}
+            check_own(own[t], plan.models, catalog.MODELS, configs[t].model, where=t)
+        return configs, own
 
-    configs = resolve_all(cell_overrides)
-    swept = {}
+    configs, own = resolve_all(cell_overrides)
+    swept, swept_own = {}, {}
     for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
-        point = cell_overrides + tuple(
-            parse_override(text, suite.tasks) for text in variant.overrides
-        )
-        swept[variant.key] = (variant, resolve_all(point))
-    resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides, swept)
+        point = tuple(parse_override(text, suite.tasks) for text in variant.overrides)
+        configs_at, swept_own[variant.key] = resolve_all(cell_overrides + point)
+        swept[variant.key] = (variant, configs_at)
+    resolved = ResolvedPlan(
+        plan, suite, scale, tasks, configs, overrides, swept, {"": own, **swept_own}
+    )
     for task in plan.tasks:
         resolved.measure(task)  # a bad measure.* value fails here, not after training
     return resolved
+
+
+def _check_planned(override: Override, planned: tuple[str, ...], given: str) -> None:
+    """A setting of a model's own field must reach a planned model (suites.model_fields)."""
+    section, _, name = override.key.partition(".")
+    if section == "model" and name not in MODEL_FIELDS:
+        check_planned(name, planned, catalog.MODELS, given)
 
 
 def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:

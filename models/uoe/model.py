@@ -17,7 +17,9 @@ renormalised probability, so a uniform gate gives weight 1 and the union stays o
 scale), a load-balancing loss weighted by `balance_loss_weight`, padding and fillers never
 processed, capacity per sequence, dropped tokens counted.
 
-Both honour the hierarchical routing options of `ModelConfig`:
+Both honour the hierarchical routing options, the UoE models' own fields (`UoEFields`, set with
+`--set model.FIELD=VALUE`):
+  attn_top_k     head-experts per token (of `heads`)
   routing_level  "token" | "sample" (each sequence picks its top-k experts from its masked mean)
   patch_size     tokens per patch of data selection (0 = the model's own: 1, token level)
   capacity_rule  by name, for both parts (CAPACITY_RULES below); "default" keeps each model's
@@ -35,10 +37,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
 
 from torch import nn
 
-from models.config import ModelConfig, ModelTask
+from models.config import ModelConfig, ModelTask, check_choice, check_field
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
@@ -48,39 +51,80 @@ from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 
 BEHAVIOURS = ("paper", "corrected")
+ROUTING_LEVELS = ("token", "sample")
+CAPACITY_RULES = ("default", "factor", "half", "max_load")
 UOE_PATCH_TOKENS = 8  # uoe_patch's tokens per patch when model.patch_size is 0 (our choice)
 RELEASED_RANK_EPS = 1.0  # the released gates' epsilon (run_tasks.py --epsilon)
 
 
-def capacities(cfg: ModelConfig, behaviour: str) -> tuple[Capacity, Capacity]:
-    """(attention, MLP) capacity of a behaviour under `cfg.capacity_rule` (module doc)."""
+@dataclass(frozen=True)
+class UoEFields:
+    """The UoE models' own fields (uoe, uoe_paper, uoe_patch, uoe_sample; module doc)."""
+
+    attn_top_k: int = 1
+    """Head-experts each token is routed to, of `model.heads`."""
+    patch_size: int = 0
+    """Tokens per patch of data selection; 0 = the model's own (1, token level; uoe_patch:
+    UOE_PATCH_TOKENS)."""
+    routing_level: str = "token"
+    """Expert selection per "token" or per "sample"."""
+    capacity_rule: str = "default"
+    """The capacity of both parts, by name: "default" (each model's own), "factor"
+    (capacity_factor x the fair share), "half" (L/2), "max_load" (the busiest expert)."""
+
+    def __post_init__(self) -> None:
+        check_field("attn_top_k", self.attn_top_k, self.attn_top_k >= 1, "an integer >= 1")
+        check_field(
+            "patch_size",
+            self.patch_size,
+            self.patch_size >= 0,
+            "an integer >= 0 (0 = the model's own)",
+        )
+        check_choice("routing_level", self.routing_level, ROUTING_LEVELS)
+        check_choice("capacity_rule", self.capacity_rule, CAPACITY_RULES)
+
+    def check_shape(self, cfg: ModelConfig) -> None:
+        """attn_top_k within the heads (models.registry)."""
+        if self.attn_top_k > cfg.heads:
+            raise ValueError(
+                f"model.attn_top_k={self.attn_top_k} must be in [1, model.heads={cfg.heads}]"
+            )
+
+
+DEFAULT_FIELDS = UoEFields()
+
+
+def capacities(cfg: ModelConfig, own: UoEFields, behaviour: str) -> tuple[Capacity, Capacity]:
+    """(attention, MLP) capacity of a behaviour under `own.capacity_rule` (module doc)."""
     named = {
         "factor": Capacity("factor", cfg.capacity_factor),
         "half": Capacity("fraction", 0.5),
         "max_load": Capacity("max_load"),
     }
-    rule = cfg.capacity_rule
+    rule = own.capacity_rule
     if rule != "default":
         return named[rule], named[rule]
-    if cfg.routing_level == "sample":
+    if own.routing_level == "sample":
         return named["max_load"], named["max_load"]
     if behaviour == "paper":
         return named["max_load"], named["half"]
     return named["factor"], named["factor"]
 
 
-def routing_configs(cfg: ModelConfig, behaviour: str) -> tuple[RoutingConfig, RoutingConfig]:
-    """(attention routing, MLP routing) of a behaviour for this model config."""
+def routing_configs(
+    cfg: ModelConfig, own: UoEFields, behaviour: str
+) -> tuple[RoutingConfig, RoutingConfig]:
+    """(attention routing, MLP routing) of a behaviour for this shape and these fields."""
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown UoE behaviour {behaviour!r}; behaviours: {BEHAVIOURS}")
-    attn_capacity, mlp_capacity = capacities(cfg, behaviour)
-    common = dict(patch_size=cfg.patch_size or 1, level=cfg.routing_level)
+    attn_capacity, mlp_capacity = capacities(cfg, own, behaviour)
+    common = dict(patch_size=own.patch_size or 1, level=own.routing_level)
     if behaviour == "paper":
         paper = dict(
             mask_padding=False, weighted=False, balance_loss_weight=0.0, rank_eps=RELEASED_RANK_EPS
         )
         attn = RoutingConfig(
-            cfg.heads, cfg.attn_top_k, attn_capacity, **common, **paper, rank_norm="token"
+            cfg.heads, own.attn_top_k, attn_capacity, **common, **paper, rank_norm="token"
         )
         mlp = RoutingConfig(
             cfg.experts,
@@ -93,29 +137,31 @@ def routing_configs(cfg: ModelConfig, behaviour: str) -> tuple[RoutingConfig, Ro
         )
         return attn, mlp
     corrected = dict(mask_padding=True, weighted=True, balance_loss_weight=cfg.balance_loss_weight)
-    attn = RoutingConfig(cfg.heads, cfg.attn_top_k, attn_capacity, **common, **corrected)
+    attn = RoutingConfig(cfg.heads, own.attn_top_k, attn_capacity, **common, **corrected)
     mlp = RoutingConfig(cfg.experts, cfg.top_k, mlp_capacity, **common, **corrected)
     return attn, mlp
 
 
-def patch_config(cfg: ModelConfig) -> ModelConfig:
-    """uoe_patch's config: patches of UOE_PATCH_TOKENS tokens unless model.patch_size is set."""
-    return dataclasses.replace(cfg, patch_size=cfg.patch_size or UOE_PATCH_TOKENS)
+def patch_fields(own: UoEFields) -> UoEFields:
+    """uoe_patch's fields: patches of UOE_PATCH_TOKENS tokens unless model.patch_size is set."""
+    return dataclasses.replace(own, patch_size=own.patch_size or UOE_PATCH_TOKENS)
 
 
-def sample_config(cfg: ModelConfig) -> ModelConfig:
-    """uoe_sample's config: expert selection per sample."""
-    return dataclasses.replace(cfg, routing_level="sample")
+def sample_fields(own: UoEFields) -> UoEFields:
+    """uoe_sample's fields: expert selection per sample."""
+    return dataclasses.replace(own, routing_level="sample")
 
 
 def build_uoe(
     cfg: ModelConfig,
     task: ModelTask,
     behaviour: str,
+    own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
     """A UoE classifier; `routing` replaces the behaviour's (attention, MLP) routing if given."""
-    attn, mlp = routing or routing_configs(cfg, behaviour)
+    own.check_shape(cfg)
+    attn, mlp = routing or routing_configs(cfg, own, behaviour)
     released = behaviour == "paper"
     return build_classifier(
         cfg,
@@ -133,6 +179,7 @@ def from_dense(
     dense: SequenceClassifier,
     cfg: ModelConfig,
     behaviour: str,
+    own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
     """A UoE copy of a full_attention classifier (trained or not) with identical weights.
@@ -140,7 +187,7 @@ def from_dense(
     Embeddings, norms and head are copied; every block's attention and MLP become SMHA and UoME
     holding the exact decomposition of the dense weights; routers are freshly initialised.
     """
-    attn, mlp = routing or routing_configs(cfg, behaviour)
+    attn, mlp = routing or routing_configs(cfg, own, behaviour)
     released = behaviour == "paper"
     max_len = dense.encoder.embed.positions.num_embeddings
     model = copy.deepcopy(dense)
