@@ -17,7 +17,9 @@ from models.uoe.model import DEFAULT_FIELDS, UoEFields, build_uoe, patch_fields,
 
 
 @MODELS.register(
-    "uoe", "UoE corrected: gate-weighted SMHA + UoME, balance loss, padding masked", UoEFields
+    "uoe",
+    "UoE corrected: gate-weighted SMHA + UoME, balance loss, padding masked",
+    fields=UoEFields,
 )
 def build_uoe_corrected(
     cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
@@ -28,7 +30,7 @@ def build_uoe_corrected(
 @MODELS.register(
     "uoe_paper",
     "UoE as released: unweighted union, untrained router, L/2 MLP, per-expert biases",
-    UoEFields,
+    fields=UoEFields,
 )
 def build_uoe_paper(
     cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
@@ -39,7 +41,7 @@ def build_uoe_paper(
 @MODELS.register(
     "uoe_patch",
     "UoE corrected, patch-wise data selection: experts pick patches of 8 tokens",
-    UoEFields,
+    fields=UoEFields,
 )
 def build_uoe_patch(
     cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
@@ -50,7 +52,7 @@ def build_uoe_patch(
 @MODELS.register(
     "uoe_sample",
     "UoE corrected, per-sample expert selection: each chosen expert takes all tokens",
-    UoEFields,
+    fields=UoEFields,
 )
 def build_uoe_sample(
     cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS

@@ -37,13 +37,13 @@ def own_field(name: str, models: Registry[ModelBuilder]) -> dataclasses.Field[An
         for f in dataclasses.fields(entry.fields) if entry.fields is not None else ():
             if f.name == name:
                 return f
-    by_models: dict[tuple[str, ...], list[str]] = {}
+    models_of: dict[tuple[str, ...], list[str]] = {}  # the fields of a class -> its models
     for entry in models.entries():
         if entry.fields is not None:
-            names = tuple(f.name for f in dataclasses.fields(entry.fields))
-            by_models.setdefault(names, []).append(entry.name)
+            declared = tuple(sorted(f.name for f in dataclasses.fields(entry.fields)))
+            models_of.setdefault(declared, []).append(entry.name)
     own = "; ".join(
-        f"{', '.join(names)}: {', '.join(sorted(fields))}" for fields, names in by_models.items()
+        f"{', '.join(names)}: {', '.join(declared)}" for declared, names in models_of.items()
     )
     raise ConfigError(
         f"unknown field model.{name}; model fields: {', '.join(sorted(MODEL_FIELDS))}; "
