@@ -4,19 +4,35 @@ Each of cfg.experts experts is a dense FFN of hidden cfg.ffn_dim, so a token use
 dense model's FFN parameters. Router: softmax, top-1, output scaled by the (un-renormalised)
 gate probability; an expert keeps ceil(capacity_factor * T / E) tokens in position order and
 drops the rest (they pass through the residual); balance loss E * sum_i f_i P_i weighted by
-cfg.balance_loss_weight plus the router z-loss weighted by cfg.z_loss_weight.
+cfg.balance_loss_weight plus the router z-loss weighted by `model.z_loss_weight` (Switch's own
+field).
 """
 
 from __future__ import annotations
 
-from models.config import ModelConfig, ModelTask
+import math
+from dataclasses import dataclass
+
+from models.config import ModelConfig, ModelTask, check_field
 from models.layers.classifier import SequenceClassifier
 from models.moe.classifier import build_moe_classifier
 from models.moe.experts import MoEConfig
 from models.registry import MODELS
 
 
-def switch_ffn_config(cfg: ModelConfig) -> MoEConfig:
+@dataclass(frozen=True)
+class SwitchFields:
+    """Switch's own fields (`--set model.z_loss_weight=0`)."""
+
+    z_loss_weight: float = 0.001
+    """Weight of the router z-loss (the mean squared log-sum-exp of the router logits)."""
+
+    def __post_init__(self) -> None:
+        w = self.z_loss_weight
+        check_field("z_loss_weight", w, math.isfinite(w) and w >= 0, "a finite number >= 0")
+
+
+def switch_ffn_config(cfg: ModelConfig, own: SwitchFields = SwitchFields()) -> MoEConfig:
     return MoEConfig(
         dim=cfg.dim,
         hidden=cfg.ffn_dim,
@@ -26,11 +42,17 @@ def switch_ffn_config(cfg: ModelConfig) -> MoEConfig:
         activation="gelu",
         capacity_factor=cfg.capacity_factor,
         balance_loss_weight=cfg.balance_loss_weight,
-        z_loss_weight=cfg.z_loss_weight,
+        z_loss_weight=own.z_loss_weight,
         dropout=cfg.dropout,
     )
 
 
-@MODELS.register("switch", "Switch Transformer: full attention + top-1 MoE FFN with capacity")
-def build_switch(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
-    return build_moe_classifier(cfg, task, switch_ffn_config(cfg))
+@MODELS.register(
+    "switch",
+    "Switch Transformer: full attention + top-1 MoE FFN with capacity",
+    fields=SwitchFields,
+)
+def build_switch(
+    cfg: ModelConfig, task: ModelTask, own: SwitchFields = SwitchFields()
+) -> SequenceClassifier:
+    return build_moe_classifier(cfg, task, switch_ffn_config(cfg, own))

@@ -1,10 +1,11 @@
-"""UoE, the project's own model (models/uoe), in its four registered variants.
+"""UoE, the project's own model (models/uoe), in four registrations over two behaviours.
 
 `uoe` is the corrected model (gate-weighted union, balance loss, padding never routed); `uoe_paper`
 reproduces the released code's behaviour so the benchmark shows what the corrections change (on
 the released backbone it is the released model); `uoe_patch` and `uoe_sample` are `uoe` with the
 paper's two other routing paradigms: patch-wise data selection and per-sample expert selection.
-`models/uoe/model.py` documents them all.
+All four share their own fields (`UoEFields`: attn_top_k, patch_size, routing_level,
+capacity_rule). `models/uoe/model.py` documents them all.
 """
 
 from __future__ import annotations
@@ -12,30 +13,48 @@ from __future__ import annotations
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import SequenceClassifier
 from models.registry import MODELS
-from models.uoe.model import build_uoe, patch_config, sample_config
-
-
-@MODELS.register("uoe", "UoE corrected: gate-weighted SMHA + UoME, balance loss, padding masked")
-def build_uoe_corrected(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
-    return build_uoe(cfg, task, "corrected")
+from models.uoe.model import DEFAULT_FIELDS, UoEFields, build_uoe, patch_fields, sample_fields
 
 
 @MODELS.register(
-    "uoe_paper", "UoE as released: unweighted union, untrained router, L/2 MLP, per-expert biases"
+    "uoe",
+    "UoE corrected: gate-weighted SMHA + UoME, balance loss, padding masked",
+    fields=UoEFields,
 )
-def build_uoe_paper(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
-    return build_uoe(cfg, task, "paper")
+def build_uoe_corrected(
+    cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
+) -> SequenceClassifier:
+    return build_uoe(cfg, task, "corrected", own)
 
 
 @MODELS.register(
-    "uoe_patch", "UoE corrected, patch-wise data selection: experts pick patches of 8 tokens"
+    "uoe_paper",
+    "UoE as released: unweighted union, untrained router, L/2 MLP, per-expert biases",
+    fields=UoEFields,
 )
-def build_uoe_patch(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
-    return build_uoe(patch_config(cfg), task, "corrected")
+def build_uoe_paper(
+    cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
+) -> SequenceClassifier:
+    return build_uoe(cfg, task, "paper", own)
 
 
 @MODELS.register(
-    "uoe_sample", "UoE corrected, per-sample expert selection: each chosen expert takes all tokens"
+    "uoe_patch",
+    "UoE corrected, patch-wise data selection: experts pick patches of 8 tokens",
+    fields=UoEFields,
 )
-def build_uoe_sample(cfg: ModelConfig, task: ModelTask) -> SequenceClassifier:
-    return build_uoe(sample_config(cfg), task, "corrected")
+def build_uoe_patch(
+    cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
+) -> SequenceClassifier:
+    return build_uoe(cfg, task, "corrected", patch_fields(own))
+
+
+@MODELS.register(
+    "uoe_sample",
+    "UoE corrected, per-sample expert selection: each chosen expert takes all tokens",
+    fields=UoEFields,
+)
+def build_uoe_sample(
+    cfg: ModelConfig, task: ModelTask, own: UoEFields = DEFAULT_FIELDS
+) -> SequenceClassifier:
+    return build_uoe(cfg, task, "corrected", sample_fields(own))

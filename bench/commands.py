@@ -213,6 +213,7 @@ def profile(args: argparse.Namespace) -> int:
 
     from bench import catalog, runner
     from bench.measure.cell import fixed_batch, preset, profile_model
+    from models.registry import build_model
 
     catalog.discover()
     catalog.TASKS.get(args.task)  # an unknown task lists the nearest names
@@ -236,8 +237,11 @@ def profile(args: argparse.Namespace) -> int:
         return 2
     cfg = resolved.configs[task]
     torch.manual_seed(0)
-    model = catalog.MODELS.get(args.model)(
-        cfg.model, resolved.tasks[task].model_task(cfg.data.max_len)
+    model = build_model(
+        args.model,
+        cfg.model,
+        resolved.tasks[task].model_task(cfg.data.max_len),
+        resolved.own(task),
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")

@@ -2,6 +2,7 @@
 `suites.config` (and `models.config.ModelConfig`):
 
     model.dim=128              every task's model.dim
+    model.proj_len=64          a model's own field: only the models that declare it (linformer)
     train.steps=200            every task's train.steps
     listops.data.max_len=2048  only the listops task
     measure.min_time_s=2       latency sampling (bench.measure.settings), like the others
@@ -16,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from suites.config import ConfigError, config_field
+from models.registry import field_type
+from suites.config import MODEL_FIELDS, ConfigError, config_field
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ def parse_override(text: str, task_names: Iterable[str]) -> Override:
         from bench.measure.settings import measure_field
 
         target = measure_field(name)
+    elif section == "model" and name not in MODEL_FIELDS:  # a model's own (suites.model_fields)
+        from bench import catalog
+        from suites.model_fields import own_field
+
+        catalog.discover()
+        target = own_field(name, catalog.MODELS)
     else:
         target = config_field(section, name)
     return Override(task, f"{section}.{name}", _convert(raw, target, path))
@@ -63,7 +71,7 @@ _CONVERTERS = {"int": int, "float": float, "str": str}
 
 
 def _convert(raw: str, target: dataclasses.Field[Any], path: str) -> Any:
-    type_name = str(target.type)
+    type_name = field_type(target)
     if type_name == "bool":
         if raw.lower() not in ("true", "false", "1", "0"):
             raise ConfigError(f"--set {path}={raw}: expected true or false")

@@ -1,15 +1,21 @@
-"""What a model is built from: its shape (`ModelConfig`) and what it needs to know of a task
-(`ModelTask`). Both are frozen; a suite builds the `ModelTask` from its own task spec, so the
-library never sees a suite."""
+"""What a model is built from: the shape every model of a comparison shares (`ModelConfig`) and
+what it needs to know of a task (`ModelTask`). Both are frozen; a suite builds the `ModelTask`
+from its own task spec, so the library never sees a suite.
+
+A setting of one model only (Linformer's `proj_len`, UoE's `attn_top_k`) is no field here: the
+model declares it in its own fields class, registered with its builder (`models.registry`);
+`check_field` and `check_choice` are the range checks such a class runs, worded like the shared
+ones.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 NORMS = ("layer", "rms")
 POOLS = ("mean", "sum_over_L")
-ROUTING_LEVELS = ("token", "sample")
-CAPACITY_RULES = ("variant", "factor", "half", "max_load")
 
 
 @dataclass(frozen=True)
@@ -22,45 +28,39 @@ class ModelConfig:
     ffn_dim: int = 128
     dropout: float = 0.0
     attn_dropout: float = 0.0
-    # Mixture-of-experts parts (UoE, Switch, Mixtral); dense models ignore these.
+    # The mixture-of-experts shape every MoE of a comparison shares (UoE, Switch, Mixtral), so
+    # that one `--set model.experts=8` reaches them all; dense models ignore these.
     experts: int = 4  # FFN experts (UoE: slices of the dense FFN, each ffn_dim / experts wide)
     top_k: int = 2  # FFN experts per token (Switch is top-1 by definition)
-    attn_top_k: int = 1  # UoE: head-experts per token
     capacity_factor: float = 1.25  # tokens an expert may keep = factor x fair share
     balance_loss_weight: float = 0.01  # load-balancing auxiliary loss
-    z_loss_weight: float = 0.001  # router z-loss (Switch)
-    # UoE data selection: tokens per patch; 0 = the variant's own (1, token level, for uoe,
-    # uoe_paper and uoe_sample; UOE_PATCH_TOKENS for uoe_patch).
-    patch_size: int = 0
-    routing_level: str = "token"  # UoE expert selection: per "token" or per "sample"
-    # UoE capacity rule of both parts, by name (models/uoe/model.py): "variant" (each variant's
-    # own), "factor" (capacity_factor x fair share), "half" (L/2), "max_load" (the busiest expert).
-    capacity_rule: str = "variant"
     # Backbone options, honoured by every model (README, "The released backbone"):
     norm: str = "layer"  # the blocks' pre-norms: "layer" (LayerNorm) | "rms" (RMSNorm, eps 1e-6)
     rope: bool = False  # the released rotary step on each mixer's input (models/layers/rotary.py)
     pool: str = "mean"  # "mean" over real tokens | "sum_over_L": their sum / the padded length
-    # Efficient-attention mixers; other models ignore these.
-    proj_len: int = 256  # Linformer: keys/values projected along the sequence to this length
-    random_features: int = 256  # Performer: FAVOR+ random features per head
 
     def __post_init__(self) -> None:
-        choices = {
-            "norm": NORMS,
-            "pool": POOLS,
-            "routing_level": ROUTING_LEVELS,
-            "capacity_rule": CAPACITY_RULES,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"model.{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}; "
-                    f"set e.g. --set model.{name}={allowed[0]}"
-                )
-        if self.patch_size < 0:
-            raise ValueError(
-                f"model.patch_size must be >= 0 (0 = the variant's own), got {self.patch_size}"
-            )
+        check_choice("norm", self.norm, NORMS)
+        check_choice("pool", self.pool, POOLS)
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    """Refuse `model.NAME=value` unless it is one of `allowed`, naming them."""
+    if value not in allowed:
+        raise ValueError(
+            f"model.{name}={value!r} is not one of {', '.join(allowed)}; "
+            f"set e.g. --set model.{name}={allowed[0]}"
+        )
+
+
+def check_field(name: str, value: Any, ok: bool, valid: str) -> None:
+    """Refuse `model.NAME=value` unless `ok`, naming the valid range (`valid`, e.g. "an integer
+    >= 1") and the `--set` that fixes it."""
+    if not ok:
+        raise ValueError(
+            f"model.{name}={value!r} is out of range: it must be {valid} "
+            f"(set it with --set model.{name}=VALUE)"
+        )
 
 
 @dataclass(frozen=True)

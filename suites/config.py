@@ -2,9 +2,10 @@
 settings, and the scale presets a suite defines them in.
 
 A suite defines its scales (tiny | small | paper) once, as a `Scale`: one base `CellConfig`
-plus per-task overrides {"section.field": value}; the user's `--set` overrides (parsed in
-`bench.config`) are applied last. Unknown keys and values of the wrong type are `ConfigError`s
-that name the valid fields.
+plus per-task overrides {"section.field": value}, and its settings of models' own fields
+(`model_own`, e.g. Linformer's proj_len: `suites.model_fields`); the user's `--set` overrides
+(parsed in `bench.config`) are applied last. Unknown keys and values of the wrong type are
+`ConfigError`s that name the valid fields.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from models.config import ModelConfig
+from models.registry import field_type
 from suites.config_ranges import check_ranges
 
 
@@ -47,7 +49,7 @@ class DataConfig:
     n_dev: int = 2_000
     n_test: int = 2_000
     seed: int = 0
-    # A generated task's generator variant ("" = the task's default); Pathfinder: "lra" (as
+    # A generated task's generator, by name ("" = the task's default); Pathfinder: "lra" (as
     # LRA's data was most likely made, the default) or "intended" (suites/lra/pathfinder/draw.py).
     generator: str = ""
 
@@ -65,6 +67,7 @@ class CellConfig:
 
 
 SECTIONS = ("model", "train", "data")
+MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))  # shared by every model
 
 
 class ConfigError(ValueError):
@@ -73,18 +76,29 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Scale:
-    """A named preset: the base cell config and per-task overrides as {"train.steps": 100}."""
+    """A named preset: the base cell config, per-task overrides as {"train.steps": 100}, and
+    its settings of models' own fields as {"proj_len": 32} (each reaches the models that
+    declare it; checked against the model registry when a plan is resolved, since the registry
+    is filled after the suites are imported)."""
 
     name: str
     description: str
     base: CellConfig
     per_task: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model_own: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         frozen = {t: MappingProxyType(dict(o)) for t, o in self.per_task.items()}
         object.__setattr__(self, "per_task", MappingProxyType(frozen))
+        object.__setattr__(self, "model_own", MappingProxyType(dict(self.model_own)))
         for overrides in self.per_task.values():
             apply_overrides(self.base, overrides)  # fail at definition time, not at run time
+        shared = sorted(set(self.model_own) & MODEL_FIELDS)
+        if shared:
+            raise ConfigError(
+                f"scale {self.name!r}: model_own sets {', '.join(shared)}, fields every model "
+                "shares: set them in the base ModelConfig"
+            )
 
     def resolve(self, task: str, user: Mapping[str, Any] = MappingProxyType({})) -> CellConfig:
         """The config of `task`: base, then this scale's task overrides, then `user`'s
@@ -95,13 +109,26 @@ class Scale:
         return cfg
 
 
+def split_model_own(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """{"section.field": value} -> (the settings of config fields, {field: value} of the
+    `model.field` settings that are no ModelConfig field: a model's own, `suites.model_fields`)."""
+    shared, own = {}, {}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section == "model" and name not in MODEL_FIELDS:
+            own[name] = value
+        else:
+            shared[key] = value
+    return shared, own
+
+
 def apply_overrides(cfg: CellConfig, overrides: Mapping[str, Any]) -> CellConfig:
     """A copy of `cfg` with {"section.field": value} applied; values must already be typed."""
     sections = {s: getattr(cfg, s) for s in SECTIONS}
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         target = config_field(section, name)
-        _check_type(value, target, key)
+        check_type(value, target, key)
         sections[section] = dataclasses.replace(sections[section], **{name: value})
     return CellConfig(**sections)
 
@@ -121,8 +148,9 @@ def config_field(section: str, name: str) -> dataclasses.Field[Any]:
 _SECTION_TYPES = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
 
 
-def _check_type(value: Any, target: dataclasses.Field[Any], key: str) -> None:
-    type_name = str(target.type)
+def check_type(value: Any, target: dataclasses.Field[Any], key: str) -> None:
+    """Refuse a `value` for `key` that is not of the type of the dataclass field `target`."""
+    type_name = field_type(target)
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, int | float) and not isinstance(value, bool),

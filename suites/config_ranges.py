@@ -1,5 +1,6 @@
 """Range checks of a resolved cell config, run when a scale resolves a task's config (so bad
-`--set` values are refused before any cell starts, with the field and its valid range).
+`--set` values are refused before any cell starts, with the field and its valid range). A
+model's own fields are checked by their own class (`models.registry`), when the plan resolves.
 
 Without them a negative batch size loops forever in the batch sampler and a zero batch size,
 `eval_every` or split size fails deep inside training with `range() arg 3 must not be zero` or a
@@ -27,16 +28,14 @@ def _finite(v: Any) -> bool:
 
 _rule(
     "train.batch_size train.steps train.eval_every data.max_len data.n_train data.n_dev "
-    "data.n_test model.dim model.depth model.heads model.ffn_dim model.experts model.top_k "
-    "model.attn_top_k model.proj_len model.random_features",
+    "data.n_test model.dim model.depth model.heads model.ffn_dim model.experts model.top_k",
     lambda v: v >= 1,
     "an integer >= 1",
 )
 _rule("train.warmup_steps train.eval_examples data.seed", lambda v: v >= 0, "an integer >= 0")
-_rule("model.patch_size", lambda v: v >= 0, "an integer >= 0 (0 = the model variant's own)")
 _rule("train.lr", lambda v: _finite(v) and v > 0, "a finite number > 0")
 _rule(
-    "train.weight_decay train.grad_clip model.balance_loss_weight model.z_loss_weight",
+    "train.weight_decay train.grad_clip model.balance_loss_weight",
     lambda v: _finite(v) and v >= 0,
     "a finite number >= 0 (grad_clip 0 = no clipping)",
 )
@@ -64,8 +63,4 @@ def check_ranges(cfg: Any, where: str = "") -> None:
     if model.top_k > model.experts:
         raise ValueError(
             f"{prefix}model.top_k={model.top_k} must be in [1, model.experts={model.experts}]"
-        )
-    if model.attn_top_k > model.heads:
-        raise ValueError(
-            f"{prefix}model.attn_top_k={model.attn_top_k} must be in [1, model.heads={model.heads}]"
         )

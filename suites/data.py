@@ -31,8 +31,8 @@ class DataRequest:
             trains on the same data).
         cache_dir: where generated/prepared data is cached.
         data_dir: user-supplied directory with the task's official files, or None.
-        generator: the generator variant of a generated task ("" = its default); a task
-            without variants refuses any other value.
+        generator: the generator of a generated task, by name ("" = its default); a task
+            without named generators refuses any other value.
     """
 
     max_len: int

@@ -26,7 +26,7 @@ class TaskSpec:
     vocab_size: int  # including the padding id 0
     num_inputs: int  # 1, or 2 for a dual-encoder task (retrieval)
     load: Callable[[DataRequest], TaskData]
-    # the `data.generator` variants its loader draws; the first is the default (an empty
+    # the `data.generator` names its loader can draw with; the first is the default (an empty
     # `data.generator` resolves to it, so the manifest and records name it)
     generators: tuple[str, ...] = ()
 

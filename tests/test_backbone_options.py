@@ -8,12 +8,14 @@ import dataclasses
 import pytest
 import torch
 
-from bench import catalog
 from models.config import ModelConfig, ModelTask
 from models.layers.rotary import RotaryStep
+from models.registry import build_model
+from models.uoe.model import UoEFields
 
 TASK = ModelTask(num_classes=3, vocab_size=13, num_inputs=1, max_len=32)
-BASE = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, proj_len=8, random_features=16)
+BASE = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32)
+OWN = {"proj_len": 8, "random_features": 16}  # models' own fields: each reads its own
 RELEASED = dataclasses.replace(BASE, norm="rms", rope=True, pool="sum_over_L")
 
 
@@ -26,7 +28,7 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _build(name: str, cfg: ModelConfig) -> torch.nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(cfg, TASK).eval()
+    return build_model(name, cfg, TASK, OWN).eval()
 
 
 def test_rotary_step_matches_complex_rotation_of_each_slices_second_half() -> None:
@@ -106,9 +108,14 @@ def test_each_option_acts_as_its_formula(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "field, value",
-    [("norm", "batch"), ("pool", "cls"), ("routing_level", "patch"), ("capacity_rule", "all")],
+    "fields, field, value",
+    [
+        (ModelConfig, "norm", "batch"),
+        (ModelConfig, "pool", "cls"),
+        (UoEFields, "routing_level", "patch"),
+        (UoEFields, "capacity_rule", "all"),
+    ],
 )
-def test_unknown_names_are_refused_naming_the_choices(field: str, value: str) -> None:
+def test_unknown_names_are_refused_naming_the_choices(fields: type, field: str, value: str) -> None:
     with pytest.raises(ValueError, match=rf"model\.{field}=.*is not one of"):
-        ModelConfig(**{field: value})
+        fields(**{field: value})

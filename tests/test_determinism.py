@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bench import catalog
+from models.registry import build_model
 
 THREADS = 2
 STEPS = 3  # switch on the old code repeated its first 2 steps and differed at the 3rd
@@ -31,10 +32,11 @@ def two_threads() -> Iterator[None]:
 
 def _train(name: str) -> tuple[list[float], list[torch.Tensor]]:
     """(loss of each step, parameters after the last step) of a seeded short training run."""
-    cfg = catalog.SUITES.get("lra").scales["tiny"].resolve("listops")
+    scale = catalog.SUITES.get("lra").scales["tiny"]
+    cfg = scale.resolve("listops")
     task = catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
     torch.manual_seed(0)
-    model = catalog.MODELS.get(name)(cfg.model, task)
+    model = build_model(name, cfg.model, task, scale.model_own)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(1)

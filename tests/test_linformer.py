@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from baselines.linformer import LinformerAttention
 from models.layers.attention import MultiHeadAttention
+from models.layers.linformer import LinformerAttention
 from models.layers.parts import lengths_to_mask
 
 DIM, HEADS, LEN = 8, 2, 6

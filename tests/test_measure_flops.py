@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import catalog
 from bench.measure.flops.analytic import analytic_flops
 from bench.measure.flops.counted import MissingFlopFormula, count_flops
 from bench.measure.flops.fvcore_check import fvcore_flops
@@ -18,11 +17,11 @@ from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
 from models.layers.parts import NO_AUX, NoAnalyticFlops
 from models.moe import experts
+from models.registry import build_model
 from models.uoe import smha, uome
 
-CFG = ModelConfig(
-    dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2, proj_len=16, random_features=16
-)
+CFG = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2)
+OWN = {"proj_len": 16, "random_features": 16}  # models' own fields: each reads its own
 VOCAB, CLASSES, BATCH, LENGTH = 20, 3, 4, 48
 
 
@@ -39,7 +38,7 @@ def _batch(num_inputs: int = 1, seed: int = 0):
 
 def _build(name: str, num_inputs: int = 1) -> nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(CFG, _task(num_inputs)).eval()
+    return build_model(name, CFG, _task(num_inputs), OWN).eval()
 
 
 def test_counted_forward_flops_match_the_analytic_figure(model_name: str) -> None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from bench import catalog
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
+from models.registry import build_model, own_fields
 
 # Models that reproduce a released implementation's padding handling on purpose; the xfail is
 # strict, so the entry must go when the model changes.
@@ -26,17 +27,20 @@ LENGTHS = torch.tensor([128, 77, 5, 1])
 DENSE = {"full_attention", "linformer", "performer", "performer_relu"}
 
 
-def _setting() -> tuple[ModelConfig, ModelTask]:
-    """The tiny LRA config for ListOps and its model-facing task."""
-    cfg = catalog.SUITES.get("lra").scales["tiny"].resolve("listops")
-    return cfg.model, catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
+def _setting() -> tuple[ModelConfig, ModelTask, dict]:
+    """The tiny LRA config for ListOps, its model-facing task, and the scale's settings of
+    models' own fields."""
+    scale = catalog.SUITES.get("lra").scales["tiny"]
+    cfg = scale.resolve("listops")
+    task = catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
+    return cfg.model, task, dict(scale.model_own)
 
 
 def _build(name: str) -> tuple[torch.nn.Module, int, int]:
     """(model, vocab size, max_len) at the tiny LRA config for ListOps, seeded."""
-    cfg, task = _setting()
+    cfg, task, own = _setting()
     torch.manual_seed(0)
-    model = catalog.MODELS.get(name)(cfg, task)
+    model = build_model(name, cfg, task, own)
     return model, task.vocab_size, task.max_len
 
 
@@ -82,7 +86,7 @@ def test_padded_positions_do_not_change_the_logits(model_name: str) -> None:
         assert not torch.allclose(model((changed,), (lengths,)).logits[2], before[2])
 
 
-def _dense_parameter_count(name: str, cfg: ModelConfig, task: ModelTask) -> int | None:
+def _dense_parameter_count(name: str, cfg: ModelConfig, task: ModelTask, own: dict) -> int | None:
     """Parameters of a dense model written out from its config, or None (no count here).
 
     Embeddings (token + position); per block two LayerNorms, qkv Linear(D, 3D), out Linear(D, D)
@@ -99,7 +103,7 @@ def _dense_parameter_count(name: str, cfg: ModelConfig, task: ModelTask) -> int 
     embeddings = (task.vocab_size + task.max_len) * d
     block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * h + h) + (h * d + d)
     if name == "linformer":
-        block += 2 * min(cfg.proj_len, task.max_len) * task.max_len
+        block += 2 * min(own_fields(name, own).proj_len, task.max_len) * task.max_len
     head_in = d if task.num_inputs == 1 else 4 * d
     head = (head_in * h + h) + (h * task.num_classes + task.num_classes)
     return embeddings + depth * block + 2 * d + head

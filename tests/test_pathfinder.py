@@ -57,9 +57,9 @@ THICK = PathfinderParams(
     distractor_length=2,
     num_distractor_snakes=6,
     # The rendering decides pixels here; the label rules (markers on tails and heads) are the
-    # same code in both variants. The "lra" rendering's 2x PIL line and soft, offset markers
+    # same code for both generators. The "lra" rendering's 2x PIL line and soft, offset markers
     # are checked against the reference's own output in tests/test_pathfinder_lra.py.
-    variant="intended",
+    generator="intended",
 )
 
 

@@ -1,4 +1,4 @@
-"""Pathfinder "as LRA made it" (variant "lra", the default) against the original generator.
+"""Pathfinder "as LRA made it" (generator "lra", the default) against the original generator.
 
 The reference figures below were measured by running drewlinsley/pathfinder@7b53886
 (`snakes2.from_wrapper` with LRA's Pathfinder32 "hard" settings, cv2 5.0, Pillow 13, scipy's old
@@ -9,11 +9,11 @@ project; nothing of it is imported here:
   `snakes2.draw_circle` at (16, 16), a 7 x 7 crop;
 * the seed orientations whose cv2.dilate leaves no -DBL_MAX pixel: -150..-121 degrees (30);
 * 800 images (numpy seeds 0, 1, 2): 1.16 distractor snakes per image (1.17, 1.24, 1.11 per
-  seed), 66.0 % zero pixels, 19.5 % of pixels in 1..31. For the "intended" variant the figure
+  seed), 66.0 % zero pixels, 19.5 % of pixels in 1..31. For the "intended" generator the figure
   is the issue's: 4.72 per image.
 
 The run side: the plan resolves an empty `data.generator` to the default by name, checks swept
-values too, and a record and its curve plot say which variant drew the data.
+values too, and a record and its curve plot say which generator drew the data.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def test_seed_orientations_the_reference_can_draw() -> None:
     g = geometry(PATHFINDER32, 1)
     allowed = np.flatnonzero(~g.seed_blocked) - 180
     assert allowed.tolist() == list(range(-150, -120))
-    assert not geometry(dataclasses.replace(PATHFINDER32, variant="intended"), 1).seed_blocked.any()
+    intended = dataclasses.replace(PATHFINDER32, generator="intended")
+    assert not geometry(intended, 1).seed_blocked.any()
     # by hand: at 0 degrees the taps are (1, 1), (1, 2), (1, 3): the bottom row sees none
     taps = lra_render.seed_taps(lra_render.dash(2, 0.5, 1, 0.0)[1], 2, 1)
     assert sorted(map(tuple, taps.tolist())) == [(1, 1), (1, 2), (1, 3)]
@@ -93,13 +94,13 @@ def test_seed_orientations_the_reference_can_draw() -> None:
 def drawn() -> dict[str, object]:
     return {
         v: draw_pathfinder(
-            dataclasses.replace(PATHFINDER32, variant=v), 256, np.random.default_rng(3)
+            dataclasses.replace(PATHFINDER32, generator=v), 256, np.random.default_rng(3)
         )
         for v in ("lra", "intended")
     }
 
 
-def test_distractor_density_per_variant(drawn) -> None:
+def test_distractor_density_per_generator(drawn) -> None:
     lra, intended = drawn["lra"].distractors.mean(), drawn["intended"].distractors.mean()
     # reference 1.16 (800 images; standard error of 256 images ~ 0.06); issue: 4.72
     assert 0.95 <= lra <= 1.45, lra
@@ -107,7 +108,7 @@ def test_distractor_density_per_variant(drawn) -> None:
     assert drawn["intended"].distractors.max() == PATHFINDER32.num_distractor_snakes
 
 
-def test_pixel_statistics_per_variant(drawn) -> None:
+def test_pixel_statistics_per_generator(drawn) -> None:
     lra, intended = drawn["lra"].images, drawn["intended"].images
     assert 100 * (lra == 0).mean() == pytest.approx(66.0, abs=2.0)
     assert 100 * ((lra >= 1) & (lra <= 31)).mean() == pytest.approx(19.5, abs=2.0)
@@ -118,13 +119,13 @@ def test_pixel_statistics_per_variant(drawn) -> None:
         assert (images.reshape(len(images), -1).max(1) == 255).all()  # min-max scaled
 
 
-def test_default_variant_and_the_choice() -> None:
-    assert PATHFINDER32.variant == "lra" and params_for(1024).variant == "lra"
-    assert params_for(1024, "intended").variant == "intended"
+def test_default_generator_and_the_choice() -> None:
+    assert PATHFINDER32.generator == "lra" and params_for(1024).generator == "lra"
+    assert params_for(1024, "intended").generator == "intended"
     with pytest.raises(ValueError, match="generator 'lra2' is unknown"):
         params_for(1024, "lra2")
-    with pytest.raises(ValueError, match="variant 'x' is unknown"):
-        PathfinderParams(variant="x")
+    with pytest.raises(ValueError, match="generator 'x' is unknown"):
+        PathfinderParams(generator="x")
 
 
 def test_plan_refuses_a_generator_a_task_lacks() -> None:
@@ -149,7 +150,7 @@ def test_default_generator_is_named_in_configs_and_sweeps_are_checked() -> None:
     )  # fmt: skip
     configs = resolve(plan).configs
     assert configs["pathfinder"].data.generator == "lra", "the default, by name"
-    assert configs["listops"].data.generator == "", "a task without variants keeps none"
+    assert configs["listops"].data.generator == "", "a task without generators keeps none"
     swept = dataclasses.replace(plan, sweep=("pathfinder.data.generator=intended,lra",))
     points = resolve(swept).variants
     assert sorted(c["pathfinder"].data.generator for _, c in points.values()) == ["intended", "lra"]

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from baselines.performer import PerformerAttention
 from bench.measure.quiet import import_fvcore_nn
 from models.layers.attention import MultiHeadAttention
 from models.layers.kernel_attention import (
@@ -17,6 +16,7 @@ from models.layers.kernel_attention import (
     softmax_kernel_features,
 )
 from models.layers.parts import lengths_to_mask
+from models.layers.performer import PerformerAttention
 
 DIM, HEADS, LEN = 8, 2, 6
 LENGTHS = torch.tensor([6, 4, 1])

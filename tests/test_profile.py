@@ -33,8 +33,11 @@ from models.layers.ranges import (
     slot,
 )
 from models.moe.experts import MoEConfig, MoEFFN
+from models.registry import build_model
 from suites.config import TrainConfig
 from suites.data import Split
+
+OWN = {"proj_len": 8, "random_features": 8}  # models' own fields: each reads its own
 
 FAST = [
     *("--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "data.n_train=40"),
@@ -143,7 +146,7 @@ def nested_phases(trace: Path) -> set[tuple[str, str]]:
     return found
 
 
-TRACE_CFG = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32, proj_len=8, random_features=8)
+TRACE_CFG = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32)
 TRACE_TASK = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
 
 
@@ -172,7 +175,7 @@ def test_every_part_emits_its_phases_into_a_real_trace(model_name: str, tmp_path
     """What the model's parts declare must be what a real trace of it shows (a new model is
     checked here with no edit); the models in the table above must also show what it pins."""
     torch.manual_seed(0)
-    model = catalog.MODELS.get(model_name)(TRACE_CFG, TRACE_TASK)
+    model = build_model(model_name, TRACE_CFG, TRACE_TASK, OWN)
     found = nested_phases(trace_one_step(model, tmp_path, model_name))
     if model_name in EXPECTED_PHASES:
         assert found == EXPECTED_PHASES[model_name]

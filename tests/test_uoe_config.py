@@ -1,6 +1,7 @@
 """The paper's hierarchical routing from the command line: `model.routing_level`,
-`model.capacity_rule` and `model.patch_size` reach both UoE parts of every variant, the per-sample
-routing keeps whole samples, and `uoe_patch` / `uoe_sample` are registered and listed."""
+`model.capacity_rule` and `model.patch_size` (the UoE models' own fields, `UoEFields`) reach both
+UoE parts of every UoE model, the per-sample routing keeps whole samples, and `uoe_patch` /
+`uoe_sample` are registered and listed."""
 
 from __future__ import annotations
 
@@ -13,18 +14,20 @@ from bench import catalog
 from bench.cli import main
 from bench.config import parse_override
 from models.config import ModelConfig, ModelTask
-from models.uoe.model import UOE_PATCH_TOKENS
+from models.registry import build_model
+from models.uoe.model import UOE_PATCH_TOKENS, UoEFields
 from models.uoe.routing import Capacity
-from suites.config import CellConfig, apply_overrides
+from suites.config import split_model_own
 
 catalog.discover()
-CFG = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2, attn_top_k=1)
+CFG = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2)
+OWN = UoEFields(attn_top_k=1)
 TASK = ModelTask(num_classes=3, vocab_size=13, num_inputs=1, max_len=64)
 
 
-def _build(name: str, cfg: ModelConfig = CFG) -> torch.nn.Module:
+def _build(name: str, own: UoEFields = OWN) -> torch.nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(cfg, TASK).eval()
+    return build_model(name, CFG, TASK, dataclasses.asdict(own)).eval()
 
 
 def _routings(model: torch.nn.Module) -> list:
@@ -45,9 +48,10 @@ def test_set_routing_level_and_capacity_rule_reach_every_part() -> None:
         parse_override(t, ["listops"])
         for t in ("model.routing_level=sample", "model.capacity_rule=half", "model.patch_size=4")
     ]
-    cfg = apply_overrides(CellConfig(model=CFG), {o.key: o.value for o in overrides}).model
+    shared, own = split_model_own({o.key: o.value for o in overrides})
+    assert not shared
     for name in ("uoe", "uoe_paper"):
-        for routing in _routings(_build(name, cfg)):
+        for routing in _routings(_build(name, UoEFields(**own))):
             assert routing.level == "sample" and routing.patch_size == 4
             assert routing.capacity == Capacity("fraction", 0.5)
 
@@ -56,12 +60,12 @@ def test_set_routing_level_and_capacity_rule_reach_every_part() -> None:
     "rule, want", [("factor", Capacity("factor", 1.25)), ("max_load", Capacity("max_load"))]
 )
 def test_capacity_rules_by_name(rule: str, want: Capacity) -> None:
-    cfg = dataclasses.replace(CFG, capacity_rule=rule)
+    own = dataclasses.replace(OWN, capacity_rule=rule)
     for name in ("uoe", "uoe_paper", "uoe_patch"):
-        assert all(r.capacity == want for r in _routings(_build(name, cfg)))
+        assert all(r.capacity == want for r in _routings(_build(name, own)))
 
 
-def test_variant_capacities() -> None:
+def test_default_capacities_of_each_model() -> None:
     paper = _routings(_build("uoe_paper"))
     assert [r.capacity for r in paper[:2]] == [Capacity("max_load"), Capacity("fraction", 0.5)]
     assert all(r.capacity == Capacity("factor", 1.25) for r in _routings(_build("uoe")))
@@ -71,18 +75,18 @@ def test_variant_capacities() -> None:
 
 def test_per_sample_routing_keeps_every_token_of_a_sample() -> None:
     assert _dropped(_build("uoe_sample")) == [0.0] * 4
-    assert _dropped(_build("uoe", dataclasses.replace(CFG, routing_level="sample"))) == [0.0] * 4
+    assert _dropped(_build("uoe", dataclasses.replace(OWN, routing_level="sample"))) == [0.0] * 4
     # The factor rule at 1.25 keeps ceil(1.25 * 2 n / 4) of the n tokens: 37.5 % of them drop.
-    dropped = _dropped(_build("uoe_sample", dataclasses.replace(CFG, capacity_rule="factor")))
+    dropped = _dropped(_build("uoe_sample", dataclasses.replace(OWN, capacity_rule="factor")))
     assert all(0.3 < d < 0.4 for d in dropped[1::2])  # the MLP parts (top-2 of 4)
 
 
-def test_registered_patch_and_sample_variants() -> None:
+def test_registered_patch_and_sample_models() -> None:
     patch = _routings(_build("uoe_patch"))
     assert all(r.patch_size == UOE_PATCH_TOKENS and r.level == "token" for r in patch)
     assert all(
         r.patch_size == 4
-        for r in _routings(_build("uoe_patch", dataclasses.replace(CFG, patch_size=4)))
+        for r in _routings(_build("uoe_patch", dataclasses.replace(OWN, patch_size=4)))
     )
     assert all(r.level == "sample" and r.patch_size == 1 for r in _routings(_build("uoe_sample")))
     assert all(r.weighted and r.mask_padding for r in patch + _routings(_build("uoe_sample")))
@@ -90,7 +94,7 @@ def test_registered_patch_and_sample_variants() -> None:
     assert all(r.patch_size == 1 and r.level == "token" for r in _routings(_build("uoe")))
 
 
-def test_bench_list_describes_the_uoe_variants(capsys) -> None:
+def test_bench_list_describes_the_uoe_models(capsys) -> None:
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
     for name, words in {

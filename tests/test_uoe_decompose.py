@@ -23,8 +23,8 @@ from models.uoe.uome import UnionMLP
 ALL = Capacity("factor", 1.0)
 
 
-def _everyone(experts: int, variant: str) -> RoutingConfig:
-    paper = variant == "paper"
+def _everyone(experts: int, behaviour: str) -> RoutingConfig:
+    paper = behaviour == "paper"
     return RoutingConfig(
         experts, experts, ALL, mask_padding=not paper, weighted=not paper, balance_loss_weight=0.0
     )
@@ -69,11 +69,11 @@ def test_split_attention_takes_each_heads_q_k_v_columns_and_out_rows() -> None:
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("variant", ["paper", "corrected"])
-def test_uome_with_all_experts_equals_the_explicit_expert_sum_and_dense(variant: str) -> None:
+@pytest.mark.parametrize("behaviour", ["paper", "corrected"])
+def test_uome_with_all_experts_equals_the_explicit_expert_sum_and_dense(behaviour: str) -> None:
     torch.manual_seed(1)
     dense = DenseFFN(8, 16, 0.0)
-    uome = UnionMLP(8, 16, _everyone(4, variant), 0.0)
+    uome = UnionMLP(8, 16, _everyone(4, behaviour), 0.0)
     w1, b1, w2, b2 = dense.up.weight, dense.up.bias, dense.down.weight, dense.down.bias
     uome.load_experts(split_mlp(w1, b1, w2, b2, 4))
     _uniform_gate(uome)
@@ -102,11 +102,11 @@ def test_uome_with_all_experts_equals_the_explicit_expert_sum_and_dense(variant:
     torch.testing.assert_close(g_uoe[2], g_dense[2].view(8, 4, 4).permute(1, 2, 0))
 
 
-@pytest.mark.parametrize("variant", ["paper", "corrected"])
-def test_smha_with_all_heads_equals_dense_attention(variant: str) -> None:
+@pytest.mark.parametrize("behaviour", ["paper", "corrected"])
+def test_smha_with_all_heads_equals_dense_attention(behaviour: str) -> None:
     torch.manual_seed(2)
     dense = MultiHeadAttention(8, 2, 0.0)
-    smha = SelectiveAttention(8, 2, _everyone(2, variant), 0.0)
+    smha = SelectiveAttention(8, 2, _everyone(2, behaviour), 0.0)
     q, o = dense.qkv, dense.out
     smha.load_experts(split_attention(q.weight, q.bias, o.weight, o.bias, 2))
     _uniform_gate(smha)
@@ -130,12 +130,14 @@ def _task() -> ModelTask:
     return ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=12)
 
 
-@pytest.mark.parametrize("variant", ["paper", "corrected"])
-def test_from_dense_model_equals_dense_outputs_and_gradients(variant: str) -> None:
+@pytest.mark.parametrize("behaviour", ["paper", "corrected"])
+def test_from_dense_model_equals_dense_outputs_and_gradients(behaviour: str) -> None:
     torch.manual_seed(3)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, experts=4)
     dense = catalog.MODELS.get("full_attention")(cfg, _task())
-    uoe = from_dense(dense, cfg, variant, routing=(_everyone(2, variant), _everyone(4, variant)))
+    uoe = from_dense(
+        dense, cfg, behaviour, routing=(_everyone(2, behaviour), _everyone(4, behaviour))
+    )
     _uniform_gate(uoe)
     tokens = torch.randint(1, 11, (4, 12))
     lengths = torch.tensor([12, 7, 3, 10])

@@ -19,7 +19,7 @@ from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 from suites.lra.scales import LRA_SCALES
 
-LRA = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, experts=4, top_k=2, attn_top_k=1)
+LRA = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, experts=4, top_k=2)  # attn_top_k 1
 
 
 def _task(max_len: int, vocab: int = 20) -> ModelTask:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from bench import catalog
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
+from models.uoe.model import UoEFields
 from models.uoe.released import load_released_state_dict
 
 D, HEADS, FFN, EXPERTS, TOP_K, ATTN_TOP_K, DEPTH = 16, 2, 32, 4, 2, 1, 2
@@ -35,7 +36,6 @@ RELEASED = ModelConfig(
     ffn_dim=FFN,
     experts=EXPERTS,
     top_k=TOP_K,
-    attn_top_k=ATTN_TOP_K,
     norm="rms",
     rope=True,
     pool="sum_over_L",
@@ -262,8 +262,10 @@ def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return tokens, lengths
 
 
-def _ours(sd: dict[str, torch.Tensor], cfg: ModelConfig = RELEASED) -> torch.nn.Module:
-    model = catalog.MODELS.get("uoe_paper")(cfg, TASK)
+def _ours(
+    sd: dict[str, torch.Tensor], cfg: ModelConfig = RELEASED, attn_top_k: int = ATTN_TOP_K
+) -> torch.nn.Module:
+    model = catalog.MODELS.get("uoe_paper")(cfg, TASK, UoEFields(attn_top_k=attn_top_k))
     load_released_state_dict(model, sd)
     return model
 
@@ -294,8 +296,8 @@ def test_uoe_paper_on_the_released_backbone_matches_the_looped_release(
     chosen token is kept and the fillers all score 0.)"""
     sd = released_state_dict(seed=0, heads=heads)
     tokens, lengths = _batch(seed=0)
-    cfg = dataclasses.replace(RELEASED, heads=heads, attn_top_k=attn_top_k)
-    model = _ours(sd, cfg)
+    cfg = dataclasses.replace(RELEASED, heads=heads)
+    model = _ours(sd, cfg, attn_top_k)
     model.train(mode == "train")
     diag = Diagnostics()
     with torch.no_grad():

@@ -36,7 +36,7 @@ def test_hand_built_token_selection_keeps_best_scores_in_position_order() -> Non
     assert _kept(sel)[0] == [[0, 2, 5], [1]]
     assert sel.stats["tokens_per_expert"].tolist() == [3.0, 1.0]
     assert sel.stats["dropped_fraction"].item() == pytest.approx(2 / 6)
-    # Gate weight of the corrected variant: k x the top-k renormalised probability (= 1 at k=1).
+    # Gate weight of the corrected behaviour: k x the top-k renormalised probability (= 1 at k=1).
     torch.testing.assert_close(sel.weight[0, 0][sel.valid[0, 0]], torch.ones(3))
 
 
@@ -58,7 +58,7 @@ def test_selection_never_picks_padding_and_keeps_position_order() -> None:
     assert not (sel.key_mask & ~mask[:, None, :].expand(-1, 4, -1).gather(-1, sel.positions)).any()
 
 
-def test_released_variant_routes_padding_and_fills_free_slots() -> None:
+def test_released_behaviour_routes_padding_and_fills_free_slots() -> None:
     """uoe_paper behaviour: padding competes like a real token, fillers are processed."""
     x = torch.tensor([[[1.0, 0], [2, 0], [0, 1], [0, 3]]])  # token 3 is padding
     mask = lengths_to_mask(torch.tensor([3]), 4)

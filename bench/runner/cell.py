@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from bench import catalog
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
 from bench.oom import is_out_of_memory
@@ -27,6 +26,7 @@ from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
 from models.layers.classifier import parameter_counts
+from models.registry import build_model
 from suites.config import CellConfig
 from suites.data import DataUnavailable, TaskData
 
@@ -48,7 +48,7 @@ def record_identity(resolved: ResolvedPlan, cell: CellId, run_id: str) -> dict[s
         seed=cell.seed,
         variant=cell.variant,
         variant_values=dict(resolved.variant(cell.variant).values),
-        config=resolved.shared_config(cell.task, cell.variant),
+        config=resolved.cell_config(cell.task, cell.variant, cell.model),
         started_at=utc_now(),
     )
 
@@ -84,7 +84,7 @@ def run_cell(
     try:
         torch.manual_seed(cell.seed)
         task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
-        model = catalog.MODELS.get(cell.model)(cfg.model, task)
+        model = build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
         counts = parameter_counts(model)
         if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
             measured = _measure(resolved, cell, model, data, cfg, run_dir)
@@ -225,7 +225,7 @@ def _ok(
             "n_test": len(data.test),
             "max_len": cfg.data.max_len,
             "data_seed": cfg.data.seed,
-            # a generated task's variant (resolved by the plan: never "" for such a task)
+            # a generated task's generator (resolved by the plan: never "" for such a task)
             **({"generator": cfg.data.generator} if cfg.data.generator else {}),
         },
         duration_s=time.perf_counter() - t0,

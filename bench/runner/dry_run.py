@@ -9,9 +9,18 @@ from bench.runner.plan import ResolvedPlan
 
 
 def config_line(resolved: ResolvedPlan, task: str) -> str:
-    """Every field of the task's resolved config, `section.field=value`, on one line."""
+    """Every field of the task's resolved config, `section.field=value`, on one line; then the
+    own fields of each planned model that has any, `; models: model.field=value`, the models
+    with the same values together."""
     config = resolved.configs[task].to_dict()
-    return " ".join(f"{s}.{k}={v}" for s, fields in config.items() for k, v in fields.items())
+    line = " ".join(f"{s}.{k}={v}" for s, fields in config.items() for k, v in fields.items())
+    groups: dict[str, list[str]] = {}
+    for model in resolved.plan.models:
+        fields = resolved.model_fields(task, "", model)
+        if fields:
+            text = " ".join(f"model.{k}={v}" for k, v in fields.items())
+            groups.setdefault(text, []).append(model)
+    return line + "".join(f"; {', '.join(models)}: {text}" for text, models in groups.items())
 
 
 def data_needs(resolved: ResolvedPlan) -> dict[str, str]:

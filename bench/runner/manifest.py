@@ -1,6 +1,7 @@
 """The run manifest (`bench.manifest.Manifest`) written when a run starts: the plan, each task's
-resolved config, the suite's reference model and own figures, the environment, and the
-grouped-GEMM kernel each routed part of each model will use on the run's device."""
+resolved config (the fields every model shares) and the own fields of each planned model that has
+any, the suite's reference model and own figures, the environment, and the grouped-GEMM kernel
+each routed part of each model will use on the run's device."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from typing import Any
 
 import torch
 
-from bench import catalog
 from bench.environment import environment
 from bench.manifest import COMMAND_FILE, MANIFEST_FILE, Manifest, write_manifest
 from bench.measure.numerics import numerics
 from bench.records import utc_now
 from bench.runner.plan import ResolvedPlan
+from models.registry import build_model
 from suites.atomic import write_text_atomic
 
 
@@ -41,6 +42,7 @@ def start(
         argv=tuple(argv),
         plan=plan,
         configs={task: resolved.shared_config(task) for task in resolved.configs},
+        model_fields=model_fields(resolved),
         launcher=dict(launcher or {"name": "in_process"}),
         reference_model=resolved.suite.reference_model,
         suite_metrics=resolved.suite.metrics,
@@ -49,6 +51,18 @@ def start(
         numerics=numerics(),
     )
     write_manifest(run_dir, manifest)
+
+
+def model_fields(resolved: ResolvedPlan, variant: str = "") -> dict[str, dict[str, Any]]:
+    """{task: {model: {field: value}}}: the own fields of each planned model that has any, at
+    sweep point `variant` (`configs` holds the fields every model shares)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in resolved.plan.tasks:
+        for name in resolved.plan.models:
+            fields = resolved.model_fields(task, variant, name)
+            if fields:
+                out.setdefault(task, {})[name] = fields
+    return out
 
 
 def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
@@ -67,7 +81,8 @@ def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:
         model_task = resolved.tasks[task].model_task(cfg.data.max_len)
         for name in resolved.plan.models:
             try:
-                model = catalog.MODELS.get(name)(cfg.model, model_task).to(device)
+                own = resolved.own(task)
+                model = build_model(name, cfg.model, model_task, own).to(device)
             except Exception as exc:  # recorded here, and again as the cells' error records
                 out.setdefault(task, {})[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 continue

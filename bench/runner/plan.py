@@ -1,5 +1,6 @@
 """A run's plan (`bench.run_plan.RunPlan`) checked against the registries and resolved into one
-config per task and sweep variant."""
+config per task and sweep variant, with the settings of models' own fields beside it
+(`suites.model_fields`)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.measure.cell import MeasureConfig
 from bench.run_plan import RunPlan
-from bench.runner.sweep import NO_SWEEP, Variant, variants
-from suites.config import CellConfig, Scale
+from bench.runner.sweep import NO_SWEEP, Variant, parse_axis, variants
+from models.registry import own_fields
+from suites.config import MODEL_FIELDS, CellConfig, Scale, split_model_own
+from suites.model_fields import check_own, check_planned
 from suites.spec import SuiteSpec, TaskSpec
 
 
 @dataclass(frozen=True)
 class ResolvedPlan:
-    """A plan checked against the registries, with each task's resolved config."""
+    """A plan checked against the registries, with each task's resolved config (the fields
+    every model shares) and its settings of models' own fields."""
 
     plan: RunPlan
     suite: SuiteSpec
@@ -29,15 +33,38 @@ class ResolvedPlan:
     overrides: tuple[Override, ...] = field(default=())
     # sweep variant key -> (the Variant, {task: config}); the one "" variant without a sweep
     variants: dict[str, tuple[Variant, dict[str, CellConfig]]] = field(default_factory=dict)
+    # sweep variant key ("" without one) -> task -> {own field: value}: the scale's
+    # `model_own`, then the `--set`s and swept values of `model.FIELD` that no ModelConfig has
+    model_own: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def config(self, task: str, variant: str = "") -> CellConfig:
-        """The resolved config of `task` at sweep point `variant`."""
+        """The resolved config of `task` at sweep point `variant` (the shared fields)."""
         if not variant:
             return self.configs[task]
         return self.variants[variant][1][task]
 
+    def own(self, task: str, variant: str = "") -> dict[str, Any]:
+        """The settings of models' own fields of `task` at sweep point `variant`, for
+        `models.registry.build_model` (each model reads the ones its fields class declares)."""
+        return self.model_own[variant][task]
+
+    def model_fields(self, task: str, variant: str, model: str) -> dict[str, Any]:
+        """`model`'s own fields at (task, variant), every one resolved (its class's defaults
+        updated by `own`); {} for a model without own fields."""
+        fields = own_fields(model, self.own(task, variant), catalog.MODELS)
+        return {} if fields is None else dataclasses.asdict(fields)
+
+    def cell_config(self, task: str, variant: str, model: str) -> dict[str, dict[str, Any]]:
+        """A cell's whole resolved config as JSON-ready nested dicts (what its record carries):
+        {"model": the shared fields and this model's own, "train": ..., "data": ...,
+        "measure": ...}."""
+        config = self.shared_config(task, variant)
+        config["model"] = {**config["model"], **self.model_fields(task, variant, model)}
+        return config
+
     def shared_config(self, task: str, variant: str = "") -> dict[str, dict[str, Any]]:
-        """The task's resolved config as JSON-ready sections (model, train, data, measure)."""
+        """The task's resolved config of the fields every model shares, as JSON-ready sections
+        (model, train, data, measure)."""
         config = self.config(task, variant).to_dict()
         config["measure"] = dataclasses.asdict(self.measure(task).latency)
         return config
@@ -76,27 +103,45 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
+    for text, override in zip(plan.overrides, overrides, strict=True):
+        _check_planned(override, plan.models, f"--set {text}")
+    for text in plan.sweep:
+        axis = parse_axis(text)
+        first = parse_override(f"{axis.key}={axis.values[0]}", suite.tasks)
+        _check_planned(first, plan.models, f"--sweep {text}")
 
-    def resolve_all(point: tuple[Override, ...]) -> dict[str, CellConfig]:
-        return {
-            t: with_generator(tasks[t], scale.resolve(t, for_task(point, t))) for t in plan.tasks
-        }
+    def resolve_all(point: tuple[Override, ...]) -> tuple[dict[str, CellConfig], dict]:
+        configs, own = {}, {}
+        for t in plan.tasks:
+            shared, own_set = split_model_own(for_task(point, t))
+            configs[t] = with_generator(tasks[t], scale.resolve(t, shared))
+            own[t] = {**scale.model_own, **own_set}
+            check_own(own[t], plan.models, catalog.MODELS, configs[t].model, where=t)
+        return configs, own
 
-    configs = resolve_all(cell_overrides)
-    swept = {}
+    configs, own = resolve_all(cell_overrides)
+    swept, swept_own = {}, {}
     for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
-        point = cell_overrides + tuple(
-            parse_override(text, suite.tasks) for text in variant.overrides
-        )
-        swept[variant.key] = (variant, resolve_all(point))
-    resolved = ResolvedPlan(plan, suite, scale, tasks, configs, overrides, swept)
+        point = tuple(parse_override(text, suite.tasks) for text in variant.overrides)
+        configs_at, swept_own[variant.key] = resolve_all(cell_overrides + point)
+        swept[variant.key] = (variant, configs_at)
+    resolved = ResolvedPlan(
+        plan, suite, scale, tasks, configs, overrides, swept, {"": own, **swept_own}
+    )
     for task in plan.tasks:
         resolved.measure(task)  # a bad measure.* value fails here, not after training
     return resolved
 
 
+def _check_planned(override: Override, planned: tuple[str, ...], given: str) -> None:
+    """A setting of a model's own field must reach a planned model (suites.model_fields)."""
+    section, _, name = override.key.partition(".")
+    if section == "model" and name not in MODEL_FIELDS:
+        check_planned(name, planned, catalog.MODELS, given)
+
+
 def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
-    """`cfg` with `data.generator` checked against the task's variants and, when empty, set to
+    """`cfg` with `data.generator` checked against the task's generators and, when empty, set to
     the task's default (its first), so manifests and records name the data actually drawn."""
     generator = cfg.data.generator
     if not generator:
@@ -108,8 +153,7 @@ def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
     if generator not in task.generators:
         choices = ", ".join(task.generators) or "none (drop data.generator)"
         raise ValueError(
-            f"{task.key}: data.generator={generator!r} is not one of its generator variants: "
-            f"{choices}"
+            f"{task.key}: data.generator={generator!r} is not one of its generators: {choices}"
         )
     return cfg
 

@@ -43,11 +43,6 @@ class Dispatch:
     def num_experts(self) -> int:
         return int(self.counts.shape[0])
 
-    @property
-    def every_slot_filled(self) -> bool:
-        """Every token has exactly m rows (dropless top-k): the sum is one gather, no zero-fill."""
-        return self.row_of_slot.numel() == self.token_index.numel()
-
     @staticmethod
     def build(
         token_index: torch.Tensor, expert_index: torch.Tensor, num_experts: int, num_tokens: int

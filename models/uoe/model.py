@@ -1,4 +1,5 @@
-"""The UoE variants (registered by `baselines/uoe.py`) and the dense -> UoE conversion.
+"""UoE in its two behaviours, "paper" and "corrected" (the models `baselines/uoe.py` registers
+use them), and the dense -> UoE conversion.
 
 `uoe_paper` ("paper") is the released LRA code (reference/uoe.md §1.3-1.4; `sparse_attention_v3`,
 `mlps_v2`, `process_v2`): unweighted union of expert outputs, so the routers get no gradient;
@@ -16,10 +17,12 @@ renormalised probability, so a uniform gate gives weight 1 and the union stays o
 scale), a load-balancing loss weighted by `balance_loss_weight`, padding and fillers never
 processed, capacity per sequence, dropped tokens counted.
 
-Both honour the hierarchical routing options of `ModelConfig`:
+Both honour the hierarchical routing options, the UoE models' own fields (`UoEFields`, set with
+`--set model.FIELD=VALUE`):
+  attn_top_k     head-experts per token (of `heads`)
   routing_level  "token" | "sample" (each sequence picks its top-k experts from its masked mean)
-  patch_size     tokens per patch of data selection (0 = the variant's own: 1, token level)
-  capacity_rule  by name, for both parts (CAPACITY_RULES below); "variant" keeps each variant's
+  patch_size     tokens per patch of data selection (0 = the model's own: 1, token level)
+  capacity_rule  by name, for both parts (CAPACITY_RULES below); "default" keeps each model's
                  own: uoe factor, uoe_paper max_load (attention) and half (MLP), and at the
                  sample level max_load everywhere, since in the released per-sample code each
                  chosen expert processes the whole sample.
@@ -34,10 +37,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
 
 from torch import nn
 
-from models.config import ModelConfig, ModelTask
+from models.config import ModelConfig, ModelTask, check_choice, check_field
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
@@ -46,40 +50,81 @@ from models.uoe.routing import Capacity, RoutingConfig
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 
-VARIANTS = ("paper", "corrected")
+BEHAVIOURS = ("paper", "corrected")
+ROUTING_LEVELS = ("token", "sample")
+CAPACITY_RULES = ("default", "factor", "half", "max_load")
 UOE_PATCH_TOKENS = 8  # uoe_patch's tokens per patch when model.patch_size is 0 (our choice)
 RELEASED_RANK_EPS = 1.0  # the released gates' epsilon (run_tasks.py --epsilon)
 
 
-def capacities(cfg: ModelConfig, variant: str) -> tuple[Capacity, Capacity]:
-    """(attention, MLP) capacity of a variant under `cfg.capacity_rule` (module doc)."""
+@dataclass(frozen=True)
+class UoEFields:
+    """The UoE models' own fields (uoe, uoe_paper, uoe_patch, uoe_sample; module doc)."""
+
+    attn_top_k: int = 1
+    """Head-experts each token is routed to, of `model.heads`."""
+    patch_size: int = 0
+    """Tokens per patch of data selection; 0 = the model's own (1, token level; uoe_patch:
+    UOE_PATCH_TOKENS)."""
+    routing_level: str = "token"
+    """Expert selection per "token" or per "sample"."""
+    capacity_rule: str = "default"
+    """The capacity of both parts, by name: "default" (each model's own), "factor"
+    (capacity_factor x the fair share), "half" (L/2), "max_load" (the busiest expert)."""
+
+    def __post_init__(self) -> None:
+        check_field("attn_top_k", self.attn_top_k, self.attn_top_k >= 1, "an integer >= 1")
+        check_field(
+            "patch_size",
+            self.patch_size,
+            self.patch_size >= 0,
+            "an integer >= 0 (0 = the model's own)",
+        )
+        check_choice("routing_level", self.routing_level, ROUTING_LEVELS)
+        check_choice("capacity_rule", self.capacity_rule, CAPACITY_RULES)
+
+    def check_shape(self, cfg: ModelConfig) -> None:
+        """attn_top_k within the heads (models.registry)."""
+        if self.attn_top_k > cfg.heads:
+            raise ValueError(
+                f"model.attn_top_k={self.attn_top_k} must be in [1, model.heads={cfg.heads}]"
+            )
+
+
+DEFAULT_FIELDS = UoEFields()
+
+
+def capacities(cfg: ModelConfig, own: UoEFields, behaviour: str) -> tuple[Capacity, Capacity]:
+    """(attention, MLP) capacity of a behaviour under `own.capacity_rule` (module doc)."""
     named = {
         "factor": Capacity("factor", cfg.capacity_factor),
         "half": Capacity("fraction", 0.5),
         "max_load": Capacity("max_load"),
     }
-    rule = cfg.capacity_rule
-    if rule != "variant":
+    rule = own.capacity_rule
+    if rule != "default":
         return named[rule], named[rule]
-    if cfg.routing_level == "sample":
+    if own.routing_level == "sample":
         return named["max_load"], named["max_load"]
-    if variant == "paper":
+    if behaviour == "paper":
         return named["max_load"], named["half"]
     return named["factor"], named["factor"]
 
 
-def routing_configs(cfg: ModelConfig, variant: str) -> tuple[RoutingConfig, RoutingConfig]:
-    """(attention routing, MLP routing) of a variant for this model config."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown UoE variant {variant!r}; variants: {VARIANTS}")
-    attn_capacity, mlp_capacity = capacities(cfg, variant)
-    common = dict(patch_size=cfg.patch_size or 1, level=cfg.routing_level)
-    if variant == "paper":
+def routing_configs(
+    cfg: ModelConfig, own: UoEFields, behaviour: str
+) -> tuple[RoutingConfig, RoutingConfig]:
+    """(attention routing, MLP routing) of a behaviour for this shape and these fields."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"unknown UoE behaviour {behaviour!r}; behaviours: {BEHAVIOURS}")
+    attn_capacity, mlp_capacity = capacities(cfg, own, behaviour)
+    common = dict(patch_size=own.patch_size or 1, level=own.routing_level)
+    if behaviour == "paper":
         paper = dict(
             mask_padding=False, weighted=False, balance_loss_weight=0.0, rank_eps=RELEASED_RANK_EPS
         )
         attn = RoutingConfig(
-            cfg.heads, cfg.attn_top_k, attn_capacity, **common, **paper, rank_norm="token"
+            cfg.heads, own.attn_top_k, attn_capacity, **common, **paper, rank_norm="token"
         )
         mlp = RoutingConfig(
             cfg.experts,
@@ -92,30 +137,32 @@ def routing_configs(cfg: ModelConfig, variant: str) -> tuple[RoutingConfig, Rout
         )
         return attn, mlp
     corrected = dict(mask_padding=True, weighted=True, balance_loss_weight=cfg.balance_loss_weight)
-    attn = RoutingConfig(cfg.heads, cfg.attn_top_k, attn_capacity, **common, **corrected)
+    attn = RoutingConfig(cfg.heads, own.attn_top_k, attn_capacity, **common, **corrected)
     mlp = RoutingConfig(cfg.experts, cfg.top_k, mlp_capacity, **common, **corrected)
     return attn, mlp
 
 
-def patch_config(cfg: ModelConfig) -> ModelConfig:
-    """uoe_patch's config: patches of UOE_PATCH_TOKENS tokens unless model.patch_size is set."""
-    return dataclasses.replace(cfg, patch_size=cfg.patch_size or UOE_PATCH_TOKENS)
+def patch_fields(own: UoEFields) -> UoEFields:
+    """uoe_patch's fields: patches of UOE_PATCH_TOKENS tokens unless model.patch_size is set."""
+    return dataclasses.replace(own, patch_size=own.patch_size or UOE_PATCH_TOKENS)
 
 
-def sample_config(cfg: ModelConfig) -> ModelConfig:
-    """uoe_sample's config: expert selection per sample."""
-    return dataclasses.replace(cfg, routing_level="sample")
+def sample_fields(own: UoEFields) -> UoEFields:
+    """uoe_sample's fields: expert selection per sample."""
+    return dataclasses.replace(own, routing_level="sample")
 
 
 def build_uoe(
     cfg: ModelConfig,
     task: ModelTask,
-    variant: str,
+    behaviour: str,
+    own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
-    """A UoE classifier; `routing` replaces the variant's (attention, MLP) routing if given."""
-    attn, mlp = routing or routing_configs(cfg, variant)
-    released = variant == "paper"
+    """A UoE classifier; `routing` replaces the behaviour's (attention, MLP) routing if given."""
+    own.check_shape(cfg)
+    attn, mlp = routing or routing_configs(cfg, own, behaviour)
+    released = behaviour == "paper"
     return build_classifier(
         cfg,
         task,
@@ -131,7 +178,8 @@ def build_uoe(
 def from_dense(
     dense: SequenceClassifier,
     cfg: ModelConfig,
-    variant: str,
+    behaviour: str,
+    own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
 ) -> SequenceClassifier:
     """A UoE copy of a full_attention classifier (trained or not) with identical weights.
@@ -139,8 +187,8 @@ def from_dense(
     Embeddings, norms and head are copied; every block's attention and MLP become SMHA and UoME
     holding the exact decomposition of the dense weights; routers are freshly initialised.
     """
-    attn, mlp = routing or routing_configs(cfg, variant)
-    released = variant == "paper"
+    attn, mlp = routing or routing_configs(cfg, own, behaviour)
+    released = behaviour == "paper"
     max_len = dense.encoder.embed.positions.num_embeddings
     model = copy.deepcopy(dense)
     for index, block in enumerate(model.encoder.blocks):

@@ -14,7 +14,7 @@ every score alike and change no ranking, so they are left out.
 Level 2, data selection: the sequence is cut into patches of p tokens (p = 1: token level); a
 patch's score for expert e is the mean of its real tokens' scores; each expert keeps at most c
 patches per sequence, best score first (ties: earlier patch), then puts them back in position
-order. The corrected variant scales each output by k x the patch mean of r, r = s renormalised
+order. The corrected behaviour scales each output by k x the patch mean of r, r = s renormalised
 over the token's top-k (so a uniform gate gives weight 1, the dense scale).
 
 Capacity c (in patches, per sequence):
@@ -238,7 +238,7 @@ class Router(nn.Module):
             aux = balance_loss(probs, chosen_tok, k, mask)
 
         def stats() -> dict[str, torch.Tensor]:
-            # Real tokens only, whatever the variant routes; computed when first read.
+            # Real tokens only, whatever the behaviour routes; computed when first read.
             demand = mask[..., None] & (
                 chosen if p == 1 else chosen.repeat_interleave(p, 1)[:, :length]
             )  # (B, L, E)

@@ -3,7 +3,7 @@
 Each head-expert e projects only the tokens the router gave it (through the grouped GEMM of
 `models.kernels`), attends among those tokens alone (keys restricted to real tokens), projects
 back with its row slice of W_o, and the outputs are scatter-added to the tokens' positions
-(weighted by the gate in the corrected variant). The output bias is added once per token.
+(weighted by the gate in the corrected behaviour). The output bias is added once per token.
 With every head taking every token this is exactly the dense `MultiHeadAttention`.
 
 `released=True` (uoe_paper) is the released `sparse_attention_v3.SparseSelfAttention`:
@@ -14,7 +14,7 @@ With every head taking every token this is exactly the dense `MultiHeadAttention
 - keys are masked as released, scores - 1e6 (1 - key mask): a row whose slots hold no real
   key (padding routed to a head) gets a near-unmasked softmax over its slots instead of NaN.
   Those rows are read: padding is scatter-added back and later competes for the MLP's slots.
-The corrected variant gives such a row slot 0 as its only key (its outputs are never read).
+The corrected behaviour gives such a row slot 0 as its only key (its outputs are never read).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Expert e is the column slice e of the up projection and the row slice e of the down projection
 (`decompose.split_mlp`); each token's output is the union (sum) of the experts that took it,
-scaled by the gate in the corrected variant, plus the down bias once. The expert computation is
+scaled by the gate in the corrected behaviour, plus the down bias once. The expert computation is
 gather -> grouped GEMM -> GELU -> grouped GEMM -> scatter-add through `models.kernels`.
 
 `released=True` (uoe_paper) is the released `mlps_v2.U_MLP`: each expert has its own down bias
@@ -114,7 +114,7 @@ class UnionMLP(nn.Module):
 
     def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
         """Forward FLOPs of a call on x (B, L, D): 2 per multiply-add over the rows the call
-        multiplied (`aux.sizes`; filler rows included in the released variant, where they are
+        multiplied (`aux.sizes`; filler rows included in the released behaviour, where they are
         computed)."""
         batch, length, dim = x_shape
         experts, width = self.router.cfg.num_experts, self.up_weight.shape[2]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from suites.lra.image import load_image
 from suites.lra.listops.generate import LISTOPS_NUM_CLASSES, LISTOPS_VOCAB_SIZE
 from suites.lra.listops.load import load_listops
-from suites.lra.pathfinder.draw import VARIANTS as PATHFINDER_VARIANTS
+from suites.lra.pathfinder.draw import GENERATORS as PATHFINDER_GENERATORS
 from suites.lra.pathfinder.load import load_pathfinder
 from suites.lra.retrieval import load_retrieval
 from suites.lra.scales import LRA_SCALES
@@ -67,7 +67,7 @@ TASKS = [
         vocab_size=PIXEL_VOCAB,
         num_inputs=1,
         load=load_pathfinder,
-        generators=PATHFINDER_VARIANTS,
+        generators=PATHFINDER_GENERATORS,
     ),
 ]
 

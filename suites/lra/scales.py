@@ -115,17 +115,7 @@ TINY = Scale(
     name="tiny",
     description="seconds per task on 2 CPU cores: d 32, 2 layers, length 128, 4k examples",
     base=CellConfig(
-        # proj_len / random_features below the length, so Linformer and Performer approximate.
-        model=ModelConfig(
-            dim=32,
-            depth=2,
-            heads=2,
-            ffn_dim=64,
-            dropout=0.0,
-            attn_dropout=0.0,
-            proj_len=32,
-            random_features=64,
-        ),
+        model=ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, dropout=0.0, attn_dropout=0.0),
         train=TrainConfig(
             batch_size=32,
             steps=600,
@@ -149,6 +139,8 @@ TINY = Scale(
             "data.n_test": 200,
         },
     },
+    # proj_len / random_features below the length, so Linformer and Performer approximate.
+    model_own={"proj_len": 32, "random_features": 64},
 )
 
 LRA_SCALES = {s.name: s for s in (TINY, SMALL, PAPER)}

@@ -1,7 +1,8 @@
 """The smoke suite's scale presets: tiny (CI: seconds per model) and small (a clearer signal).
 
-The MoE and efficient-attention fields are set for short sequences: Linformer projects to fewer
-positions than max_len and Performer uses few random features, so every registered model builds.
+The MoE fields and the efficient-attention models' own fields are set for short sequences:
+Linformer projects to fewer positions than max_len and Performer uses few random features, so
+every registered model builds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ _MODEL = ModelConfig(
     attn_dropout=0.0,
     experts=4,
     top_k=2,
-    proj_len=16,
-    random_features=32,
 )
+# Models' own fields (suites/model_fields.py): Linformer's k, the Performers' features per head.
+_MODEL_OWN = {"proj_len": 16, "random_features": 32}
 
 TINY = Scale(
     name="tiny",
@@ -38,6 +39,7 @@ TINY = Scale(
         ),
         data=DataConfig(max_len=32, n_train=1_024, n_dev=128, n_test=256),
     ),
+    model_own=_MODEL_OWN,
 )
 
 SMALL = Scale(
@@ -56,6 +58,7 @@ SMALL = Scale(
         ),
         data=DataConfig(max_len=64, n_train=4_096, n_dev=256, n_test=512),
     ),
+    model_own=_MODEL_OWN,
 )
 
 SMOKE_SCALES = {s.name: s for s in (TINY, SMALL)}

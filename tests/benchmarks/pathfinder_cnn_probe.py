@@ -5,7 +5,7 @@ ln 2, 50 %); so do many published reruns on GPUs (google-research/long-range-are
 alone cannot tell a training budget from broken data (labels that the pixels do not carry). A
 convolutional net has the locality prior the task rewards and leaves the plateau within a few
 thousand steps, so its dev accuracy well above 50 % says the labels are in the images, for the
-variant drawn. It is a diagnostic of the data, not a model of the registry and not LRA's
+generator drawn. It is a diagnostic of the data, not a model of the registry and not LRA's
 protocol: its figures go beside, never into, a benchmark table.
 
 Data: `load_pathfinder` with the `small` preset's sizes (or --n-train), from the cache `bench
@@ -13,8 +13,8 @@ run` fills (generated first if absent). Net: three blocks of two 3x3 conv + Batc
 (32, 64, 128 channels) each followed by 2x2 max pooling, then 128 hidden units and 2 logits;
 AdamW (lr 1e-3 unless --lr), weight decay 1e-4, batch 64, one intra-op thread, seeded.
 
-    python -m tests.benchmarks.pathfinder_cnn_probe --variant lra --steps 2000
-    python -m tests.benchmarks.pathfinder_cnn_probe --variant intended --steps 2000 --out FILE.md
+    python -m tests.benchmarks.pathfinder_cnn_probe --generator lra --steps 2000
+    python -m tests.benchmarks.pathfinder_cnn_probe --generator intended --steps 2000 --out FILE.md
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from torch import nn
 
 from bench.cli import DEFAULT_CACHE
 from suites.data import DataRequest, Split
-from suites.lra.pathfinder.draw import VARIANTS
+from suites.lra.pathfinder.draw import GENERATORS
 from suites.lra.pathfinder.load import load_pathfinder
 
 SIZE = 32  # Pathfinder-32
@@ -76,7 +76,7 @@ def accuracy(net: nn.Module, pixels: torch.Tensor, labels: torch.Tensor) -> floa
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", choices=VARIANTS, default=VARIANTS[0])
+    ap.add_argument("--generator", choices=GENERATORS, default=GENERATORS[0])
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--n-train", type=int, default=10_000, help="training images (small: 10k)")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=0,
         cache_dir=args.cache_dir or DEFAULT_CACHE,
         data_dir=None,
-        generator=args.variant,
+        generator=args.generator,
     )
     data = load_pathfinder(request)
     (x_train, y_train), dev, test = _images(data.train), _images(data.dev), _images(data.test)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["step", "examples seen", "train loss (interval mean)", "dev acc %", "elapsed s"]
     table = tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4g")
     text = (
-        f"Pathfinder-32 CNN probe, variant {args.variant}, {args.n_train} training images, "
+        f"Pathfinder-32 CNN probe, generator {args.generator}, {args.n_train} training images, "
         f"batch {batch}, lr {args.lr:g}, {args.threads} thread(s): test acc {test_acc:.1f} % after "
         f"{args.steps} steps ({data.source})\n\n{table}\n"
     )

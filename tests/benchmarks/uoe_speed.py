@@ -27,6 +27,7 @@ from tabulate import tabulate
 
 from bench import catalog, runner
 from bench.measure.cell import TimedModel, fixed_batch
+from models.registry import build_model
 
 REFERENCE = "full_attention"
 
@@ -53,7 +54,7 @@ def _timed_models(scale: str, models: list[str], threads: int) -> dict[str, dict
         out[task] = {}
         for name in plan.models:
             torch.manual_seed(0)
-            model = catalog.MODELS.get(name)(cfg.model, spec)
+            model = build_model(name, cfg.model, spec, resolved.own(task))
             out[task][name] = TimedModel(model, batch, train=cfg.train, device="cpu")
     return out
 

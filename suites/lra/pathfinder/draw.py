@@ -1,8 +1,8 @@
 """Pathfinder drawing primitives: generator parameters, antialiased dash and marker stamps,
 candidate geometry, and a padded canvas of many images that stamps are pasted into at once.
 
-The snake rules that use them are in `snakes.py` and `images.py`. Two variants
-(`PathfinderParams.variant`):
+The snake rules that use them are in `snakes.py` and `images.py`. Two generators
+(`PathfinderParams.generator`, chosen with `--set pathfinder.data.generator=NAME`):
 
 * "lra" (the default): stamps drawn as drewlinsley/pathfinder drew them (PIL line at 2x, dilated,
   Lanczos-resized) and its seed rule, under which most distractors are never drawn; see
@@ -20,7 +20,7 @@ import numpy as np
 
 from suites.lra.pathfinder import lra_render
 
-VARIANTS = ("lra", "intended")
+GENERATORS = ("lra", "intended")
 _SUB = 4  # subpixels per side for coverage antialiasing
 COLLIDE = 1.8  # reference threshold on M + new mask
 FREE = 0.3  # a pixel is free when its occupancy is at most this
@@ -45,12 +45,13 @@ class PathfinderParams:
     paddle_contrast: float = 0.75
     max_paddle_retrial: int = 2
     max_distractor_retrial: int = 4
-    variant: str = VARIANTS[0]  # one of VARIANTS, the first ("lra") the default (docstring)
+    generator: str = GENERATORS[0]  # one of GENERATORS, the first ("lra") the default (docstring)
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
+        if self.generator not in GENERATORS:
             raise ValueError(
-                f"pathfinder variant {self.variant!r} is unknown; use one of {', '.join(VARIANTS)}"
+                f"pathfinder generator {self.generator!r} is unknown; "
+                f"use one of {', '.join(GENERATORS)}"
             )
 
 
@@ -138,7 +139,7 @@ def geometry(p: PathfinderParams, margin: int) -> Geometry:
     offs = np.stack([np.floor(step * np.sin(ang)), np.floor(step * np.cos(ang))], 1)
     cand = np.unique(offs.astype(np.int64), axis=0)
     cand_angle = np.arctan2(cand[:, 0], cand[:, 1])
-    if p.variant == "lra":
+    if p.generator == "lra":
         seed, blocked = _lra_stamps(p, margin, theta)
         # the reference's flip_by_pi: the dash runs from the candidate back to the pivot
         back = np.where(cand_angle < 0, cand_angle + np.pi, cand_angle - np.pi)

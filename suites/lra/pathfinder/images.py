@@ -96,7 +96,7 @@ def _targets(p: PathfinderParams, g: Geometry, n: int, pad: int, rng):
             ok[live[~done]] = False
     # Both pending dashes enter the mask before the distractors; the reference ("lra") adds
     # only the second snake's (two_snakes: np.maximum(current_mask, current_segment_masks[-1])).
-    for s in snakes if p.variant == "intended" else snakes[1:]:
+    for s in snakes if p.generator == "intended" else snakes[1:]:
         canvas.paste(canvas.mask, rows[ok], s.last_at[ok], s.last_mask[ok], g.seed_stamps.half)
     return canvas, snakes, ok
 
@@ -203,7 +203,7 @@ def draw_pathfinder(p: PathfinderParams, n: int, rng: np.random.Generator) -> Dr
         start = np.where(origin[:, None] == 0, tails[0], tails[1])
         end = np.where(other[:, None] == 0, heads[0], heads[1])
         markers[want] = np.stack([start, end], 1)
-        if p.variant == "lra":
+        if p.generator == "lra":
             crop = canvas.image[:, pad : pad + p.size, pad : pad + p.size]
             crop = np.maximum(crop, lra_render.markers(p.size, markers[want], p.marker_radius))
             images[want] = np.stack([lra_render.bytescale(c) for c in crop])

@@ -1,7 +1,7 @@
 """LRA Pathfinder (and Path-X): generated images, split, cached on disk, as pixel tokens.
 
 The images come from `images.py` (the drewlinsley/pathfinder snake rules with
-the LRA parameters, drawn many at a time), by default in the "lra" variant (the reference's
+the LRA parameters, drawn many at a time), by default with the "lra" generator (the reference's
 rendering and its seed rule, under which most distractors are not drawn: most likely how LRA's
 released files were made, inferred); `--set pathfinder.data.generator=intended` draws what the
 reference meant instead (see draw.py). The resolution follows `max_len`: 1024 tokens = 32 x 32
@@ -29,7 +29,7 @@ import torch
 
 from suites.cache import cache_file, check_range, load_tensors, save_tensors
 from suites.data import DataRequest, Split, TaskData
-from suites.lra.pathfinder.draw import VARIANTS, PathfinderParams
+from suites.lra.pathfinder.draw import GENERATORS, PathfinderParams
 from suites.lra.pathfinder.images import draw_images
 from suites.workers import bound_pool
 
@@ -65,19 +65,19 @@ PRESETS = {32 * 32: PATHFINDER32, 128 * 128: PATHX}
 
 def params_for(max_len: int, generator: str = "") -> PathfinderParams:
     """The generator parameters for a sequence length (1024: Pathfinder32, 16384: Path-X) and a
-    variant ("" = the default "lra"; "intended"; see suites/lra/pathfinder/draw.py)."""
+    generator ("" = the default "lra"; "intended"; see suites/lra/pathfinder/draw.py)."""
     if max_len not in PRESETS:
         raise ValueError(
             f"pathfinder: max_len={max_len} is not an image size; use "
             "--set pathfinder.data.max_len=1024 (32x32) or 16384 (128x128 Path-X)"
         )
-    if generator and generator not in VARIANTS:
+    if generator and generator not in GENERATORS:
         raise ValueError(
             f"pathfinder: generator {generator!r} is unknown; use --set "
-            f"pathfinder.data.generator=<{'|'.join(VARIANTS)}>"
+            f"pathfinder.data.generator=<{'|'.join(GENERATORS)}>"
         )
     preset = PRESETS[max_len]
-    return dataclasses.replace(preset, variant=generator) if generator else preset
+    return dataclasses.replace(preset, generator=generator) if generator else preset
 
 
 def _draw_chunk(job: tuple[PathfinderParams, int, int, int, int]) -> tuple[np.ndarray, ...]:
@@ -117,7 +117,12 @@ def _cache_params(request: DataRequest, params: PathfinderParams) -> dict:
         "chunk": CHUNK,
         "seed": request.seed,
         "n": [request.n_train, request.n_dev, request.n_test],
-        "generator": dataclasses.asdict(params),
+        # The parameters' generator field was named "variant" when the key was made: kept, so
+        # caches drawn before the rename stay valid (the drawing did not change).
+        "generator": {
+            ("variant" if name == "generator" else name): value
+            for name, value in dataclasses.asdict(params).items()
+        },
     }
 
 

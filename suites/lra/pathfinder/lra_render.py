@@ -1,7 +1,7 @@
 """Pathfinder drawn as LRA's data was most likely made: the rendering of drewlinsley/pathfinder
-as its code ran (variant "lra" of `PathfinderParams`).
+as its code ran (generator "lra" of `PathfinderParams`).
 
-Three things differ from the "intended" variant (`draw.py`'s exact-coverage stamps):
+Three things differ from the "intended" generator (`draw.py`'s exact-coverage stamps):
 
 * Dashes and their occupancy masks are drawn as the reference drew them: a 1-px PIL line at
   antialias_scale x, the mask that line dilated by a disc of margin x antialias_scale, both

@@ -50,7 +50,7 @@ def _free_tails(canvas: Canvas, rows: np.ndarray, core: np.ndarray, border: int)
         return _free_maps(occ, np.zeros(len(thetas), dtype=np.int64), thetas, p.size, pad)[
             which.reshape(-1)
         ]
-    if p.variant == "lra":
+    if p.generator == "lra":
         # cv2.dilate ignores taps outside the image (its -DBL_MAX border): only the image's
         # own pixels, the occupied padding ring included, can make a tail unfree.
         occ = canvas.mask[rows].copy()
