@@ -18,7 +18,8 @@ from baselines.switch import SwitchFields
 from bench import catalog, runner
 from bench.cli import main
 from bench.config import parse_override
-from bench.records import read_manifest, read_records
+from bench.manifest import read_manifest
+from bench.records import read_records
 from bench.runner.dry_run import config_line
 from bench.runner.plan import RunPlan, resolve
 from models.config import ModelConfig, ModelTask
@@ -112,7 +113,7 @@ def test_set_changes_linformers_config_and_module_and_leaves_full_attention_alon
 def test_cell_config_is_the_whole_json_ready_config_of_one_model() -> None:
     resolved = resolve(_plan(("uoe_patch", "mixtral"), "model.patch_size=4", "model.dim=48"))
     uoe = resolved.cell_config("majority", "", "uoe_patch")
-    assert set(uoe) == {"model", "train", "data"}
+    assert set(uoe) == {"model", "train", "data", "measure"}
     assert uoe["model"]["dim"] == 48 and uoe["model"]["patch_size"] == 4
     assert {k: uoe["model"][k] for k in ("attn_top_k", "routing_level", "capacity_rule")} == {
         "attn_top_k": 1,
@@ -140,16 +141,19 @@ def test_the_manifest_records_own_fields_only_for_the_declaring_models(tmp_path)
         _plan(("full_attention", "linformer", "switch"), "model.proj_len=8"),
         sweep=("model.z_loss_weight=0,0.5",),
     )
-    runner.start(resolve(plan), tmp_path / "r", ["bench", "run"])
+    resolved = resolve(plan)
+    runner.start(resolved, tmp_path / "r", ["bench", "run"])
     manifest = read_manifest(tmp_path / "r")
-    assert manifest["model_fields"] == {
+    assert manifest.model_fields == {
         "majority": {"linformer": {"proj_len": 8}, "switch": {"z_loss_weight": 0.001}}
     }
-    shared = manifest["configs"]["majority"]["model"]
+    shared = manifest.configs["majority"]["model"]
     assert not {"proj_len", "z_loss_weight", "random_features", "attn_top_k"} & set(shared)
-    point = manifest["variant_configs"]["z_loss_weight=0.5"]
-    assert point["model_fields"]["majority"]["switch"] == {"z_loss_weight": 0.5}
-    assert point["model_fields"]["majority"]["linformer"] == {"proj_len": 8}
+    # a sweep point's own fields are in the config each of its records carries
+    point = "z_loss_weight=0.5"
+    assert resolved.cell_config("majority", point, "switch")["model"]["z_loss_weight"] == 0.5
+    assert resolved.cell_config("majority", point, "linformer")["model"]["proj_len"] == 8
+    assert "proj_len" not in resolved.cell_config("majority", point, "switch")["model"]
 
 
 def test_a_run_builds_each_cell_with_its_own_fields(tmp_path, capsys) -> None:
@@ -168,6 +172,7 @@ def test_a_run_builds_each_cell_with_its_own_fields(tmp_path, capsys) -> None:
         return sum(p.numel() for p in model.parameters())
 
     assert record.params_total == params(4) != params(16)  # 16: the scale's own setting
+    assert record.config["model"]["proj_len"] == 4, "the record says what it measured"
 
 
 def test_fields_classes_check_their_ranges() -> None:

@@ -145,11 +145,13 @@ def _rows(markdown: str) -> list[str]:
 
 def _write_run(run_dir: Path, suite: str, tasks, cells) -> None:
     """A run directory of ok records: cells = [(task, model, metrics)]."""
-    from bench.records import Record, RecordStore, write_manifest
+    from bench.manifest import Manifest, write_manifest
+    from bench.records import Record, RecordStore
+    from bench.run_plan import RunPlan
 
-    models = list(dict.fromkeys(m for _, m, _ in cells))
-    plan = {"suite": suite, "scale": "small", "models": models, "tasks": list(tasks), "seeds": [0]}
-    write_manifest(run_dir, {"plan": plan, "reference_model": "full_attention", "run_id": "r"})
+    models = tuple(dict.fromkeys(m for _, m, _ in cells))
+    plan = RunPlan(suite, "small", models, tuple(tasks), (0,))
+    write_manifest(run_dir, Manifest("r", "now", plan, reference_model="full_attention"))
     store = RecordStore(run_dir)
     for task, model, metrics in cells:
         store.append(

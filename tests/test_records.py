@@ -28,7 +28,7 @@ def test_append_and_read_round_trip(tmp_path) -> None:
     store.append(second)
     assert store.read() == [first, second]
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
-    assert json.loads(lines[0])["schema_version"] == SCHEMA_VERSION == 3
+    assert json.loads(lines[0])["schema_version"] == SCHEMA_VERSION == 4
 
 
 def test_latest_record_of_a_cell_wins(tmp_path) -> None:

@@ -120,7 +120,9 @@ def test_a_sweep_cell_equals_the_same_setting_given_with_set(tmp_path) -> None:
     assert swept["experts=2"].params_total < four.params_total  # half the experts' weights
     manifest = json.loads((tmp_path / "sweep" / "manifest.json").read_text())
     assert manifest["plan"]["sweep"] == ["model.experts=2,4"]
-    assert manifest["variant_configs"]["experts=2"]["configs"]["majority"]["model"]["experts"] == 2
+    assert "variant_configs" not in manifest, "each record carries its sweep point's config"
+    assert swept["experts=2"].config["model"]["experts"] == 2
+    assert four.config["model"]["experts"] == plain.config["model"]["experts"] == 4
 
 
 def test_resume_reruns_only_the_variant_without_an_ok_record(tmp_path) -> None:

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.manifest import Manifest, write_manifest
 from bench.records import Record, RecordStore
+from bench.run_plan import RunPlan
 from suites.lra.image import read_batch
 from suites.lra.listops.tsv import read_listops_tsv
 from suites.lra.retrieval import read_aan_tsv
@@ -46,6 +48,7 @@ def test_report_names_a_non_utf8_records_line(tmp_path, capsys, caplog) -> None:
     store.append(Record(**ok, seed=0, metrics={"accuracy": 0.5}))
     with open(store.path, "ab") as f:
         f.write(b'{"run_id": "\xff\xfe"}\n')
-    (tmp_path / "manifest.json").write_text('{"plan": {"suite": "smoke", "tasks": ["majority"]}}')
+    plan = RunPlan("smoke", "tiny", ("m",), ("majority",), (0,))
+    write_manifest(tmp_path, Manifest("r", "now", plan))
     assert main(["report", str(tmp_path), "--no-plots"]) == 0
     assert f"{store.path}:2: garbled record (not UTF-8" in caplog.text
