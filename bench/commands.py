@@ -212,7 +212,7 @@ def profile(args: argparse.Namespace) -> int:
     import torch
 
     from bench import catalog, runner
-    from bench.measure.cell import fixed_batch, preset, profile_model
+    from bench.measure.cell import fixed_batch, profile_model, profile_schedule
     from models.registry import build_model
 
     catalog.discover()
@@ -251,7 +251,7 @@ def profile(args: argparse.Namespace) -> int:
         fixed_batch(data.train, cfg.train.batch_size),
         train=cfg.train,
         device=torch.device(plan.device),
-        cfg=preset(args.scale).profile,
+        cfg=profile_schedule(cfg.measure),
         trace_dir=traces / f"{task}-{args.model}",
         trace_worker=args.model,
     )

@@ -5,7 +5,7 @@
     model.proj_len=64          a model's own field: only the models that declare it (linformer)
     train.steps=200            every task's train.steps
     listops.data.max_len=2048  only the listops task
-    measure.min_time_s=2       latency sampling (bench.measure.settings), like the others
+    measure.min_time_s=2       how a cell is measured (suites.config.MeasureConfig)
 
 Unknown keys and values of the wrong type are `ConfigError`s that name the valid fields.
 """
@@ -47,11 +47,7 @@ def parse_override(text: str, task_names: Iterable[str]) -> Override:
     if len(parts) != 2:
         raise ConfigError(f"--set {text!r}: key must be [task.]section.field, e.g. model.dim")
     section, name = parts
-    if section == "measure":  # latency sampling rules: bench.measure.settings
-        from bench.measure.settings import measure_field
-
-        target = measure_field(name)
-    elif section == "model" and name not in MODEL_FIELDS:  # a model's own (suites.model_fields)
+    if section == "model" and name not in MODEL_FIELDS:  # a model's own (suites.model_fields)
         from bench import catalog
         from suites.model_fields import own_field
 

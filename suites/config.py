@@ -1,5 +1,5 @@
-"""Typed, frozen cell configuration: model (`models.config.ModelConfig`), training and data
-settings, and the scale presets a suite defines them in.
+"""Typed, frozen cell configuration: model (`models.config.ModelConfig`), training, data and
+measurement settings, and the scale presets a suite defines them in.
 
 A suite defines its scales (tiny | small | paper) once, as a `Scale`: one base `CellConfig`
 plus per-task overrides {"section.field": value}, and its settings of models' own fields
@@ -55,18 +55,42 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class MeasureConfig:
+    """How hard a cell is measured after training: latency sampling (`warmup` untimed calls,
+    then samples until at least `min_count` AND their sum is at least `min_time_s`), the fvcore
+    FLOP cross-check (a traced forward, slow for big models) and the profiler schedule of
+    `--profile` and `bench profile` (steps skipped, traced but discarded, then recorded)."""
+
+    warmup: int = 2
+    min_count: int = 5
+    min_time_s: float = 1.0
+    fvcore: bool = True
+    profile_wait: int = 1
+    profile_warmup: int = 1
+    profile_active: int = 2
+
+
+# Measurement presets the suites' scales take: cheap at tiny (a whole tiny suite stays minutes),
+# stricter above.
+MEASURE_TINY = MeasureConfig(warmup=1, min_count=3, min_time_s=0.2)
+MEASURE_SMALL = MeasureConfig(warmup=2, min_count=5, min_time_s=1.0)
+MEASURE_PAPER = MeasureConfig(warmup=3, min_count=10, min_time_s=3.0)
+
+
+@dataclass(frozen=True)
 class CellConfig:
     """Everything one (task, model, seed) cell needs besides its identity."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
 
 
-SECTIONS = ("model", "train", "data")
+SECTIONS = ("model", "train", "data", "measure")
 MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))  # shared by every model
 
 
@@ -145,7 +169,12 @@ def config_field(section: str, name: str) -> dataclasses.Field[Any]:
     return fields[name]
 
 
-_SECTION_TYPES = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+_SECTION_TYPES = {
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "data": DataConfig,
+    "measure": MeasureConfig,
+}
 
 
 def check_type(value: Any, target: dataclasses.Field[Any], key: str) -> None:

@@ -28,11 +28,18 @@ def _finite(v: Any) -> bool:
 
 _rule(
     "train.batch_size train.steps train.eval_every data.max_len data.n_train data.n_dev "
-    "data.n_test model.dim model.depth model.heads model.ffn_dim model.experts model.top_k",
+    "data.n_test model.dim model.depth model.heads model.ffn_dim model.experts model.top_k "
+    "measure.min_count measure.profile_active",
     lambda v: v >= 1,
     "an integer >= 1",
 )
-_rule("train.warmup_steps train.eval_examples data.seed", lambda v: v >= 0, "an integer >= 0")
+_rule(
+    "train.warmup_steps train.eval_examples data.seed measure.warmup measure.profile_wait "
+    "measure.profile_warmup",
+    lambda v: v >= 0,
+    "an integer >= 0",
+)
+_rule("measure.min_time_s", lambda v: _finite(v) and v >= 0, "a finite number >= 0")
 _rule("train.lr", lambda v: _finite(v) and v > 0, "a finite number > 0")
 _rule(
     "train.weight_decay train.grad_clip model.balance_loss_weight",

@@ -229,16 +229,15 @@ class _FourierFFN(nn.Module):
 
 
 def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
-    from bench.measure.cell import MeasureConfig, measure_model
-    from bench.measure.latency import LatencyConfig
-    from suites.config import TrainConfig
+    from bench.measure.cell import measure_model
+    from suites.config import MeasureConfig, TrainConfig
     from suites.data import Split
 
     model = _build("full_attention")
     model.encoder.blocks[0].ffn = _FourierFFN()
     tokens, lengths = _batch()
     batch = Split(tokens, lengths, torch.zeros(BATCH, dtype=torch.int64))
-    cfg = MeasureConfig(LatencyConfig(warmup=0, min_count=1, min_time_s=0.0), fvcore=False)
+    cfg = MeasureConfig(warmup=0, min_count=1, min_time_s=0.0, fvcore=False)
     metrics = measure_model(
         model, batch, train=TrainConfig(lr=1e-3), device=torch.device("cpu"), cfg=cfg
     ).metrics

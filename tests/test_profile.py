@@ -218,3 +218,13 @@ def test_bench_profile_command_writes_a_trace(tmp_path, capsys) -> None:
     traces = list((tmp_path / "x" / "traces" / "listops-full_attention").glob("*.pt.trace.json"))
     assert len(traces) == 1 and str(traces[0]) in out
     assert ATTENTION in _annotations(traces[0])
+
+
+def test_bench_profile_takes_its_schedule_from_the_config(tmp_path) -> None:
+    """`bench profile` resolves its schedule as `bench run` does (`--set measure.profile_*`);
+    it used to read a fixed preset and ignore the overrides."""
+    argv = ["profile", "full_attention", "lra/listops", "--out", str(tmp_path), "--run-id", "x"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), *FAST, "--set", "measure.profile_active=3"]
+    assert main(argv) == 0
+    (trace,) = (tmp_path / "x" / "traces" / "listops-full_attention").glob("*.pt.trace.json")
+    assert sum(n.startswith("ProfilerStep#") for n in _annotations(trace)) == 3

@@ -189,13 +189,27 @@ def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None
     (record,) = read_records(tmp_path / "runs" / "r")
     assert len(record.metrics["latency_train_step_s_samples"]) == 7, "tiny's preset takes 3"
     measure = read_manifest(tmp_path / "runs" / "r").configs["first"]["measure"]
-    assert measure == {"warmup": 1, "min_count": 7, "min_time_s": 0.0}
+    rules = {k: measure[k] for k in ("warmup", "min_count", "min_time_s")}
+    assert rules == {"warmup": 1, "min_count": 7, "min_time_s": 0.0}
     assert record.config["measure"] == measure, "the record says how it was measured too"
     bad = ["run", "--suite", "smoke", *FAST, *_args(tmp_path, "b"), "--set", "measure.count=3"]
     assert main(bad) == 2
-    assert "measure fields: warmup, min_count, min_time_s" in capsys.readouterr().err
+    assert "measure fields: fvcore, min_count, min_time_s, profile_active" in capsys.readouterr().err
     assert main([*bad[:-1], "measure.min_count=0"]) == 2
-    assert "min_count >= 1" in capsys.readouterr().err
+    assert "measure.min_count=0 is out of range: it must be an integer >= 1" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_measurement_settings_belong_to_the_suites_scale() -> None:
+    """A scale's preset is part of its config (a suite that adds a scale adds its own), and
+    `bench profile` reads the profiler schedule from it too."""
+    from bench import catalog
+    from suites.config import MEASURE_PAPER, MEASURE_TINY
+
+    assert catalog.SUITES.get("smoke").scales["tiny"].base.measure == MEASURE_TINY
+    assert catalog.SUITES.get("lra").scales["paper"].base.measure == MEASURE_PAPER
+    assert catalog.SUITES.get("lra_efficiency").scales["tiny"].base.measure == MEASURE_TINY
 
 
 def test_bench_profile_writes_under_its_own_folder_not_runs() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +33,22 @@ from bench.measure.memory import measure_peak, resident_bytes
 from bench.measure.profile import ProfileConfig, ProfileResult, profile_steps
 from bench.oom import is_out_of_memory
 from bench.train_step import TrainStep
-from suites.config import TrainConfig
+from suites.config import MeasureConfig, TrainConfig
 from suites.data import Split
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MeasureConfig:
-    """How hard to measure: latency sampling rules, the profiler schedule, whether to run the
-    fvcore cross-check (a traced forward, slow for big models)."""
-
-    latency: LatencyConfig = field(default_factory=LatencyConfig)
-    profile: ProfileConfig = field(default_factory=ProfileConfig)
-    fvcore: bool = True
+def latency_rules(cfg: MeasureConfig) -> LatencyConfig:
+    """The latency sampling rules of a cell's `measure` config."""
+    return LatencyConfig(warmup=cfg.warmup, min_count=cfg.min_count, min_time_s=cfg.min_time_s)
 
 
-# Per scale: cheap at tiny (the whole LRA tiny run stays minutes per model), stricter above.
-MEASURE_PRESETS = {
-    "tiny": MeasureConfig(LatencyConfig(warmup=1, min_count=3, min_time_s=0.2)),
-    "small": MeasureConfig(LatencyConfig(warmup=2, min_count=5, min_time_s=1.0)),
-    "paper": MeasureConfig(LatencyConfig(warmup=3, min_count=10, min_time_s=3.0)),
-}
-
-
-def preset(scale: str) -> MeasureConfig:
-    if scale not in MEASURE_PRESETS:
-        raise ValueError(
-            f"no measurement preset for scale {scale!r}; known: {list(MEASURE_PRESETS)}"
-        )
-    return MEASURE_PRESETS[scale]
+def profile_schedule(cfg: MeasureConfig) -> ProfileConfig:
+    """The profiler schedule of a cell's `measure` config."""
+    return ProfileConfig(
+        wait=cfg.profile_wait, warmup=cfg.profile_warmup, active=cfg.profile_active
+    )
 
 
 @dataclass(frozen=True)
@@ -139,11 +125,11 @@ def measure_model(
         metrics["flops_train_per_example"] = counted.total / size
     optimizer.zero_grad(set_to_none=True)
 
-    train = sample_latency(train_step, cfg.latency, device)
-    metrics.update(_latency_metrics("train_step", train))
-    metrics["train_steps_per_s"] = 1.0 / train.median_s
-    if train.cpu_median_s:
-        metrics["train_steps_per_cpu_s"] = 1.0 / train.cpu_median_s
+    train_samples = sample_latency(train_step, latency_rules(cfg), device)
+    metrics.update(_latency_metrics("train_step", train_samples))
+    metrics["train_steps_per_s"] = 1.0 / train_samples.median_s
+    if train_samples.cpu_median_s:
+        metrics["train_steps_per_cpu_s"] = 1.0 / train_samples.cpu_median_s
     optimizer.zero_grad(set_to_none=True)  # the phase must free no resident tensor
     peak = measure_peak(train_step, device, resident=resident_bytes(work, optimizer))
     metrics["memory_peak_train_bytes"] = peak.peak_bytes
@@ -153,7 +139,7 @@ def measure_model(
 
     work.eval()
     optimizer.zero_grad(set_to_none=True)
-    metrics.update(_latency_metrics("infer", sample_latency(infer, cfg.latency, device)))
+    metrics.update(_latency_metrics("infer", sample_latency(infer, latency_rules(cfg), device)))
     peak = measure_peak(infer, device, resident=resident_bytes(work))
     metrics["memory_peak_infer_bytes"] = peak.peak_bytes
     if peak.reserved_bytes is not None:
@@ -162,7 +148,7 @@ def measure_model(
     artifacts: dict[str, Path] = {}
     if trace_dir is not None:
         work.train()
-        result = profile_steps(train_step, trace_dir, trace_worker, cfg.profile, device)
+        result = profile_steps(train_step, trace_dir, trace_worker, profile_schedule(cfg), device)
         artifacts = {"trace": result.trace, "op_table": result.op_table}
     return Measurements(metrics, artifacts)
 

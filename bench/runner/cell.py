@@ -153,7 +153,7 @@ def _measure(
         fixed_batch(data.test, cfg.train.batch_size),
         train=cfg.train,
         device=torch.device(resolved.plan.device),
-        cfg=resolved.measure(cell.task),
+        cfg=cfg.measure,
         trace_dir=trace_dir,
         trace_worker=cell.model,
     )

@@ -11,7 +11,6 @@ from typing import Any
 
 from bench import catalog
 from bench.config import Override, for_task, parse_override
-from bench.measure.cell import MeasureConfig
 from bench.run_plan import RunPlan
 from bench.runner.sweep import NO_SWEEP, Variant, parse_axis, variants
 from models.registry import own_fields
@@ -65,18 +64,10 @@ class ResolvedPlan:
     def shared_config(self, task: str, variant: str = "") -> dict[str, dict[str, Any]]:
         """The task's resolved config of the fields every model shares, as JSON-ready sections
         (model, train, data, measure)."""
-        config = self.config(task, variant).to_dict()
-        config["measure"] = dataclasses.asdict(self.measure(task).latency)
-        return config
+        return self.config(task, variant).to_dict()
 
     def variant(self, key: str) -> Variant:
         return self.variants[key][0] if key else NO_SWEEP
-
-    def measure(self, task: str) -> MeasureConfig:
-        """The task's measurement rules: the scale's preset and the `measure.*` overrides."""
-        from bench.measure.settings import measure_config
-
-        return measure_config(self.plan.scale, for_task(self.overrides, task))
 
 
 def resolve(plan: RunPlan) -> ResolvedPlan:
@@ -102,7 +93,6 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     if plan.threads is not None and plan.threads < 1:
         raise ValueError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
-    cell_overrides = tuple(o for o in overrides if not o.key.startswith("measure."))
     for text, override in zip(plan.overrides, overrides, strict=True):
         _check_planned(override, plan.models, f"--set {text}")
     for text in plan.sweep:
@@ -119,18 +109,15 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
             check_own(own[t], plan.models, catalog.MODELS, configs[t].model, where=t)
         return configs, own
 
-    configs, own = resolve_all(cell_overrides)
+    configs, own = resolve_all(overrides)
     swept, swept_own = {}, {}
     for variant in variants(plan.sweep, suite.tasks) if plan.sweep else ():
         point = tuple(parse_override(text, suite.tasks) for text in variant.overrides)
-        configs_at, swept_own[variant.key] = resolve_all(cell_overrides + point)
+        configs_at, swept_own[variant.key] = resolve_all(overrides + point)
         swept[variant.key] = (variant, configs_at)
-    resolved = ResolvedPlan(
+    return ResolvedPlan(
         plan, suite, scale, tasks, configs, overrides, swept, {"": own, **swept_own}
     )
-    for task in plan.tasks:
-        resolved.measure(task)  # a bad measure.* value fails here, not after training
-    return resolved
 
 
 def _check_planned(override: Override, planned: tuple[str, ...], given: str) -> None:

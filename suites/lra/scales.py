@@ -15,7 +15,15 @@ tiny: the whole suite for one model in about two minutes on 2 CPU cores (the REA
 from __future__ import annotations
 
 from models.config import ModelConfig
-from suites.config import CellConfig, DataConfig, Scale, TrainConfig
+from suites.config import (
+    MEASURE_PAPER,
+    MEASURE_SMALL,
+    MEASURE_TINY,
+    CellConfig,
+    DataConfig,
+    Scale,
+    TrainConfig,
+)
 
 _PAPER_MODEL = ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.1, attn_dropout=0.1)
 
@@ -26,6 +34,7 @@ PAPER = Scale(
         model=_PAPER_MODEL,
         train=TrainConfig(lr=1e-4, grad_clip=1.0, eval_examples=0),
         data=DataConfig(),
+        measure=MEASURE_PAPER,
     ),
     per_task={
         "listops": {
@@ -104,6 +113,7 @@ SMALL = Scale(
             eval_examples=0,
         ),
         data=DataConfig(max_len=512, n_train=10_000, n_dev=1_000, n_test=1_000),
+        measure=MEASURE_SMALL,
     ),
     per_task={
         "image": {"data.max_len": 1024, "train.batch_size": 16},
@@ -126,6 +136,7 @@ TINY = Scale(
             eval_examples=0,
         ),
         data=DataConfig(max_len=128, n_train=4_000, n_dev=500, n_test=500),
+        measure=MEASURE_TINY,
     ),
     per_task={
         "image": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},

@@ -19,7 +19,16 @@ from __future__ import annotations
 import torch
 
 from models.config import ModelConfig
-from suites.config import CellConfig, DataConfig, Scale, TrainConfig
+from suites.config import (
+    MEASURE_PAPER,
+    MEASURE_SMALL,
+    MEASURE_TINY,
+    CellConfig,
+    DataConfig,
+    MeasureConfig,
+    Scale,
+    TrainConfig,
+)
 from suites.data import DataRequest, Split, TaskData
 from suites.registry import register_suite
 from suites.spec import SuiteSpec, TaskSpec
@@ -45,7 +54,14 @@ def random_bytes(request: DataRequest) -> TaskData:
     )
 
 
-def _scale(name: str, description: str, model: ModelConfig, batch: int, divisor: int) -> Scale:
+def _scale(
+    name: str,
+    description: str,
+    model: ModelConfig,
+    batch: int,
+    divisor: int,
+    measure: MeasureConfig,
+) -> Scale:
     return Scale(
         name=name,
         description=description,
@@ -54,6 +70,7 @@ def _scale(name: str, description: str, model: ModelConfig, batch: int, divisor:
             # Only the step is timed: lr and clipping as in training, nothing runs to convergence.
             train=TrainConfig(batch_size=batch, steps=1, warmup_steps=0, lr=1e-4, grad_clip=1.0),
             data=DataConfig(max_len=1024, n_train=batch, n_dev=batch, n_test=batch),
+            measure=measure,
         ),
         per_task={task: {"data.max_len": n // divisor} for task, n in PAPER_LENGTHS.items()},
     )
@@ -67,14 +84,23 @@ SCALES = {
         ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, dropout=0.0, attn_dropout=0.0),
         batch=4,
         divisor=4,
+        measure=MEASURE_TINY,
     ),
-    "small": _scale("small", "lengths 512-2048, batch 8, d 64", _SMALL_MODEL, batch=8, divisor=2),
+    "small": _scale(
+        "small",
+        "lengths 512-2048, batch 8, d 64",
+        _SMALL_MODEL,
+        batch=8,
+        divisor=2,
+        measure=MEASURE_SMALL,
+    ),
     "paper": _scale(
         "paper",
         "LRA Table 2: lengths 1K-4K, batch 32; the UoE LRA model (d 64, 2 layers, FFN 128)",
         ModelConfig(dim=64, depth=2, heads=2, ffn_dim=128, dropout=0.1, attn_dropout=0.1),
         batch=32,
         divisor=1,
+        measure=MEASURE_PAPER,
     ),
 }
 

@@ -8,7 +8,7 @@ every registered model builds.
 from __future__ import annotations
 
 from models.config import ModelConfig
-from suites.config import CellConfig, DataConfig, Scale, TrainConfig
+from suites.config import MEASURE_SMALL, MEASURE_TINY, CellConfig, DataConfig, Scale, TrainConfig
 
 _MODEL = ModelConfig(
     dim=32,
@@ -38,6 +38,7 @@ TINY = Scale(
             eval_examples=0,
         ),
         data=DataConfig(max_len=32, n_train=1_024, n_dev=128, n_test=256),
+        measure=MEASURE_TINY,
     ),
     model_own=_MODEL_OWN,
 )
@@ -57,6 +58,7 @@ SMALL = Scale(
             eval_examples=0,
         ),
         data=DataConfig(max_len=64, n_train=4_096, n_dev=256, n_test=512),
+        measure=MEASURE_SMALL,
     ),
     model_own=_MODEL_OWN,
 )
