@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from models.errors import InputError
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = "pip install -e '.[dev]' in a checkout of the repository"
 
@@ -24,7 +26,7 @@ def tests_dir(root: Path = ROOT) -> Path:
     """The tests folder beside the source, or FileNotFoundError saying how to get one."""
     tests = root / "tests"
     if not (tests / "conftest.py").is_file():
-        raise FileNotFoundError(
+        raise InputError(
             f"bench check-model runs the repository's tests and found none beside the installed "
             f"source (no {tests / 'conftest.py'}): {INSTALL}"
         )
@@ -45,9 +47,7 @@ def check_model(name: str) -> int:
     catalog.MODELS.entry(name)  # UnknownNameError lists the nearest names
     tests = tests_dir()
     if importlib.util.find_spec("pytest") is None:
-        raise FileNotFoundError(
-            f"bench check-model needs pytest, which is not installed: {INSTALL}"
-        )
+        raise InputError(f"bench check-model needs pytest, which is not installed: {INSTALL}")
     argv = [*pytest_argv(name, tests), "-q"]
     print(f"bench check-model: {shlex.join(['python', *argv[1:]])}", flush=True)
     return subprocess.run(argv, cwd=tests.parent, check=False).returncode

@@ -3,8 +3,10 @@ parses, then calls the harness modules, which it imports lazily so `bench --help
 
 Exit codes: 0 when every cell is ok or skipped; 1 when a cell ended in error or oom, or a
 trained cell's measurements failed (unless --allow-measurement-errors); 2 for bad input (unknown
-name, malformed --set, missing run directory). `bench compare` exits 1 when a figure regressed;
-`bench check-model` exits with pytest's code (0 when every contract test passed).
+name, malformed --set, missing run directory: `models.errors.InputError`, one line that names
+the fix). `bench compare` exits 1 when a figure regressed; `bench check-model` exits with
+pytest's code (0 when every contract test passed). Any other exception is a bug: its traceback
+is printed with a line saying so, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench import commands
+from models.errors import InputError
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
 DEFAULT_OUT = Path("results") / "runs"
@@ -31,11 +35,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        # Bad input: say what was wrong and how to fix it, without a traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"bench: error: {message}", file=sys.stderr)
+    except InputError as exc:  # bad input: what was wrong and how to fix it, no traceback
+        print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:  # a bug, not the user's mistake: the traceback says where
+        traceback.print_exc()
+        print(
+            f"bench: internal error: the traceback above is a bug in uoe-bench (or in a model), "
+            f"not a problem with your input; please report it with the command: "
+            f"bench {' '.join(argv if argv is not None else sys.argv[1:])}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from models.errors import InputError
+
 if TYPE_CHECKING:
     from bench.runner.launch_options import LaunchOptions
 
@@ -28,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
     catalog.discover()
     if args.resume:
         if args.suite or args.models or args.tasks or args.overrides or args.profile or args.sweep:
-            raise ValueError(
+            raise InputError(
                 "--resume reruns the stored plan; drop --suite/--models/--tasks/--set/--sweep/"
                 "--profile"
             )
         if args.threads is not None:
-            raise ValueError("--resume keeps the run's thread count; drop --threads")
+            raise InputError("--resume keeps the run's thread count; drop --threads")
         run_dir = args.resume
         plan = read_plan(run_dir)
         if args.data_dir:  # e.g. the files were not there when the run started
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             check_writable(run_dir, "run directory")
     else:
         if not args.suite:
-            raise ValueError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
+            raise InputError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
         suite = catalog.SUITES.get(args.suite)
         data_dir, task_data_dirs = parse_data_dirs(args.data_dir or [])
         plan = runner.RunPlan(
@@ -297,7 +299,7 @@ def _seeds(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in _names(text))
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2"
         ) from None
 
@@ -306,9 +308,9 @@ def _check_device(device: str) -> str:
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     try:
         torch.device(device)
     except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a torch device; use cpu or cuda") from None
+        raise InputError(f"--device {device!r} is not a torch device; use cpu or cuda") from None
     return device

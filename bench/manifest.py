@@ -17,6 +17,7 @@ from typing import Any
 from bench.jsonsafe import dumps_finite
 from bench.run_plan import RunPlan
 from bench.schema import SCHEMA_VERSION, migrate_manifest
+from models.errors import InputError
 from suites.atomic import write_text_atomic
 from suites.metric import Metric
 
@@ -103,17 +104,18 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> Path:
 
 def read_raw_manifest(run_dir: Path) -> dict[str, Any]:
     """The manifest's JSON object as stored (before migration: older records are migrated
-    with it); FileNotFoundError or ValueError naming the file and the recovery."""
+    with it); InputError naming the file and the recovery when there is none or it is not
+    JSON."""
     path = Path(run_dir) / MANIFEST_FILE
     if not path.exists():
-        raise FileNotFoundError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
+        raise InputError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
     try:
         raw = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is corrupt (not JSON: {err}). {recovery_hint(run_dir)}") from None
+        raise InputError(f"{path} is corrupt (not JSON: {err}). {recovery_hint(run_dir)}") from None
     if not isinstance(raw, dict):
         problem = f"a JSON {type(raw).__name__}"
-        raise ValueError(f"{path} is corrupt ({problem}). {recovery_hint(run_dir)}")
+        raise InputError(f"{path} is corrupt ({problem}). {recovery_hint(run_dir)}")
     return raw
 
 
@@ -125,7 +127,7 @@ def read_manifest(run_dir: Path) -> Manifest:
         return Manifest.from_dict(raw)
     except ValueError as err:
         path = Path(run_dir) / MANIFEST_FILE
-        raise ValueError(f"{path} is corrupt ({err}). {recovery_hint(run_dir)}") from None
+        raise InputError(f"{path} is corrupt ({err}). {recovery_hint(run_dir)}") from None
 
 
 def recovery_hint(run_dir: Path) -> str:

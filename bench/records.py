@@ -26,6 +26,7 @@ from bench.cell_id import CellId
 from bench.manifest import read_raw_manifest
 from bench.schema import SCHEMA_VERSION, check_version, migrate_record
 from bench.stop_signals import stop_signals_held
+from models.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def read_records(run_dir: Path) -> list[Record]:
     """The latest record of every cell of a run directory."""
     store = RecordStore(run_dir)
     if not store.path.exists():
-        raise FileNotFoundError(f"no {RECORDS_FILE} in {run_dir}; is it a `bench run` directory?")
+        raise InputError(f"no {RECORDS_FILE} in {run_dir}; is it a `bench run` directory?")
     return list(store.latest().values())
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from models.errors import InputError
+
 SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 # Metrics that older efficiency records carried and the report now computes.
@@ -29,7 +31,7 @@ _DROPPED_METRICS = (
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A record or manifest of a schema version this uoe-bench cannot read."""
 
 

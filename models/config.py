@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from models.errors import InputError
+
 NORMS = ("layer", "rms")
 POOLS = ("mean", "sum_over_L")
 
@@ -47,7 +49,7 @@ class ModelConfig:
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
     """Refuse `model.NAME=value` unless it is one of `allowed`, naming them."""
     if value not in allowed:
-        raise ValueError(
+        raise InputError(
             f"model.{name}={value!r} is not one of {', '.join(allowed)}; "
             f"set e.g. --set model.{name}={allowed[0]}"
         )
@@ -57,7 +59,7 @@ def check_field(name: str, value: Any, ok: bool, valid: str) -> None:
     """Refuse `model.NAME=value` unless `ok`, naming the valid range (`valid`, e.g. "an integer
     >= 1") and the `--set` that fixes it."""
     if not ok:
-        raise ValueError(
+        raise InputError(
             f"model.{name}={value!r} is out of range: it must be {valid} "
             f"(set it with --set model.{name}=VALUE)"
         )

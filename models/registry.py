@@ -28,11 +28,12 @@ from typing import Any, Generic, TypeVar
 from torch import nn
 
 from models.config import ModelConfig, ModelTask
+from models.errors import InputError
 
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(InputError, KeyError):
     """A name that no entry of the registry has; `str()` lists the nearest names."""
 
     def __init__(self, kind: str, name: str, suggestions: list[str], known: list[str]) -> None:

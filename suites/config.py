@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from models.config import ModelConfig
+from models.errors import InputError
 from models.registry import field_type
 from suites.config_ranges import check_ranges
 
@@ -94,7 +95,7 @@ SECTIONS = ("model", "train", "data", "measure")
 MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))  # shared by every model
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A malformed override or an unknown configuration key; the message names the valid ones."""
 
 

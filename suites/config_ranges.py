@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from models.errors import InputError
+
 # "section.field" -> (test, the valid range as the message states it)
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {}
 
@@ -58,16 +60,16 @@ def check_ranges(cfg: Any, where: str = "") -> None:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if not test(value):
-            raise ValueError(
+            raise InputError(
                 f"{prefix}{key}={value!r} is out of range: it must be {valid} "
                 f"(set it with --set {key}=VALUE)"
             )
     model = cfg.model
     if model.dim % model.heads:
-        raise ValueError(
+        raise InputError(
             f"{prefix}model.dim={model.dim} must be divisible by model.heads={model.heads}"
         )
     if model.top_k > model.experts:
-        raise ValueError(
+        raise InputError(
             f"{prefix}model.top_k={model.top_k} must be in [1, model.experts={model.experts}]"
         )

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.config import ModelConfig
+from models.errors import InputError
 from models.registry import ModelBuilder, Registry, own_fields
 from suites.config import MODEL_FIELDS, ConfigError, check_type
 
@@ -84,4 +85,4 @@ def check_own(
             if hasattr(fields, "check_shape"):
                 fields.check_shape(shape)
         except ValueError as exc:
-            raise ValueError(f"{prefix}{exc}") from None
+            raise InputError(f"{prefix}{exc}") from None

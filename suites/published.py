@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.errors import InputError
+
 PUBLISHED_CSV = Path(__file__).parent / "lra" / "published.csv"
 COLUMNS = (
     *("source", "paper", "table", "model", "task", "metric", "setting", "value", "verified"),
@@ -200,6 +202,6 @@ def expand_sources(names: Sequence[str]) -> tuple[str, ...]:
         for key in keys:
             if key not in PROTOCOLS:
                 known = ", ".join([*PROTOCOLS, *ALIASES])
-                raise ValueError(f"unknown published source {name!r}; use one of {known}")
+                raise InputError(f"unknown published source {name!r}; use one of {known}")
             out.append(key)
     return tuple(dict.fromkeys(out))

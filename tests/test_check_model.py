@@ -15,6 +15,7 @@ import pytest
 
 from bench import catalog, check_model
 from bench.cli import main
+from models.errors import InputError
 
 TESTS = Path(__file__).resolve().parent
 PLANTED = "planted_wrong_phases"  # registered by tests/fixtures/planted_phases.py
@@ -81,7 +82,7 @@ def test_check_model_refuses_before_pytest_starts(monkeypatch, capsys, tmp_path)
     monkeypatch.setattr(check_model.subprocess, "run", run)
     assert main(["check-model", "mixtrl"]) == 2
     assert "Did you mean: mixtral?" in capsys.readouterr().err
-    with pytest.raises(FileNotFoundError, match=r"no .*tests/conftest\.py.*pip install -e"):
+    with pytest.raises(InputError, match=r"no .*tests/conftest\.py.*pip install -e"):
         check_model.tests_dir(tmp_path)
     monkeypatch.setattr(check_model.importlib.util, "find_spec", lambda name: None)
     assert main(["check-model", "mixtral"]) == 2

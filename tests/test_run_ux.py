@@ -194,7 +194,9 @@ def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None
     assert record.config["measure"] == measure, "the record says how it was measured too"
     bad = ["run", "--suite", "smoke", *FAST, *_args(tmp_path, "b"), "--set", "measure.count=3"]
     assert main(bad) == 2
-    assert "measure fields: fvcore, min_count, min_time_s, profile_active" in capsys.readouterr().err
+    assert (
+        "measure fields: fvcore, min_count, min_time_s, profile_active" in capsys.readouterr().err
+    )
     assert main([*bad[:-1], "measure.min_count=0"]) == 2
     assert "measure.min_count=0 is out of range: it must be an integer >= 1" in (
         capsys.readouterr().err

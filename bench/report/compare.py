@@ -39,6 +39,7 @@ from bench.manifest import read_manifest
 from bench.metric_catalog import HARNESS, MetricCatalog, sampled_range
 from bench.records import BUSY_KEY, CellId, Record, read_records
 from bench.report.frame import scalar_metrics
+from models.errors import InputError
 from suites.metric import Metric
 
 ENVIRONMENT_KEYS = (
@@ -63,7 +64,7 @@ class Tolerances:
 
     def __post_init__(self) -> None:
         if self.factor < 1.0 or self.acc_tol < 0 or self.rel_tol < 0:
-            raise ValueError("--factor must be >= 1 and the tolerances >= 0")
+            raise InputError("--factor must be >= 1 and the tolerances >= 0")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.manifest import Manifest, write_manifest
 from bench.records import utc_now
 from bench.run_plan import RunPlan
+from models.errors import InputError
 
 _TASK = re.compile(r"^([A-Za-z0-9_]+)=(.+)$")
 
@@ -25,19 +26,19 @@ def parse_data_dirs(values: Sequence[str]) -> tuple[str | None, tuple[tuple[str,
         match = _TASK.match(value)
         task, path = (match.group(1), match.group(2)) if match else (None, value)
         if not Path(path).expanduser().is_dir():
-            raise FileNotFoundError(
+            raise InputError(
                 f"--data-dir {value}: no directory {path}; give DIR (every task) or TASK=DIR"
             )
         path = str(Path(path).expanduser())
         if task is None:
             if plain is not None:
-                raise ValueError(
+                raise InputError(
                     f"--data-dir given twice without a task ({plain}, {path}); "
                     "name the task: --data-dir TASK=DIR"
                 )
             plain = path
         elif task in per_task:
-            raise ValueError(f"--data-dir {task}= given twice ({per_task[task]}, {path})")
+            raise InputError(f"--data-dir {task}= given twice ({per_task[task]}, {path})")
         else:
             per_task[task] = path
     return plain, tuple(per_task.items())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.errors import InputError
+
 LAUNCHERS = ("in_process", "ray")
 
 
@@ -26,7 +28,7 @@ class LaunchOptions:
 
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
-            raise ValueError(f"--launcher {self.launcher!r}: use one of {', '.join(LAUNCHERS)}")
+            raise InputError(f"--launcher {self.launcher!r}: use one of {', '.join(LAUNCHERS)}")
         if self.launcher != "ray":
             given = [
                 flag
@@ -39,4 +41,4 @@ class LaunchOptions:
                 if value is not None
             ]
             if given:
-                raise ValueError(f"{', '.join(given)} need --launcher ray")
+                raise InputError(f"{', '.join(given)} need --launcher ray")

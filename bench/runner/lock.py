@@ -17,10 +17,12 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from models.errors import InputError
+
 LOCK_FILE = ".lock"
 
 
-class RunDirLocked(FileExistsError):
+class RunDirLocked(InputError):
     """Another process holds the run directory's lock; the message names its PID."""
 
 

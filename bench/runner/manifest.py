@@ -17,6 +17,7 @@ from bench.manifest import COMMAND_FILE, MANIFEST_FILE, Manifest, write_manifest
 from bench.measure.numerics import numerics
 from bench.records import utc_now
 from bench.runner.plan import ResolvedPlan
+from models.errors import InputError
 from models.registry import build_model
 from suites.atomic import write_text_atomic
 
@@ -31,7 +32,7 @@ def start(
     `command.txt`, the command line, to rerun the run should its manifest be lost. `launcher`
     is what the launcher says of where cells go (a Ray cluster's resources)."""
     if (run_dir / MANIFEST_FILE).exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+        raise InputError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
     plan = resolved.plan
     if argv:
         command = shlex.join(["bench", *list(argv)[1:]])

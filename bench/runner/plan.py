@@ -13,6 +13,7 @@ from bench import catalog
 from bench.config import Override, for_task, parse_override
 from bench.run_plan import RunPlan
 from bench.runner.sweep import NO_SWEEP, Variant, parse_axis, variants
+from models.errors import InputError
 from models.registry import own_fields
 from suites.config import MODEL_FIELDS, CellConfig, Scale, split_model_own
 from suites.model_fields import check_own, check_planned
@@ -74,7 +75,7 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     """Check names (unknown ones raise with the nearest names) and resolve every task's config."""
     suite = catalog.SUITES.get(plan.suite)
     if plan.scale not in suite.scales:
-        raise ValueError(
+        raise InputError(
             f"unknown scale {plan.scale!r} for suite {plan.suite!r}; "
             f"scales: {', '.join(suite.scales)}"
         )
@@ -83,15 +84,15 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         catalog.MODELS.get(model)
     tasks = {t: catalog.TASKS.get(f"{plan.suite}/{t}") for t in plan.tasks}
     if not plan.seeds:
-        raise ValueError("a run needs at least one seed")
+        raise InputError("a run needs at least one seed")
     for task, _ in plan.task_data_dirs:
         if task not in suite.tasks:
-            raise ValueError(
+            raise InputError(
                 f"--data-dir {task}=...: {plan.suite} has no task {task!r}; "
                 f"tasks: {', '.join(suite.tasks)}"
             )
     if plan.threads is not None and plan.threads < 1:
-        raise ValueError(f"--threads {plan.threads}: need at least 1")
+        raise InputError(f"--threads {plan.threads}: need at least 1")
     overrides = tuple(parse_override(text, suite.tasks) for text in plan.overrides)
     for text, override in zip(plan.overrides, overrides, strict=True):
         _check_planned(override, plan.models, f"--set {text}")
@@ -139,7 +140,7 @@ def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
         )
     if generator not in task.generators:
         choices = ", ".join(task.generators) or "none (drop data.generator)"
-        raise ValueError(
+        raise InputError(
             f"{task.key}: data.generator={generator!r} is not one of its generators: {choices}"
         )
     return cfg

@@ -35,6 +35,7 @@ from bench.runner.ray_options import RayOptions, import_ray
 from bench.runner.ray_progress import CellBar
 from bench.runner.ray_worker import Tracker, run_cell_on_worker, torch_threads
 from bench.runner.run_log import RunLog
+from models.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class RayLauncher:
         gpus = (o.gpus_per_cell or 1.0) if o.on_gpu else 0.0
         nodes = [n["Resources"] for n in self._ray.nodes() if n["Alive"]]
         if not any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
-            raise ValueError(
+            raise InputError(
                 f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for a cell "
                 f"(nodes: {nodes}); lower --cpus-per-cell / --gpus-per-cell"
             )

@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from models.errors import InputError
+
 # Set before ray is first imported, a local instance binds every server to 127.0.0.1 instead of
 # the machine's routable address (ray's own switch; it is read at import).
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -32,15 +34,15 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ValueError("--max-retries must be >= 0")
+            raise InputError("--max-retries must be >= 0")
         for flag, value in (
             ("--cpus-per-cell", self.cpus_per_cell),
             ("--gpus-per-cell", self.gpus_per_cell),
         ):
             if value is not None and value <= 0:
-                raise ValueError(f"{flag} must be > 0")
+                raise InputError(f"{flag} must be > 0")
         if not self.on_gpu and self.gpus_per_cell:
-            raise ValueError("--gpus-per-cell needs --device cuda")
+            raise InputError("--gpus-per-cell needs --device cuda")
 
     @property
     def on_gpu(self) -> bool:
@@ -66,5 +68,5 @@ def import_ray(local: bool) -> Any:
     try:
         import ray
     except ImportError:
-        raise ValueError(f"--launcher ray needs ray: {INSTALL_HINT}") from None
+        raise InputError(f"--launcher ray needs ray: {INSTALL_HINT}") from None
     return ray

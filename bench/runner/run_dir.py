@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from models.errors import InputError
+
 
 def check_run_id(run_id: str) -> str:
     """`run_id` if it is one plain path component; else ValueError saying what is allowed."""
@@ -23,7 +25,7 @@ def check_run_id(run_id: str) -> str:
         or (os.altsep is not None and os.altsep in run_id)
     )
     if bad:
-        raise ValueError(
+        raise InputError(
             f"--run-id {run_id!r} is not a single directory name; run ids name a directory "
             "directly under --out (letters, digits, '-', '_', '.'; no '/' and not '..')"
         )
@@ -39,6 +41,6 @@ def check_writable(directory: Path, what: str) -> None:
             pass
     except OSError as err:
         reason = err.strerror or str(err)
-        raise ValueError(
+        raise InputError(
             f"{what} {directory} cannot be written ({reason}); pass a directory you can write"
         ) from None

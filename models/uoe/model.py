@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from models.config import ModelConfig, ModelTask, check_choice, check_field
+from models.errors import InputError
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
@@ -86,7 +87,7 @@ class UoEFields:
     def check_shape(self, cfg: ModelConfig) -> None:
         """attn_top_k within the heads (models.registry)."""
         if self.attn_top_k > cfg.heads:
-            raise ValueError(
+            raise InputError(
                 f"model.attn_top_k={self.attn_top_k} must be in [1, model.heads={cfg.heads}]"
             )
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from models.errors import InputError
 from suites.atomic import write_atomic, write_text_atomic
 from suites.data import DataRequest, DataUnavailable
 from suites.lra import extract
@@ -72,7 +73,7 @@ def unreachable_message(task: str, url: str, archive: Path, exc: OSError) -> str
     )
 
 
-class ChecksumMismatch(ValueError):
+class ChecksumMismatch(InputError):
     """The downloaded bytes do not have the expected SHA-256."""
 
 
@@ -134,14 +135,14 @@ def download(
 ) -> Path:
     """Fetch, verify and unpack TASK's archive into the cache; returns the ready data path."""
     if task not in ARCHIVES:
-        raise ValueError(
+        raise InputError(
             f"no download for task {task!r}; downloadable: {', '.join(ARCHIVES)} (pathfinder "
             "is generated on first use)"
         )
     spec = ARCHIVES[task]
     expected = sha256 or spec.sha256
     if expected is None:
-        raise ValueError(
+        raise InputError(
             f"{task}: no SHA-256 of {spec.filename} is known to uoe-bench, and downloads are "
             f"always verified; pass --sha256 HEX (the digest of a copy you trust)"
         )
@@ -151,7 +152,7 @@ def download(
     try:
         _fetch(source, archive, expected)
     except OSError as exc:  # no network, DNS, HTTP error, unreadable file:// path
-        raise ValueError(unreachable_message(task, source, archive, exc)) from None
+        raise InputError(unreachable_message(task, source, archive, exc)) from None
     dest = download_dir(cache_dir, task)
     log(f"verified SHA-256 {expected}; unpacking into {dest}")
     ready, count = _unpack_verified(task, archive, spec, dest, expected, source)
@@ -199,9 +200,9 @@ def _find_in(task: str, root: Path) -> Path:
         else:
             path = _finders()[task](_request(root / ".none", root))
     except (DataUnavailable, ValueError) as err:
-        raise ValueError(f"{task}: the archive's data is incomplete: {err}") from None
+        raise InputError(f"{task}: the archive's data is incomplete: {err}") from None
     if not path.is_relative_to(root):
-        raise ValueError(f"{task}: the archive holds none of the task's data (found {path})")
+        raise InputError(f"{task}: the archive holds none of the task's data (found {path})")
     return path
 
 

@@ -28,10 +28,12 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from models.errors import InputError
+
 PARTIAL_PREFIX = ".partial-"
 
 
-class UnsafeArchive(ValueError):
+class UnsafeArchive(InputError):
     """A member would leave the target folder, or is of a type never unpacked."""
 
 

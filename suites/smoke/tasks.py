@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from models.errors import InputError
 from suites.data import DataRequest, Split, TaskData
 
 MIN_LENGTH = 4
@@ -34,7 +35,7 @@ Generate = Callable[[int, int, torch.Generator], Split]
 def _lengths(n: int, max_len: int, g: torch.Generator, odd: bool = False) -> torch.Tensor:
     """(n,) int64 lengths uniform in [MIN_LENGTH, max_len] (odd ones only when `odd`)."""
     if max_len < MIN_LENGTH + 1:
-        raise ValueError(f"smoke tasks need data.max_len >= {MIN_LENGTH + 1}, got {max_len}")
+        raise InputError(f"smoke tasks need data.max_len >= {MIN_LENGTH + 1}, got {max_len}")
     lengths = torch.randint(MIN_LENGTH, max_len + 1, (n,), generator=g)  # (n,)
     if odd:
         lengths = lengths - (lengths % 2 == 0).long()  # even -> the odd length below it
