@@ -4,15 +4,19 @@
 # its tables and plots into results/report and its accuracy table into README.md. Review
 # `git diff results/ README.md` before committing; say in the commit message why figures moved.
 #
-#   results/refresh.sh     # uses .venv/bin/bench and .venv/bin/python, or $BENCH and $PYTHON
+#   results/refresh.sh                # uses .venv/bin/bench and .venv/bin/python, or $BENCH and $PYTHON
+#   results/refresh.sh --report-only  # only re-render results/report and the README table from
+#                                     # the committed reference (a report change, no new figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench="${BENCH:-.venv/bin/bench}"
 python="${PYTHON:-.venv/bin/python}"
 start=$(date +%s)
 
-rm -rf results/reference/smoke
-"$bench" run --suite smoke --scale tiny --out results/reference --run-id smoke --no-progress
+if [ "${1:-}" != "--report-only" ]; then
+    rm -rf results/reference/smoke
+    "$bench" run --suite smoke --scale tiny --out results/reference --run-id smoke --no-progress
+fi
 
 rm -rf results/report
 "$bench" report results/reference/smoke --out results/report --format md
