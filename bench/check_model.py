@@ -41,10 +41,10 @@ def pytest_argv(name: str, tests: Path) -> list[str]:
 def check_model(name: str) -> int:
     """Run the contract tests for registered model `name`; pytest's exit code. An unknown name
     (nearest names listed), a missing tests folder or pytest are refused before pytest starts."""
-    from bench import catalog
+    from bench import registries
 
-    catalog.discover()
-    catalog.MODELS.entry(name)  # UnknownNameError lists the nearest names
+    registries.discover()
+    registries.MODELS.entry(name)  # UnknownNameError lists the nearest names
     tests = tests_dir()
     if importlib.util.find_spec("pytest") is None:
         raise InputError(f"bench check-model needs pytest, which is not installed: {INSTALL}")

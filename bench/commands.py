@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from bench import catalog, runner
+    from bench import registries, runner
     from bench.manifest import read_manifest
     from bench.run_plan import DEFAULT_THREADS
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.runner.resume import read_plan
     from bench.runner.run_dir import check_run_id, check_writable
 
-    catalog.discover()
+    registries.discover()
     if args.resume:
         if args.suite or args.models or args.tasks or args.overrides or args.profile or args.sweep:
             raise InputError(
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.suite:
             raise InputError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
-        suite = catalog.SUITES.get(args.suite)
+        suite = registries.SUITES.get(args.suite)
         data_dir, task_data_dirs = parse_data_dirs(args.data_dir or [])
         plan = runner.RunPlan(
             suite=args.suite,
             scale=args.scale,
-            models=_names(args.models) or tuple(catalog.MODELS.names()),
+            models=_names(args.models) or tuple(registries.MODELS.names()),
             tasks=_names(args.tasks) or suite.tasks,
             seeds=_seeds(args.seeds),
             overrides=tuple(args.overrides),
@@ -150,15 +150,19 @@ def _run_exit_code(records, allow_measurement_errors: bool) -> int:
 
 
 def list_registries(args: argparse.Namespace) -> int:
-    from bench import catalog
+    from bench import registries
 
     if args.what == "metrics":
         return list_metrics(markdown=args.markdown)
-    catalog.discover()
-    registries = {"models": catalog.MODELS, "suites": catalog.SUITES, "tasks": catalog.TASKS}
-    for what in [args.what] if args.what else list(registries):
+    registries.discover()
+    by_kind = {
+        "models": registries.MODELS,
+        "suites": registries.SUITES,
+        "tasks": registries.TASKS,
+    }
+    for what in [args.what] if args.what else list(by_kind):
         print(f"{what}:")
-        entries = list(registries[what].entries())
+        entries = list(by_kind[what].entries())
         width = max((len(e.name) for e in entries), default=0)
         for entry in entries:
             print(f"  {entry.name:<{width}}  {entry.description}")
@@ -167,14 +171,14 @@ def list_registries(args: argparse.Namespace) -> int:
 
 def list_metrics(markdown: bool) -> int:
     """The metric catalog: every figure a record can carry (suites' own figures after it)."""
-    from bench import catalog
+    from bench import registries
     from bench.metric_catalog import HARNESS
 
     if markdown:
         print(HARNESS.markdown_table())
         return 0
-    catalog.discover()
-    suites = [(s.name, s.metrics) for s in (e.obj for e in catalog.SUITES.entries())]
+    registries.discover()
+    suites = [(s.name, s.metrics) for s in (e.obj for e in registries.SUITES.entries())]
     entries = [("", m) for m in HARNESS] + [(n, m) for n, ms in suites for m in ms]
     width = max(len(m.name) for _, m in entries)
     for suite, m in entries:
@@ -213,12 +217,12 @@ def profile(args: argparse.Namespace) -> int:
 
     import torch
 
-    from bench import catalog, runner
+    from bench import registries, runner
     from bench.measure.cell import fixed_batch, profile_model, profile_schedule
     from models.registry import build_model
 
-    catalog.discover()
-    catalog.TASKS.get(args.task)  # an unknown task lists the nearest names
+    registries.discover()
+    registries.TASKS.get(args.task)  # an unknown task lists the nearest names
     suite, _, task = args.task.partition("/")
     plan = runner.RunPlan(
         suite=suite,

@@ -48,11 +48,11 @@ def parse_override(text: str, task_names: Iterable[str]) -> Override:
         raise ConfigError(f"--set {text!r}: key must be [task.]section.field, e.g. model.dim")
     section, name = parts
     if section == "model" and name not in MODEL_FIELDS:  # a model's own (suites.model_fields)
-        from bench import catalog
+        from bench import registries
         from suites.model_fields import own_field
 
-        catalog.discover()
-        target = own_field(name, catalog.MODELS)
+        registries.discover()
+        target = own_field(name, registries.MODELS)
     else:
         target = config_field(section, name)
     return Override(task, f"{section}.{name}", _convert(raw, target, path))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import catalog
+from bench import registries
 from models.registry import UnknownNameError
 
 MODEL_CONTRACT = "model_contract"
@@ -35,9 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     name = config.getoption("--model")
     if name is not None:
-        catalog.discover()
+        registries.discover()
         try:
-            catalog.MODELS.entry(name)
+            registries.MODELS.entry(name)
         except UnknownNameError as exc:
             raise pytest.UsageError(f"--model: {exc}") from None
 
@@ -47,8 +47,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     model_contract, the test's `model_contract(xfail=...)` models as strict expected failures."""
     if "model_name" not in metafunc.fixturenames:
         return
-    catalog.discover()
-    registered = catalog.MODELS.names()
+    registries.discover()
+    registered = registries.MODELS.names()
     chosen = metafunc.config.getoption("--model")
     marker = metafunc.definition.get_closest_marker(MODEL_CONTRACT)
     xfail = dict(marker.kwargs.get("xfail", {})) if marker else {}
@@ -86,4 +86,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def discovered() -> None:
-    catalog.discover()
+    registries.discover()

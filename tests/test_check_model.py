@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import catalog, check_model
+from bench import check_model, registries
 from bench.cli import main
 from models.errors import InputError
 
@@ -58,7 +58,7 @@ def test_a_planted_wrong_phase_fails_the_check_model_selection(tmp_path: Path) -
     failed = [t for t, result in outcome.items() if result == "failed"]
     assert failed == [f"test_profile.test_every_part_emits_its_phases_into_a_real_trace[{PLANTED}]"]
     assert "('ffn', 'router')" in done.stdout  # the declared phase no trace shows
-    assert PLANTED not in catalog.MODELS  # never registered in this process
+    assert PLANTED not in registries.MODELS  # never registered in this process
 
 
 def test_check_model_runs_the_selection_and_returns_its_exit_code(monkeypatch, capsys) -> None:
@@ -150,8 +150,8 @@ def test_no_test_loops_over_the_registry_by_hand() -> None:
 
 def test_the_loop_guard_finds_each_form() -> None:
     planted = (
-        "NAMES = catalog.MODELS.names()\n"
-        "@pytest.mark.parametrize('name', catalog.MODELS.names())\n"
+        "NAMES = registries.MODELS.names()\n"
+        "@pytest.mark.parametrize('name', registries.MODELS.names())\n"
         "def test_a(name): ...\n"
         "def test_b():\n"
         "    for name in NAMES: ...\n"

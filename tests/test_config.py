@@ -64,9 +64,9 @@ RELEASED_LRA_SCRIPTS = {
 
 @pytest.mark.parametrize("task", list(RELEASED_LRA_SCRIPTS))
 def test_paper_scale_is_the_released_protocol(task: str) -> None:
-    from bench import catalog
+    from bench import registries
 
-    cfg = catalog.SUITES.get("lra").scales["paper"].resolve(task)
+    cfg = registries.SUITES.get("lra").scales["paper"].resolve(task)
     m, t, d = cfg.model, cfg.train, cfg.data
     assert (m.dim, m.depth, m.heads, m.ffn_dim, t.lr) == (64, 2, 2, 128, 1e-4)
     got = (d.max_len, t.batch_size, t.steps, t.warmup_steps, t.weight_decay, m.dropout,
@@ -76,9 +76,9 @@ def test_paper_scale_is_the_released_protocol(task: str) -> None:
 
 
 def test_every_scale_resolves_for_every_lra_task() -> None:
-    from bench import catalog
+    from bench import registries
 
-    suite = catalog.SUITES.get("lra")
+    suite = registries.SUITES.get("lra")
     for scale in suite.scales.values():
         for task in suite.tasks:
             cfg = scale.resolve(task)

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import catalog
+from bench import registries
 from models.registry import build_model
 
 THREADS = 2
@@ -32,9 +32,9 @@ def two_threads() -> Iterator[None]:
 
 def _train(name: str) -> tuple[list[float], list[torch.Tensor]]:
     """(loss of each step, parameters after the last step) of a seeded short training run."""
-    scale = catalog.SUITES.get("lra").scales["tiny"]
+    scale = registries.SUITES.get("lra").scales["tiny"]
     cfg = scale.resolve("listops")
-    task = catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
+    task = registries.TASKS.get("lra/listops").model_task(cfg.data.max_len)
     torch.manual_seed(0)
     model = build_model(name, cfg.model, task, scale.model_own)
     model.train()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.records import read_records
 from bench.report.relative import RELATIVE_FIGURES, relative_figures
@@ -113,7 +113,7 @@ def test_random_bytes_are_full_length_and_seeded(tmp_path) -> None:
 
 
 def test_scales_follow_the_lra_table_at_paper_scale() -> None:
-    suite = catalog.SUITES.get("lra_efficiency")
+    suite = registries.SUITES.get("lra_efficiency")
     assert suite.kind == "efficiency" and suite.tasks == ("1k", "2k", "3k", "4k")
     for scale, batch, lengths in [
         ("paper", 32, [1024, 2048, 3072, 4096]),
@@ -137,11 +137,13 @@ def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
     reads = []
     real_read = RecordStore.read
     monkeypatch.setattr(RecordStore, "read", lambda self: reads.append(self) or real_read(self))
-    suite = catalog.SUITES.get("lra_efficiency")
+    suite = registries.SUITES.get("lra_efficiency")
     by_linformer = SuiteSpec(**{**suite.__dict__, "reference_model": "linformer"})
-    real_get = catalog.SUITES.get
+    real_get = registries.SUITES.get
     monkeypatch.setattr(
-        catalog.SUITES, "get", lambda name: by_linformer if name == suite.name else real_get(name)
+        registries.SUITES,
+        "get",
+        lambda name: by_linformer if name == suite.name else real_get(name),
     )
     assert _run(tmp_path, "full_attention,linformer") == 0
     assert len(reads) == 1, "records.jsonl read once, at the start"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import catalog
+from bench import registries
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.block import Block
@@ -23,7 +23,7 @@ def _task(num_inputs: int = 1, max_len: int = 12) -> ModelTask:
 def _model(num_inputs: int = 1, max_len: int = 12):
     torch.manual_seed(0)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32)
-    return catalog.MODELS.get("full_attention")(cfg, _task(num_inputs, max_len)).eval()
+    return registries.MODELS.get("full_attention")(cfg, _task(num_inputs, max_len)).eval()
 
 
 def test_lengths_to_mask() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.metric_catalog import (
     CATALOG_BEGIN,
@@ -50,7 +50,7 @@ def _undeclared(tmp_path: Path, suite: str, run_id: str, *argv: str) -> set[str]
     """The figures a run of `suite` wrote that its catalog (harness + suite) lacks."""
     args = ["run", "--suite", suite, "--out", str(tmp_path), "--run-id", run_id, "--no-progress"]
     assert main([*args, "--cache-dir", str(tmp_path / "cache"), *argv]) == 0
-    declared = catalog_for(catalog.SUITES.get(suite).metrics)
+    declared = catalog_for(registries.SUITES.get(suite).metrics)
     return {name for name in _figures_of(tmp_path / run_id) if name not in declared}
 
 
@@ -64,10 +64,10 @@ def test_every_model_writes_only_declared_figures(tmp_path) -> None:
 @pytest.mark.slow
 def test_every_suite_writes_only_declared_figures(tmp_path) -> None:
     """Every task of every suite (absent LRA data is a skipped cell, with no figures)."""
-    for suite in catalog.SUITES.names():
-        tasks = catalog.SUITES.get(suite).tasks
+    for suite in registries.SUITES.names():
+        tasks = registries.SUITES.get(suite).tasks
         argv = ["--models", "full_attention,switch,uoe", *QUICK_MEASURE]
-        if catalog.SUITES.get(suite).kind == "accuracy":
+        if registries.SUITES.get(suite).kind == "accuracy":
             argv += QUICK
         if suite == "lra":  # at tiny, Pathfinder and Image are 1024 tokens: keep the cells short
             argv += ["--set", "train.batch_size=4", "--tasks", ",".join(tasks)]
@@ -157,3 +157,11 @@ def test_a_figure_no_catalog_declares_is_printed_but_never_gated(tmp_path, capsy
     code = main(["compare", str(base), str(new)])
     out = capsys.readouterr().out
     assert code == 0 and "not in the metric catalog, printed but not gated: perplexity" in out
+
+
+def test_bench_list_metrics_prints_every_figure(capsys) -> None:
+    assert main(["list", "metrics"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(HARNESS)
+    accuracy = next(line for line in lines if line.split()[0] == "accuracy")
+    assert accuracy.split()[1:4] == ["[fraction]", "higher", "seeded"]

@@ -15,7 +15,7 @@ import torch
 from baselines.linformer import LinformerFields
 from baselines.performer import PerformerFields
 from baselines.switch import SwitchFields
-from bench import catalog, runner
+from bench import registries, runner
 from bench.cli import main
 from bench.config import parse_override
 from bench.manifest import read_manifest
@@ -165,7 +165,7 @@ def test_a_run_builds_each_cell_with_its_own_fields(tmp_path, capsys) -> None:
     assert main(argv) == 0
     (record,) = read_records(tmp_path / "r")
     cfg = resolve(_plan(("linformer",))).config("majority")
-    task = catalog.TASKS.get("smoke/majority").model_task(cfg.data.max_len)
+    task = registries.TASKS.get("smoke/majority").model_task(cfg.data.max_len)
 
     def params(proj_len: int) -> int:
         model = build_model("linformer", cfg.model, task, {"proj_len": proj_len})
@@ -244,4 +244,4 @@ def test_registering_a_fields_class_checks_it() -> None:
     with pytest.raises(TypeError, match=r"FloatWidth\.width is float, but model 'a' declares it"):
         registry.add("b", object(), "b", fields=FloatWidth)
     assert registry.entry("a").fields is Width and "b" not in registry
-    assert catalog.MODELS.entry("uoe_sample").fields is UoEFields
+    assert registries.MODELS.entry("uoe_sample").fields is UoEFields

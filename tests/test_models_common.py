@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import catalog
+from bench import registries
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.registry import build_model, own_fields
@@ -30,9 +30,9 @@ DENSE = {"full_attention", "linformer", "performer", "performer_relu"}
 def _setting() -> tuple[ModelConfig, ModelTask, dict]:
     """The tiny LRA config for ListOps, its model-facing task, and the scale's settings of
     models' own fields."""
-    scale = catalog.SUITES.get("lra").scales["tiny"]
+    scale = registries.SUITES.get("lra").scales["tiny"]
     cfg = scale.resolve("listops")
-    task = catalog.TASKS.get("lra/listops").model_task(cfg.data.max_len)
+    task = registries.TASKS.get("lra/listops").model_task(cfg.data.max_len)
     return cfg.model, task, dict(scale.model_own)
 
 
@@ -53,7 +53,7 @@ def _padded_batch(vocab: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def test_models_are_discovered() -> None:
-    assert {"full_attention", "linformer", "performer"} <= set(catalog.MODELS.names())
+    assert {"full_attention", "linformer", "performer"} <= set(registries.MODELS.names())
 
 
 def test_forward_backward_on_a_padded_batch_is_finite(model_name: str) -> None:

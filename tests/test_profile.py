@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.measure.cell import profile_model
 from bench.measure.profile import ProfileConfig
@@ -183,7 +183,7 @@ def test_every_part_emits_its_phases_into_a_real_trace(model_name: str, tmp_path
 
 
 def test_the_phase_table_names_registered_models() -> None:
-    assert set(EXPECTED_PHASES) <= set(catalog.MODELS.names())
+    assert set(EXPECTED_PHASES) <= set(registries.MODELS.names())
 
 
 def test_a_composite_part_emits_its_childrens_phases(tmp_path) -> None:

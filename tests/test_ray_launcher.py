@@ -27,7 +27,7 @@ if "ray" not in sys.modules:  # read when ray is imported: bind the local instan
 os.environ.setdefault("RAY_worker_niceness", "0")
 ray = pytest.importorskip("ray")
 
-from bench import catalog  # noqa: E402
+from bench import registries  # noqa: E402
 from bench.cli import main  # noqa: E402
 from bench.records import read_records  # noqa: E402
 from bench.run_plan import RunPlan  # noqa: E402
@@ -150,7 +150,7 @@ def _plan(steps: int) -> RunPlan:
 
 def _kill_first_attempt(launcher: RayLauncher, plan: RunPlan, run_dir: Path) -> list:
     """Run the plan in a thread; SIGKILL the worker process of the cell's first attempt."""
-    catalog.discover()
+    registries.discover()
     resolved = resolve(plan)
     start(resolved, run_dir)
     result: list = []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from models.registry import DuplicateNameError, Registry, UnknownNameError
 
@@ -38,12 +38,12 @@ def test_decorator_registers_and_lists_sorted() -> None:
 
 
 def test_discovery_registers_the_lra_suite_and_dense_model() -> None:
-    assert "full_attention" in catalog.MODELS
-    suite = catalog.SUITES.get("lra")
+    assert "full_attention" in registries.MODELS
+    suite = registries.SUITES.get("lra")
     assert suite.tasks == ("listops", "text", "retrieval", "image", "pathfinder")
     assert {"tiny", "small", "paper"} <= set(suite.scales)
     for task in suite.tasks:
-        assert f"lra/{task}" in catalog.TASKS
+        assert f"lra/{task}" in registries.TASKS
 
 
 def test_cli_unknown_model_fails_with_a_suggestion(tmp_path, capsys) -> None:

@@ -206,12 +206,12 @@ def test_latency_presets_are_set_with_set_and_recorded(tmp_path, capsys) -> None
 def test_the_measurement_settings_belong_to_the_suites_scale() -> None:
     """A scale's preset is part of its config (a suite that adds a scale adds its own), and
     `bench profile` reads the profiler schedule from it too."""
-    from bench import catalog
+    from bench import registries
     from suites.config import MEASURE_PAPER, MEASURE_TINY
 
-    assert catalog.SUITES.get("smoke").scales["tiny"].base.measure == MEASURE_TINY
-    assert catalog.SUITES.get("lra").scales["paper"].base.measure == MEASURE_PAPER
-    assert catalog.SUITES.get("lra_efficiency").scales["tiny"].base.measure == MEASURE_TINY
+    assert registries.SUITES.get("smoke").scales["tiny"].base.measure == MEASURE_TINY
+    assert registries.SUITES.get("lra").scales["paper"].base.measure == MEASURE_PAPER
+    assert registries.SUITES.get("lra_efficiency").scales["tiny"].base.measure == MEASURE_TINY
 
 
 def test_bench_profile_writes_under_its_own_folder_not_runs() -> None:

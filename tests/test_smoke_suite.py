@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.records import read_records
 from suites.data import DataRequest
@@ -22,7 +22,7 @@ def _request(seed: int = 0, n: int = 200, max_len: int = 16) -> DataRequest:
 
 
 def _load(task: str, **kw):
-    return catalog.TASKS.get(f"smoke/{task}").load(_request(**kw))
+    return registries.TASKS.get(f"smoke/{task}").load(_request(**kw))
 
 
 def _rows(split, which: int = 0) -> list[list[int]]:
@@ -31,7 +31,7 @@ def _rows(split, which: int = 0) -> list[list[int]]:
 
 
 def test_suite_is_registered_with_its_tasks_and_scales() -> None:
-    suite = catalog.SUITES.get("smoke")
+    suite = registries.SUITES.get("smoke")
     assert suite.tasks == ("majority", "first", "match")
     assert set(suite.scales) == {"tiny", "small"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.records import read_records
 from bench.report.build import build_report
@@ -85,7 +85,7 @@ def test_bad_sweeps_are_refused_with_the_fix(sweep, message) -> None:
 
 
 def test_a_swept_value_wins_over_a_set_of_the_same_key_and_configs_differ_per_variant() -> None:
-    catalog.discover()
+    registries.discover()
     plan = RunPlan(
         suite="smoke",
         scale="tiny",

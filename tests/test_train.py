@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import catalog
+from bench import registries
 from bench.train import TrainingDiverged, evaluate, lr_factor, train_and_evaluate
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import ModelOutput
@@ -39,7 +39,7 @@ def test_lr_schedule_is_linear_warmup_then_linear_decay() -> None:
 
 def test_training_drives_the_loss_down_and_beats_majority() -> None:
     torch.manual_seed(0)
-    model = catalog.MODELS.get("full_attention")(
+    model = registries.MODELS.get("full_attention")(
         ModelConfig(dim=32, depth=1, heads=2, ffn_dim=64), _toy_task()
     )
     data = _toy_data()
@@ -141,7 +141,7 @@ def test_the_timed_step_is_the_step_that_trains() -> None:
     from bench.measure.cell import TimedModel
 
     torch.manual_seed(0)
-    model = catalog.MODELS.get("full_attention")(
+    model = registries.MODELS.get("full_attention")(
         ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32), _toy_task()
     )
     batch = _contains_three(8, 3)

@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 import torch
 
-from bench import catalog
+from bench import registries
 from bench.cli import main
 from bench.config import parse_override
 from models.config import ModelConfig, ModelTask
@@ -19,7 +19,7 @@ from models.uoe.model import UOE_PATCH_TOKENS, UoEFields
 from models.uoe.routing import Capacity
 from suites.config import split_model_own
 
-catalog.discover()
+registries.discover()
 CFG = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, experts=4, top_k=2)
 OWN = UoEFields(attn_top_k=1)
 TASK = ModelTask(num_classes=3, vocab_size=13, num_inputs=1, max_len=64)

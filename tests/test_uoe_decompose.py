@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import catalog
+from bench import registries
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.ffn import DenseFFN
@@ -134,7 +134,7 @@ def _task() -> ModelTask:
 def test_from_dense_model_equals_dense_outputs_and_gradients(behaviour: str) -> None:
     torch.manual_seed(3)
     cfg = ModelConfig(dim=16, depth=2, heads=2, ffn_dim=32, experts=4)
-    dense = catalog.MODELS.get("full_attention")(cfg, _task())
+    dense = registries.MODELS.get("full_attention")(cfg, _task())
     uoe = from_dense(
         dense, cfg, behaviour, routing=(_everyone(2, behaviour), _everyone(4, behaviour))
     )

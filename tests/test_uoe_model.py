@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench import catalog
+from bench import registries
 from bench.measure.flops.counted import FORMULAS
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
@@ -36,7 +36,7 @@ def _batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 def _build(name: str, cfg: ModelConfig = LRA, max_len: int = 64) -> torch.nn.Module:
     torch.manual_seed(0)
-    return catalog.MODELS.get(name)(cfg, _task(max_len))
+    return registries.MODELS.get(name)(cfg, _task(max_len))
 
 
 def _router_grads(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:

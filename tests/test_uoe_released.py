@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench import catalog
+from bench import registries
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import parameter_counts
 from models.uoe.model import UoEFields
@@ -265,7 +265,7 @@ def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _ours(
     sd: dict[str, torch.Tensor], cfg: ModelConfig = RELEASED, attn_top_k: int = ATTN_TOP_K
 ) -> torch.nn.Module:
-    model = catalog.MODELS.get("uoe_paper")(cfg, TASK, UoEFields(attn_top_k=attn_top_k))
+    model = registries.MODELS.get("uoe_paper")(cfg, TASK, UoEFields(attn_top_k=attn_top_k))
     load_released_state_dict(model, sd)
     return model
 
@@ -366,7 +366,7 @@ def test_the_released_listops_config_counts_its_139776_unused_parameters() -> No
         dim=64, depth=2, heads=2, ffn_dim=128, norm="rms", rope=True, pool="sum_over_L"
     )
     task = ModelTask(num_classes=10, vocab_size=512, num_inputs=1, max_len=2048)
-    model = catalog.MODELS.get("uoe_paper")(cfg, task)
+    model = registries.MODELS.get("uoe_paper")(cfg, task)
     unused = sum(p.numel() for n, p in model.named_parameters() if ".released_unused." in n)
     assert unused == 139_776  # 2 x (32 + 128 + 65,568 + 4,160), issue 13
     # The released totals: embeddings + 2 layers + final LayerNorm + head (checkpoint: 381,334).
@@ -374,7 +374,7 @@ def test_the_released_listops_config_counts_its_139776_unused_parameters() -> No
 
 
 def test_load_released_state_dict_refuses_missing_unexpected_and_misshaped_keys() -> None:
-    model = catalog.MODELS.get("uoe_paper")(RELEASED, TASK)
+    model = registries.MODELS.get("uoe_paper")(RELEASED, TASK)
     sd = released_state_dict(seed=4)
     broken = dict(sd)
     del broken["model.transformer_1.mha.ff.bias"]
@@ -395,7 +395,8 @@ def test_load_released_state_dict_refuses_missing_unexpected_and_misshaped_keys(
     # Not the released backbone, or not uoe_paper: refused before any key is read.
     with pytest.raises(TypeError, match=r"model\.norm=rms"):
         load_released_state_dict(
-            catalog.MODELS.get("uoe_paper")(ModelConfig(dim=D, heads=HEADS, ffn_dim=FFN), TASK), sd
+            registries.MODELS.get("uoe_paper")(ModelConfig(dim=D, heads=HEADS, ffn_dim=FFN), TASK),
+            sd,
         )
     with pytest.raises(TypeError, match="build the model as uoe_paper"):
-        load_released_state_dict(catalog.MODELS.get("uoe")(RELEASED, TASK), sd)
+        load_released_state_dict(registries.MODELS.get("uoe")(RELEASED, TASK), sd)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import catalog
+from bench import registries
 from bench.config import Override, for_task, parse_override
 from bench.run_plan import RunPlan
 from bench.runner.sweep import NO_SWEEP, Variant, parse_axis, variants
@@ -51,7 +51,7 @@ class ResolvedPlan:
     def model_fields(self, task: str, variant: str, model: str) -> dict[str, Any]:
         """`model`'s own fields at (task, variant), every one resolved (its class's defaults
         updated by `own`); {} for a model without own fields."""
-        fields = own_fields(model, self.own(task, variant), catalog.MODELS)
+        fields = own_fields(model, self.own(task, variant), registries.MODELS)
         return {} if fields is None else dataclasses.asdict(fields)
 
     def cell_config(self, task: str, variant: str, model: str) -> dict[str, dict[str, Any]]:
@@ -73,7 +73,7 @@ class ResolvedPlan:
 
 def resolve(plan: RunPlan) -> ResolvedPlan:
     """Check names (unknown ones raise with the nearest names) and resolve every task's config."""
-    suite = catalog.SUITES.get(plan.suite)
+    suite = registries.SUITES.get(plan.suite)
     if plan.scale not in suite.scales:
         raise InputError(
             f"unknown scale {plan.scale!r} for suite {plan.suite!r}; "
@@ -81,8 +81,8 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
         )
     scale = suite.scales[plan.scale]
     for model in plan.models:
-        catalog.MODELS.get(model)
-    tasks = {t: catalog.TASKS.get(f"{plan.suite}/{t}") for t in plan.tasks}
+        registries.MODELS.get(model)
+    tasks = {t: registries.TASKS.get(f"{plan.suite}/{t}") for t in plan.tasks}
     if not plan.seeds:
         raise InputError("a run needs at least one seed")
     for task, _ in plan.task_data_dirs:
@@ -107,7 +107,7 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
             shared, own_set = split_model_own(for_task(point, t))
             configs[t] = with_generator(tasks[t], scale.resolve(t, shared))
             own[t] = {**scale.model_own, **own_set}
-            check_own(own[t], plan.models, catalog.MODELS, configs[t].model, where=t)
+            check_own(own[t], plan.models, registries.MODELS, configs[t].model, where=t)
         return configs, own
 
     configs, own = resolve_all(overrides)
@@ -125,7 +125,7 @@ def _check_planned(override: Override, planned: tuple[str, ...], given: str) -> 
     """A setting of a model's own field must reach a planned model (suites.model_fields)."""
     section, _, name = override.key.partition(".")
     if section == "model" and name not in MODEL_FIELDS:
-        check_planned(name, planned, catalog.MODELS, given)
+        check_planned(name, planned, registries.MODELS, given)
 
 
 def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:

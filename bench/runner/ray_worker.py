@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from bench import catalog
+from bench import registries
 from bench.records import CellId, Record
 from bench.run_plan import RunPlan
 from bench.runner.cell import run_cell
@@ -71,7 +71,7 @@ def run_cell_on_worker(
     }
     tracker.started.remote(str(cell), where)
     torch.set_num_threads(threads)
-    catalog.discover()
+    registries.discover()
     # Ray sets CUDA_VISIBLE_DEVICES to the reserved GPU: it is cuda:0 in this process.
     local_plan = (
         dataclasses.replace(plan, device="cuda") if plan.device.startswith("cuda") else plan

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from bench import catalog, runner
+from bench import registries, runner
 from bench.measure.cell import TimedModel, fixed_batch
 from models.registry import build_model
 
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2)")
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     args = parser.parse_args()
-    catalog.discover()
+    registries.discover()
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
     rows = measure(args.scale, args.models.split(","), args.rounds, args.threads)
