@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands
+from bench import commands, info_commands
 from models.errors import InputError
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
@@ -152,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run every registry contract test for one model (pytest -m model_contract --model)",
     )
     check.add_argument("model", help="model name (bench list models)")
-    check.set_defaults(func=commands.check_model)
+    check.set_defaults(func=info_commands.check_model)
 
     lst = sub.add_parser(
         "list", help="list registered models, suites or tasks, or the figures records carry"
@@ -168,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with metrics: the catalog as the Markdown table of results/README.md",
     )
-    lst.set_defaults(func=commands.list_registries)
+    lst.set_defaults(func=info_commands.list_registries)
 
     report = sub.add_parser(
         "report", help="accuracy, efficiency and cost tables (and plots) of one or more runs"
@@ -193,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper "
         "(repeatable)",
     )
-    report.set_defaults(func=commands.report)
+    report.set_defaults(func=info_commands.report)
 
     compare = sub.add_parser(
         "compare", help="compare two runs cell by cell; exit 1 when a figure regressed"
@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--verbose", action="store_true", help="list every figure, not only those that changed"
     )
-    compare.set_defaults(func=commands.compare)
+    compare.set_defaults(func=info_commands.compare)
 
     data = sub.add_parser("data", help="download task data (verified) or show what is present")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -234,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("--data-dir", type=Path, help="also look here, as bench run --data-dir")
     for sub_parser in (fetch, stat):
         sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    data.set_defaults(func=commands.data)
+    data.set_defaults(func=info_commands.data)
     return parser
 
 

@@ -1,6 +1,7 @@
-"""The `bench` subcommands, each `(args) -> exit code`; `bench.cli` parses the arguments. Every
-import of the harness is inside the command that needs it, so `bench --help` stays fast and
-`bench report` / `bench compare` never load torch or a model."""
+"""The `bench` commands that run models, `run` and `profile`, each `(args) -> exit code`;
+`bench.cli` parses the arguments and builds nothing else (the reading commands are in
+`bench.info_commands`). Every import of the harness is inside the command that needs it, so
+`bench --help` stays fast and `bench report` / `bench compare` never load torch or a model."""
 
 from __future__ import annotations
 
@@ -149,69 +150,6 @@ def _run_exit_code(records, allow_measurement_errors: bool) -> int:
     return 0
 
 
-def list_registries(args: argparse.Namespace) -> int:
-    from bench import registries
-
-    if args.what == "metrics":
-        return list_metrics(markdown=args.markdown)
-    registries.discover()
-    by_kind = {
-        "models": registries.MODELS,
-        "suites": registries.SUITES,
-        "tasks": registries.TASKS,
-    }
-    for what in [args.what] if args.what else list(by_kind):
-        print(f"{what}:")
-        entries = list(by_kind[what].entries())
-        width = max((len(e.name) for e in entries), default=0)
-        for entry in entries:
-            print(f"  {entry.name:<{width}}  {entry.description}")
-    return 0
-
-
-def list_metrics(markdown: bool) -> int:
-    """The metric catalog: every figure a record can carry (suites' own figures after it)."""
-    from bench import registries
-    from bench.metric_catalog import HARNESS
-
-    if markdown:
-        print(HARNESS.markdown_table())
-        return 0
-    registries.discover()
-    suites = [(s.name, s.metrics) for s in (e.obj for e in registries.SUITES.entries())]
-    entries = [("", m) for m in HARNESS] + [(n, m) for n, ms in suites for m in ms]
-    width = max(len(m.name) for _, m in entries)
-    for suite, m in entries:
-        unit = f"[{m.unit}]" if m.unit else ""
-        own = f" (suite {suite})" if suite else ""
-        print(f"  {m.name:<{width}}  {unit:<9} {m.direction:<7} {m.kind:<13} {m.description}{own}")
-    return 0
-
-
-def report(args: argparse.Namespace) -> int:
-    from bench.report.build import build_report
-
-    report = build_report(
-        args.run_dirs, args.format, args.out, plots=not args.no_plots, published=args.published
-    )
-    if args.out is None:
-        print(report.text)
-    for path in report.files:
-        print(path)
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
-    return 0
-
-
-def compare(args: argparse.Namespace) -> int:
-    from bench.report.compare import Tolerances, compare_runs
-
-    tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
-    text, regressed = compare_runs(args.base, args.new, tolerances, verbose=args.verbose)
-    print(text)
-    return 1 if regressed else 0
-
-
 def profile(args: argparse.Namespace) -> int:
     import time
 
@@ -265,33 +203,6 @@ def profile(args: argparse.Namespace) -> int:
     print(f"trace: {result.trace}  (chrome://tracing, https://ui.perfetto.dev)")
     print(f"op table: {result.op_table}")
     print(f"tensorboard --logdir {traces}  (torch-tb-profiler)")
-    return 0
-
-
-def check_model(args: argparse.Namespace) -> int:
-    from bench.check_model import check_model
-
-    return check_model(args.model)
-
-
-def data(args: argparse.Namespace) -> int:
-    from suites.lra import download
-
-    if args.data_command == "download":
-        download.download(
-            args.task,
-            args.cache_dir,
-            url=args.url,
-            sha256=args.sha256,
-            keep_archive=args.keep_archive,
-        )
-        return 0
-    rows = download.status(args.cache_dir, args.data_dir)
-    width = max(len(r.task) for r in rows)
-    for r in rows:
-        size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"
-        state = r.state or ("present" if r.present else "absent")
-        print(f"{r.task:<{width}}  {state:<10}  {size:>16}  {r.where}")
     return 0
 
 
