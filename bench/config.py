@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models.registry import field_type
+from models.registry import MODELS, field_type
 from suites.config import MODEL_FIELDS, ConfigError, config_field
+from suites.model_fields import own_field
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,8 @@ def parse_override(text: str, task_names: Iterable[str]) -> Override:
         raise ConfigError(f"--set {text!r}: key must be [task.]section.field, e.g. model.dim")
     section, name = parts
     if section == "model" and name not in MODEL_FIELDS:  # a model's own (suites.model_fields)
-        from bench import registries
-        from suites.model_fields import own_field
-
-        registries.discover()
-        target = own_field(name, registries.MODELS)
+        # the models registered (`bench.registries.discover()`, run by every command first)
+        target = own_field(name, MODELS)
     else:
         target = config_field(section, name)
     return Override(task, f"{section}.{name}", _convert(raw, target, path))
