@@ -216,3 +216,9 @@ def test_latex_escapes_every_special_character_once() -> None:
         r"a\_b 50\% \& \#1 \$x\$ \{y\} \textasciitilde{}z \textasciicircum{}w "
         r"\textbackslash{}cmd $\pm$"
     )
+
+
+def test_a_title_keeps_the_case_of_its_unit() -> None:
+    records = (_cell("full_attention", metrics={"memory_peak_train_bytes": 3e6}),)
+    (memory,) = efficiency_tables(Runs(records, {"s": ("t",)}, {"s": "full_attention"}))
+    assert memory.title.startswith("Peak training memory (MB) on s")

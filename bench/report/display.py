@@ -77,6 +77,12 @@ def with_unit(metric: Metric, value: float) -> str:
     return f"{text} {scale.unit}" if scale.unit else text
 
 
+def capitalized(text: str) -> str:
+    """`text` with its first letter upper case and the rest as written (units keep their case:
+    'Peak training memory (MB)', where str.capitalize would write 'mb')."""
+    return text[:1].upper() + text[1:]
+
+
 def header(metric: Metric, scale: Scale) -> str:
     """A column header or axis label: the figure's label and its unit, 'test accuracy (%)'."""
     return f"{metric.label} ({scale.unit})" if scale.unit else metric.label

@@ -16,7 +16,7 @@ from statistics import mean
 import pandas as pd
 
 from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, chance_level
-from bench.report.display import Scale, column_scale, header, number
+from bench.report.display import Scale, capitalized, column_scale, header, number
 from bench.report.frame import Runs, cells_frame, metrics_frame, model_label
 from bench.report.relative import relative_figures
 from bench.report.table import MISSING, Cell, Table
@@ -88,7 +88,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
                 row.append(Cell(average, value=float(average)))
             rows.append(row)
         spread = any("±" in c.text for row in rows for c in row)
-        title = f"{header(accuracy, shown).capitalize()} on {suite} at scale {scale}" + (
+        title = f"{capitalized(header(accuracy, shown))} on {suite} at scale {scale}" + (
             ", mean ± std over seeds" if spread else ""
         )
         tables.append(
@@ -189,7 +189,7 @@ def _relative_tables(runs: Runs, metric: Metric) -> list[Table]:
         elif not ratios:
             notes.add(f"no {reference} record: ratios are left out.")
         ratio = f" (ratio to {reference})" if reference else ""
-        title = f"{header(metric, shown).capitalize()} on {suite} at scale {scale}{ratio}"
+        title = f"{capitalized(header(metric, shown))} on {suite} at scale {scale}{ratio}"
         kind = "speed" if metric.name == SPEED_METRIC else "memory"
         name = f"efficiency_{kind}_{suite}_{scale}"
         tables.append(Table(name, title, tuple(headers), tuple(rows), _ordered(notes)))
