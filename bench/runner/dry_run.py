@@ -15,11 +15,9 @@ def config_line(resolved: ResolvedPlan, task: str) -> str:
     config = resolved.configs[task].to_dict()
     line = " ".join(f"{s}.{k}={v}" for s, fields in config.items() for k, v in fields.items())
     groups: dict[str, list[str]] = {}
-    for model in resolved.plan.models:
-        fields = resolved.model_fields(task, "", model)
-        if fields:
-            text = " ".join(f"model.{k}={v}" for k, v in fields.items())
-            groups.setdefault(text, []).append(model)
+    for model, fields in resolved.planned_model_fields(task).items():
+        text = " ".join(f"model.{k}={v}" for k, v in fields.items())
+        groups.setdefault(text, []).append(model)
     return line + "".join(f"; {', '.join(models)}: {text}" for text, models in groups.items())
 
 

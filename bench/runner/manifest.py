@@ -42,8 +42,10 @@ def start(
         created_at=utc_now(),
         argv=tuple(argv),
         plan=plan,
-        configs={task: resolved.shared_config(task) for task in resolved.configs},
-        model_fields=model_fields(resolved),
+        configs={task: cfg.to_dict() for task, cfg in resolved.configs.items()},
+        model_fields={
+            task: fields for task in plan.tasks if (fields := resolved.planned_model_fields(task))
+        },
         launcher=dict(launcher or {"name": "in_process"}),
         reference_model=resolved.suite.reference_model,
         suite_metrics=resolved.suite.metrics,
@@ -52,18 +54,6 @@ def start(
         numerics=numerics(),
     )
     write_manifest(run_dir, manifest)
-
-
-def model_fields(resolved: ResolvedPlan, variant: str = "") -> dict[str, dict[str, Any]]:
-    """{task: {model: {field: value}}}: the own fields of each planned model that has any, at
-    sweep point `variant` (`configs` holds the fields every model shares)."""
-    out: dict[str, dict[str, Any]] = {}
-    for task in resolved.plan.tasks:
-        for name in resolved.plan.models:
-            fields = resolved.model_fields(task, variant, name)
-            if fields:
-                out.setdefault(task, {})[name] = fields
-    return out
 
 
 def kernels(resolved: ResolvedPlan) -> dict[str, dict[str, Any]]:

@@ -58,14 +58,15 @@ class ResolvedPlan:
         """A cell's whole resolved config as JSON-ready nested dicts (what its record carries):
         {"model": the shared fields and this model's own, "train": ..., "data": ...,
         "measure": ...}."""
-        config = self.shared_config(task, variant)
+        config = self.config(task, variant).to_dict()
         config["model"] = {**config["model"], **self.model_fields(task, variant, model)}
         return config
 
-    def shared_config(self, task: str, variant: str = "") -> dict[str, dict[str, Any]]:
-        """The task's resolved config of the fields every model shares, as JSON-ready sections
-        (model, train, data, measure)."""
-        return self.config(task, variant).to_dict()
+    def planned_model_fields(self, task: str) -> dict[str, dict[str, Any]]:
+        """{model: its own fields} at `task` for each planned model that declares any (the
+        manifest's `model_fields`, the dry run's config line)."""
+        resolved = {m: self.model_fields(task, "", m) for m in self.plan.models}
+        return {model: fields for model, fields in resolved.items() if fields}
 
     def variant(self, key: str) -> Variant:
         return self.variants[key][0] if key else NO_SWEEP
