@@ -62,6 +62,9 @@ class Record:
     are disturbed; `bench compare` does not gate them).
     config: the cell's resolved config, {"model": the shared fields and this model's own,
     "train": ..., "data": ..., "measure": ...} ({} when an older run's manifest held none).
+    test_predictions: an ok trained cell's per-example test predictions, keyed to the test
+    split's content hash (`bench.predictions`); {} for efficiency cells, failed cells and records
+    written before the field existed (the report then has seed-level statistics only).
     """
 
     run_id: str
@@ -85,6 +88,7 @@ class Record:
     variant_values: Mapping[str, Any] = field(default_factory=dict)
     placement: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+    test_predictions: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

@@ -11,6 +11,8 @@ Versions:
    sections, the model section with that model's own fields), so a record copied out of its
    run still says what it measured; the manifest is versioned, its configs hold the measure
    section, and the efficiency ratios are the report's to compute (`bench.report.relative`).
+   Later version-4 records of trained cells add the optional `test_predictions`
+   (`bench.predictions`); a record without it reads as `{}` (no migration needed).
 
 Imports nothing heavy: reports read old runs without torch.
 """

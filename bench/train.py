@@ -21,7 +21,14 @@ from bench.train_step import TrainingDiverged, TrainStep, lr_factor
 from suites.config import TrainConfig
 from suites.data import Split, TaskData
 
-__all__ = ["TrainResult", "TrainingDiverged", "evaluate", "lr_factor", "train_and_evaluate"]
+__all__ = [
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate",
+    "lr_factor",
+    "predict",
+    "train_and_evaluate",
+]
 
 # Called after each step with (step, loss); the CLI draws a progress bar with it.
 ProgressFn = Callable[[int, float], None]
@@ -41,6 +48,7 @@ class TrainResult:
     loss_curve: list[float]  # mean training loss of each eval interval
     dev_curve: list[tuple[int, float]]  # (step, dev accuracy)
     routing: list[dict[str, dict[str, list[float]]]]  # last training batch's routing stats
+    test_predicted: torch.Tensor  # (N_test,) int64: the best weights' class for each test example
 
 
 def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Split]:
@@ -56,15 +64,24 @@ def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterat
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> float:
-    """Accuracy over every example of `split` (no example dropped, no partial-batch bias)."""
+def predict(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> torch.Tensor:
+    """The predicted class (argmax of the logits) of every example of `split`: (N,) int64."""
     model.eval()
-    correct = 0
+    predicted = []
     for start in range(0, len(split), batch_size):
         batch = split.select(torch.arange(start, min(start + batch_size, len(split))))
-        logits = model(*_to_device(batch, device)[:2]).logits
-        correct += int((logits.argmax(-1).cpu() == batch.labels).sum())
-    return correct / len(split)
+        logits = model(*_to_device(batch, device)[:2]).logits  # (B, classes)
+        predicted.append(logits.argmax(-1).cpu())
+    return torch.cat(predicted) if predicted else torch.empty(0, dtype=torch.int64)
+
+
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> float:
+    """Accuracy over every example of `split` (no example dropped, no partial-batch bias)."""
+    return _accuracy(predict(model, split, batch_size, device), split)
+
+
+def _accuracy(predicted: torch.Tensor, split: Split) -> float:
+    return int((predicted == split.labels).sum()) / len(split)
 
 
 def train_and_evaluate(
@@ -113,8 +130,9 @@ def train_and_evaluate(
 
     routing = _routing_lists(output.layer_stats)
     model.load_state_dict(best[2])
+    test_predicted = predict(model, data.test, cfg.batch_size, device)
     return TrainResult(
-        accuracy=evaluate(model, data.test, cfg.batch_size, device),
+        accuracy=_accuracy(test_predicted, data.test),
         dev_accuracy=best[0],
         best_step=best[1],
         train_loss_final=loss_curve[-1],
@@ -124,6 +142,7 @@ def train_and_evaluate(
         loss_curve=loss_curve,
         dev_curve=dev_curve,
         routing=routing,
+        test_predicted=test_predicted,
     )
 
 

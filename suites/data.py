@@ -8,7 +8,9 @@ where it looked and what to run; the runner records that cell as `skipped`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -85,6 +87,24 @@ class Split:
         if len(self) == 0:
             raise ValueError("majority rate of an empty split is undefined")
         return float(torch.bincount(self.labels).max()) / len(self)
+
+    @cached_property
+    def content_sha256(self) -> str:
+        """SHA-256 of the examples (each input's lengths and tokens up to the longest length,
+        then the labels, all little-endian int64), computed once per split: two splits with the
+        same examples in the same order hash alike whatever their padded length, so per-example
+        predictions of cells on the same split can be paired."""
+        digest = hashlib.sha256(f"{len(self)} examples, {len(self.inputs)} inputs".encode())
+        for tokens, lengths in zip(self.inputs, self.lengths, strict=True):
+            longest = int(lengths.max()) if len(self) else 0
+            digest.update(_le_int64(lengths))
+            digest.update(_le_int64(tokens[:, :longest]))  # (N, longest)
+        digest.update(_le_int64(self.labels))
+        return digest.hexdigest()
+
+
+def _le_int64(values: torch.Tensor) -> bytes:
+    return values.to(torch.int64).contiguous().numpy().astype("<i8", copy=False).tobytes()
 
 
 @dataclass(frozen=True)

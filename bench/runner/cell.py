@@ -22,6 +22,7 @@ import torch
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
 from bench.oom import is_out_of_memory
+from bench.predictions import encode as encode_predictions
 from bench.records import CellId, Record, utc_now
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
@@ -132,6 +133,9 @@ def run_cell(
         t0,
         routing=result.routing,
         measurement_error=failure,
+        test_predictions=encode_predictions(
+            data.test.content_sha256, result.test_predicted.numpy(), data.test.labels.numpy()
+        ),
     )
 
 
@@ -205,6 +209,7 @@ def _ok(
     *,
     routing: list[Any] | None = None,
     measurement_error: str = "",
+    test_predictions: dict[str, Any] | None = None,
 ) -> Record:
     artifacts = {}
     if measured is not None and run_dir is not None:
@@ -218,6 +223,7 @@ def _ok(
         metrics=metrics,
         artifacts=artifacts,
         routing=routing or [],
+        test_predictions=test_predictions or {},
         data={
             "source": data.source,
             "n_train": len(data.train),
