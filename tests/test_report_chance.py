@@ -44,10 +44,12 @@ def test_chance_level_cells_are_marked_and_never_bold() -> None:
     rows = {
         line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()[4:10]
     }
-    assert rows["e"] == "**60.00**" and rows["d"] == "<u>55.00</u>"
-    assert rows["a"] == rows["b"] == "50.00°" and rows["c"] == "51.00°" and rows["f"] == "40.00°"
+    # one seed, no predictions: the binomial interval, 2000 resamples (60 +- 1.96 * 1.10)
+    assert rows["e"] == "**60.00 [57.90, 62.10]**" and rows["d"] == "<u>55.00 [52.85, 57.15]</u>"
+    assert rows["a"] == rows["b"] == "50.00 [47.85, 52.20]°" and rows["c"].startswith("51.00 [")
+    assert rows["c"].endswith("]°") and rows["f"].endswith("]°")
     assert CHANCE_NOTE in text
-    assert r"50.00$^\circ$" in render(table, "latex")
+    assert r"50.00 [47.85, 52.20]$^\circ$" in render(table, "latex")
 
 
 def test_without_the_test_size_only_scores_at_or_below_the_majority_rate_are_marked() -> None:

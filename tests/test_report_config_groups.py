@@ -82,7 +82,8 @@ def test_runs_with_the_same_config_share_cells_and_the_later_wins(tmp_path) -> N
     assert runs.tasks("lra") == ("listops",) and not runs.notes
     by_seed = {r.seed: r.metrics["accuracy"] for r in runs.records}
     assert by_seed == {0: 0.30, 1: 0.40}
-    assert "35.00 ± 7.07" in build_report([a, b], "md").text  # mean of 30 and 40, sample std
+    # mean of 30 and 40; the interval resamples the two seeds (no test size: seeds only)
+    assert "35.00 [30.00, 40.00]" in build_report([a, b], "md").text
 
 
 def test_labels_name_only_what_differs() -> None:

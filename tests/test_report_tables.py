@@ -1,9 +1,11 @@
 """Golden tests: the fixture runs (tests/fixtures/report: two seeds, a missing cell, an oom)
 render the tables whose figures were derived by hand from the fixture's numbers.
 
-listops: full_attention 40, 42 -> 41.00 ± 1.41 (sample std sqrt(2)); switch 44, 44 -> 44.00 ±
-0.00 (best, bold); linformer has no record (n/a). text: full_attention 60, 64 -> 62.00 ± 2.83
-(best); switch oom (OOM); linformer 58, 62 -> 60.00 ± 2.83 (second, underlined). Averages:
+listops: full_attention 40, 42 -> 41.00 [40.00, 42.00] (the fixture records hold neither
+predictions nor the test size: the interval resamples the two seeds only, so it spans them);
+switch 44, 44 -> 44.00 [44.00, 44.00] (best, bold: every resample lies above full_attention's);
+linformer has no record (n/a). text: full_attention 60, 64 -> 62.00 [60.00, 64.00] (best);
+switch oom (OOM); linformer 58, 62 -> 60.00 [58.00, 62.00] (second, underlined). Averages:
 full_attention (41 + 62) / 2 = 51.50; the others lack a task, so 44.00* and 60.00*, not ranked
 (a column with one ranked value gets no mark).
 """
@@ -19,6 +21,7 @@ import pytest
 
 from bench.cli import main
 from bench.records import Record
+from bench.report.accuracy_stats import METHOD_NOTE, SEEDS_ONLY_NOTE
 from bench.report.csv_data import cells_csv
 from bench.report.frame import Runs, cells_frame, load_runs, metrics_frame, seed_summary
 from bench.report.table import latex_text, render
@@ -32,37 +35,49 @@ from bench.report.tables import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
+NO_TEST_SIZE = (
+    "full_attention on listops, full_attention on text, switch on listops, linformer on text"
+)
 
 ACCURACY_MD = """\
-Test accuracy (%) on lra at scale tiny, mean ± std over seeds.
+Test accuracy (%) on lra at scale tiny, mean [95 % interval] over 2 seeds.
 
-| model          |             listops |                text |   average |
-|----------------|---------------------|---------------------|-----------|
-| full_attention | <u>41.00 ± 1.41</u> |    **62.00 ± 2.83** |     51.50 |
-| switch         |    **44.00 ± 0.00** |                 OOM |    44.00* |
-| linformer      |                 n/a | <u>60.00 ± 2.83</u> |    60.00* |
+| model          |                     listops |                        text |   average |
+|----------------|-----------------------------|-----------------------------|-----------|
+| full_attention | <u>41.00 [40.00, 42.00]</u> |    **62.00 [60.00, 64.00]** |     51.50 |
+| switch         |    **44.00 [44.00, 44.00]** |                         OOM |    44.00* |
+| linformer      |                         n/a | <u>60.00 [58.00, 62.00]</u> |    60.00* |
 
 \\* average over the available tasks only; the row lacks a task.
 
-OOM: out of memory at this setting (recorded as an oom cell)."""
+OOM: out of memory at this setting (recorded as an oom cell).""" + "".join(
+    f"\n\n{note}" for note in (METHOD_NOTE, SEEDS_ONLY_NOTE.format(NO_TEST_SIZE))
+)
 
-ACCURACY_LATEX = r"""\begin{table}[t]
+ACCURACY_LATEX = (
+    r"""\begin{table}[t]
 \centering
 \small
-\caption{Test accuracy (\%) on lra at scale tiny, mean $\pm$ std over seeds.}
+\caption{Test accuracy (\%) on lra at scale tiny, mean [95 \% interval] over 2 seeds.}
 \label{tab:accuracy-lra-tiny}
 \begin{tabular}{lrrr}
 \toprule
 model & listops & text & average \\
 \midrule
-full\_attention & \underline{41.00 $\pm$ 1.41} & \textbf{62.00 $\pm$ 2.83} & 51.50 \\
-switch & \textbf{44.00 $\pm$ 0.00} & OOM & 44.00* \\
-linformer & n/a & \underline{60.00 $\pm$ 2.83} & 60.00* \\
+full\_attention & \underline{41.00 [40.00, 42.00]} & \textbf{62.00 [60.00, 64.00]} & 51.50 \\
+switch & \textbf{44.00 [44.00, 44.00]} & OOM & 44.00* \\
+linformer & n/a & \underline{60.00 [58.00, 62.00]} & 60.00* \\
 \bottomrule
 \end{tabular}
 \par{\footnotesize * average over the available tasks only; the row lacks a task.}
 \par{\footnotesize OOM: out of memory at this setting (recorded as an oom cell).}
-\end{table}"""
+"""
+    + "".join(
+        f"\\par{{\\footnotesize {latex_text(note)}}}\n"
+        for note in (METHOD_NOTE, SEEDS_ONLY_NOTE.format(NO_TEST_SIZE))
+    )
+    + "\\end{table}"
+)
 
 # eff fixture: steps/s full_attention 10 and 4, switch 12 and oom, linformer 20 and 16:
 # ratios 12/10 = 1.20, 20/10 = 2.00, 16/4 = 4.00.

@@ -34,6 +34,33 @@ def noise_margin(majority: float, n_test: int | None) -> float:
     return SIGMAS * math.sqrt(majority * (1.0 - majority) / n_test)
 
 
+SEED_CHANCE_MARK = "§"
+SEED_CHANCE_NOTE = (
+    "§ some seeds at chance level (within 2 standard errors of the majority-class rate) though "
+    "the mean is not: {}."
+)
+
+
+def seeds_at_chance(records: Sequence[Record]) -> dict[Key, tuple[int, int]]:
+    """(suite, scale, task, model) -> (ok seeds at chance level, ok seeds), for every cell with
+    at least one seed at chance: a collapsed seed is visible even when the mean is not."""
+    seeds: dict[Key, list[Record]] = defaultdict(list)
+    for r in records:
+        if r.status == "ok" and "accuracy" in r.metrics and "majority_accuracy" in r.metrics:
+            seeds[(r.suite, r.scale, r.task, r.model)].append(r)
+    out = {}
+    for key, group in seeds.items():
+        at_chance = 0
+        for r in group:
+            n_test = r.data.get("n_test")
+            majority = r.metrics["majority_accuracy"]
+            margin = noise_margin(majority, n_test if isinstance(n_test, int) else None)
+            at_chance += r.metrics["accuracy"] <= majority + margin
+        if at_chance:
+            out[key] = (at_chance, len(group))
+    return out
+
+
 def chance_level(records: Sequence[Record]) -> set[Key]:
     """The (suite, scale, task, model) whose mean accuracy over its ok seeds is chance level."""
     seeds: dict[Key, list[Record]] = defaultdict(list)

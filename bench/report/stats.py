@@ -14,7 +14,7 @@ in: seeds resampled, plus one shared binomial draw of the test split's error.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -108,6 +108,7 @@ class PairedComparison:
     n_examples: int
     test: str  # PAIRED_BOOTSTRAP or EXACT_MCNEMAR
     pairing: str  # PAIRED_BY_SEED or INDEPENDENT_SEEDS
+    replicates: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.empty(0))
 
 
 def require_same_split(split_a: str, split_b: str, what: str) -> None:
@@ -165,9 +166,7 @@ def paired_difference(
         prob = 0.5 if only_a + only_b == 0 else only_a / (only_a + only_b)
     else:
         test = PAIRED_BOOTSTRAP
-        below = int(np.sum(diffs <= 0.0)) + 1
-        above = int(np.sum(diffs >= 0.0)) + 1
-        p_value = min(1.0, 2.0 * min(below, above) / (n_resamples + 1))
+        p_value = bootstrap_p_value(diffs)
         prob = probability_of_improvement(acc_a, acc_b)
     return PairedComparison(
         difference=float(acc_a.mean() - acc_b.mean()),
@@ -180,7 +179,17 @@ def paired_difference(
         n_examples=n,
         test=test,
         pairing=PAIRED_BY_SEED if paired else INDEPENDENT_SEEDS,
+        replicates=diffs,
     )
+
+
+def bootstrap_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value of "no difference" from bootstrap replicates of a difference: the
+    smallest level at which the percentile interval excludes 0,
+    2 min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (R + 1), capped at 1."""
+    below = int(np.sum(differences <= 0.0)) + 1
+    above = int(np.sum(differences >= 0.0)) + 1
+    return min(1.0, 2.0 * min(below, above) / (len(differences) + 1))
 
 
 def probability_of_improvement(scores_a: np.ndarray, scores_b: np.ndarray) -> float:

@@ -45,6 +45,8 @@ _LATEX_SYMBOLS = {
     "‡": r"$^\ddagger$",
     "†": r"$^\dagger$",
     "°": r"$^\circ$",
+    "§": r"$^\S$",
+    "≈": r"$\approx$",
 }
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",

@@ -15,7 +15,26 @@ from statistics import mean
 
 import pandas as pd
 
-from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, chance_level
+from bench.report.accuracy_stats import (
+    FALLBACK_NOTE,
+    METHOD_NOTE,
+    SEEDS_BINOMIAL,
+    SEEDS_ONLY,
+    SEEDS_ONLY_NOTE,
+    CellStats,
+    average_comparison,
+    cell_stats,
+    compare,
+    minimum_detectable_points,
+)
+from bench.report.chance import (
+    CHANCE_MARK,
+    CHANCE_NOTE,
+    SEED_CHANCE_MARK,
+    SEED_CHANCE_NOTE,
+    chance_level,
+    seeds_at_chance,
+)
 from bench.report.display import Scale, capitalized, column_scale, header, number
 from bench.report.frame import Runs, cells_frame, metrics_frame, model_label
 from bench.report.relative import relative_figures
@@ -27,6 +46,17 @@ PARTIAL_NOTE = "‡ mean over the seeds that finished; the other seeds ended in 
 OOM_NOTE = "OOM: out of memory at this setting (recorded as an oom cell)."
 MEASURE_NOTE = "† the cell trained, but measuring it failed (its record's measurement_error)."
 FVCORE_NOTE = "fvcore's cross-check disagrees with the counted FLOPs for: {}."
+SEPARABLE_P = 0.05
+TIE_MARK = " ≈"
+TIE_NOTE = (
+    "≈ highest mean, but not separable from the runner-up by a paired test at 5 % (so neither "
+    "is bold): {}."
+)
+MDE_NOTE = (
+    "Minimum detectable effect of this run (two-sided 5 %, 80 % power; normal approximation "
+    "with the between-seed variance and the test split's binomial error): {}; a smaller "
+    "difference is one this run could not see."
+)
 ACCURACY_METRIC = "accuracy"
 SPEED_METRIC = "train_steps_per_s"
 MEMORY_METRIC = "memory_peak_train_bytes"
@@ -50,10 +80,13 @@ def report_tables(runs: Runs) -> tuple[list[Table], list[str]]:
 
 
 def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Table]:
-    """Models x tasks test accuracy in %, mean ± std over seeds, and the average over tasks;
-    one table per (suite, scale) whose records carry `accuracy`."""
+    """Models x tasks test accuracy in %: mean over seeds with its 95 % interval
+    (`bench.report.accuracy_stats`), and the average over tasks; one table per (suite, scale)
+    whose records carry `accuracy`. Best is bold only when a paired test separates it from the
+    runner-up at 5 %; otherwise it is marked as a tie."""
     cells, metrics = cells_frame(runs.records), metrics_frame(runs.records)
     chance = chance_level(runs.records)
+    collapsed = seeds_at_chance(runs.records)
     accuracy = runs.catalog.get(ACCURACY_METRIC)
     shown = column_scale(accuracy, [])
     tables = []
@@ -62,8 +95,17 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
         values = values[values.metric == ACCURACY_METRIC]
         if values.empty:
             continue
+        records = [r for r in runs.records if (r.suite, r.scale) == (suite, scale)]
         columns = list(tasks) if tasks is not None else list(runs.tasks(suite))
         models = list(dict.fromkeys(group.model))
+        found = {
+            (model, task): cell_stats(
+                [r for r in records if model_label(r) == model and r.task == task]
+            )
+            for model in models
+            for task in columns
+        }
+        counts = {len(s.seeds) for s in found.values() if s is not None}
         notes: set[str] = set()
         rows = []
         for model in models:
@@ -71,10 +113,19 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             means = []
             for task in columns:
                 cell = _seed_cell(group, values, model, task, accuracy, shown, notes)
-                if (suite, scale, task, model) in chance:  # shown, never ranked best
+                found_cell = found[(model, task)]
+                if found_cell is not None:
+                    cell = _interval_cell(cell, found_cell, accuracy, shown, len(counts) > 1)
+                base = next((r.model for r in records if model_label(r) == model), model)
+                key = (suite, scale, task, base)
+                if key in chance:  # shown, never ranked best
                     notes.add(CHANCE_NOTE)
                     row.append(Cell(cell.text + CHANCE_MARK))
                 else:
+                    if key in collapsed:
+                        k, n = collapsed[key]
+                        notes.add(f"{model} on {task}: {k} of {n} seeds")
+                        cell = replace(cell, text=cell.text + SEED_CHANCE_MARK)
                     row.append(cell)
                 if cell.value is not None:
                     means.append(cell.value)
@@ -87,20 +138,116 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             else:
                 row.append(Cell(average, value=float(average)))
             rows.append(row)
-        spread = any("±" in c.text for row in rows for c in row)
+        _collect_seed_chance(notes)
+        higher = accuracy.direction == "higher"
+        ranked = _ranked_separable(rows, columns, models, found, higher, notes)
+        notes |= _statistics_notes(found, columns)
+        seeds = " (n = seeds)"
+        if len(counts) == 1:
+            seeds = f" over {next(iter(counts))} seed{'s' if counts != {1} else ''}"
         title = f"{capitalized(header(accuracy, shown))} on {suite} at scale {scale}" + (
-            ", mean ± std over seeds" if spread else ""
+            f", mean [95 % interval]{seeds}" if counts else ""
         )
         tables.append(
             Table(
                 f"accuracy_{suite}_{scale}",
                 title,
                 ("model", *columns, "average"),
-                _ranked(rows, higher_is_better=accuracy.direction == "higher"),
+                ranked,
                 _ordered(notes),
             )
         )
     return tables
+
+
+def _interval_cell(
+    cell: Cell, found: CellStats, metric: Metric, shown: Scale, with_count: bool
+) -> Cell:
+    """`cell` (mean over the ok seeds, its status marks) with the 95 % interval after the mean."""
+    mean_text = number(metric, found.mean, shown)
+    low, high = number(metric, found.low, shown), number(metric, found.high, shown)
+    marks = cell.text.split(" ± ")[-1].lstrip("0123456789.,")  # ‡ of a partial cell
+    count = f" n={len(found.seeds)}" if with_count else ""
+    return Cell(f"{mean_text} [{low}, {high}]{count}{marks}", value=cell.value)
+
+
+def _collect_seed_chance(notes: set[str]) -> None:
+    """Replace the per-cell seed-at-chance entries with the one note that lists them."""
+    entries = sorted(n for n in notes if " seeds" in n and " of " in n and n[:1] != "§")
+    entries = [n for n in entries if n.split(": ", 1)[-1].split(" of ")[0].isdigit()]
+    if entries:
+        notes.difference_update(entries)
+        notes.add(SEED_CHANCE_NOTE.format("; ".join(entries)))
+
+
+def _ranked_separable(
+    rows: list[list[Cell]],
+    columns: Sequence[str],
+    models: Sequence[str],
+    found: dict[tuple[str, str], CellStats | None],
+    higher_is_better: bool,
+    notes: set[str],
+) -> tuple[tuple[Cell, ...], ...]:
+    """Bold the best and underline the runner-up of each column only when the two are separable
+    (`accuracy_stats.compare`, p < 5 %); otherwise mark the best `≈` and say why in the notes."""
+    out = [list(row) for row in rows]
+    for col in range(1, len(rows[0]) if rows else 0):
+        ranked = [i for i, r in enumerate(rows) if r[col].value is not None]
+        if len(ranked) < 2:
+            continue
+        ranked.sort(key=lambda i: rows[i][col].value, reverse=higher_is_better)
+        best, runner = ranked[0], ranked[1]
+        average = col == len(rows[0]) - 1
+        tasks = columns if average else [columns[col - 1]]
+        pairs = [(found[(models[best], t)], found[(models[runner], t)]) for t in tasks]
+        if any(a is None or b is None for a, b in pairs):
+            continue
+        per_task = [compare(a, b) for a, b in pairs]
+        result = per_task[0] if len(per_task) == 1 else average_comparison(per_task)
+        where = "average" if average else tasks[0]
+        if result.p_value < SEPARABLE_P and rows[best][col].value != rows[runner][col].value:
+            out[best][col] = replace(out[best][col], rank=1)
+            out[runner][col] = replace(out[runner][col], rank=2)
+        else:
+            out[best][col] = replace(out[best][col], text=out[best][col].text + TIE_MARK)
+            notes.add(
+                f"{where}: {models[best]} vs {models[runner]}, p={result.p_value:.2f} "
+                f"({result.test})"
+            )
+    ties = sorted(n for n in notes if " vs " in n and "p=" in n and not n.startswith(TIE_MARK))
+    if ties:
+        notes.difference_update(ties)
+        notes.add(TIE_NOTE.format("; ".join(ties)))
+    return tuple(tuple(row) for row in out)
+
+
+def _statistics_notes(
+    found: dict[tuple[str, str], CellStats | None], columns: Sequence[str]
+) -> set[str]:
+    """The interval method, any fallback to seed-level statistics, and the minimum detectable
+    effect of each task."""
+    present = [(key, s) for key, s in found.items() if s is not None]
+    if not present:
+        return set()
+    notes = {METHOD_NOTE}
+    for method, note in ((SEEDS_BINOMIAL, FALLBACK_NOTE), (SEEDS_ONLY, SEEDS_ONLY_NOTE)):
+        which = [f"{m} on {t}" for (m, t), s in present if s.method == method]
+        if which:
+            notes.add(note.format(", ".join(which)))
+    detectable = []
+    for task in columns:
+        in_task = [s for (_, t), s in present if t == task]
+        points = minimum_detectable_points(in_task)
+        if points is not None:
+            n_test = min(s.n_test for s in in_task if s.n_test)
+            n_seeds = min(len(s.seeds) for s in in_task)
+            plural = "s" if n_seeds > 1 else ""
+            detectable.append(
+                f"{task} {points:.1f} points (n_test={n_test}, {n_seeds} seed{plural})"
+            )
+    if detectable:
+        notes.add(MDE_NOTE.format("; ".join(detectable)))
+    return notes
 
 
 def efficiency_tables(runs: Runs) -> list[Table]:
@@ -259,5 +406,5 @@ def _ranked(rows: list[list[Cell]], higher_is_better: bool) -> tuple[tuple[Cell,
 
 
 def _ordered(notes: set[str]) -> tuple[str, ...]:
-    order = (INCOMPLETE_NOTE, CHANCE_NOTE, PARTIAL_NOTE, OOM_NOTE, MEASURE_NOTE)
+    order = (INCOMPLETE_NOTE, CHANCE_NOTE, PARTIAL_NOTE, OOM_NOTE, MEASURE_NOTE, METHOD_NOTE)
     return tuple(n for n in order if n in notes) + tuple(sorted(notes - set(order)))
