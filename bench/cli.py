@@ -193,6 +193,12 @@ def _parser() -> argparse.ArgumentParser:
         "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper "
         "(repeatable)",
     )
+    report.add_argument(
+        "--vs",
+        metavar="MODEL",
+        help="add a paired table: each model against MODEL, per task and on average "
+        "(difference with its 95 %% interval, p raw and Holm-corrected, P(A>B))",
+    )
     report.set_defaults(func=info_commands.report)
 
     compare = sub.add_parser(

@@ -51,7 +51,12 @@ def report(args: argparse.Namespace) -> int:
     from bench.report.build import build_report
 
     report = build_report(
-        args.run_dirs, args.format, args.out, plots=not args.no_plots, published=args.published
+        args.run_dirs,
+        args.format,
+        args.out,
+        plots=not args.no_plots,
+        published=args.published,
+        vs=args.vs,
     )
     if args.out is None:
         print(report.text)

@@ -6,12 +6,15 @@ the mean is not at chance."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.predictions import encode
 from bench.records import Record
 from bench.report.frame import Runs
+from bench.report.paired_table import paired_tables
 from bench.report.table import render
 from bench.report.tables import TIE_MARK, accuracy_tables
+from models.errors import InputError
 
 N, SPLIT = 500, "5e" * 32
 
@@ -77,3 +80,21 @@ def test_a_single_seed_at_chance_is_marked() -> None:
     rows = _table(50, collapse_seed=True)
     assert "§" in rows["a"] and "§" not in rows["b"]
     assert "a on listops: 1 of 3 seeds" in rows["text"]
+
+
+def test_vs_table_pairs_each_model_against_the_reference() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, N)
+    base = [rng.random(N) < 0.4 for _ in range(3)]
+    better = [c.copy() for c in base]
+    for c in better:
+        c[np.flatnonzero(~c)[:50]] = True
+    runs = Runs(
+        tuple(_records("a", better, labels) + _records("b", base, labels)), {"lra": ("listops",)}
+    )
+    (table,) = paired_tables(runs, "b")
+    ((model, task, diff, p, p_holm, prob, seeds, test),) = [[c.text for c in r] for r in table.rows]
+    assert (model, task, seeds, test) == ("a", "listops", "3/3", "paired bootstrap")
+    assert diff.startswith("+10.00 [") and float(p) < 0.01 and p_holm == p and prob == "1.00"
+    with pytest.raises(InputError, match="present: a, b"):
+        paired_tables(runs, "c")

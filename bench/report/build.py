@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.report.csv_data import cells_csv
 from bench.report.frame import load_runs
 from bench.report.sweep import sweep_plots, sweep_tables
-from bench.report.table import render
+from bench.report.table import render, table_csv
 from bench.report.tables import report_tables
 from suites.atomic import write_text_atomic
 
@@ -36,9 +36,14 @@ def build_report(
     out: Path | None = None,
     plots: bool = True,
     published: Sequence[str] = (),
+    vs: str | None = None,
 ) -> Report:
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
+    if vs is not None:  # each model against `vs`, paired
+        from bench.report.paired_table import paired_tables
+
+        tables = paired_tables(runs, vs) + tables
     tables += sweep_tables(runs)
     if published:
         from bench.report.published import published_tables
@@ -48,6 +53,9 @@ def build_report(
     notes = [*runs.notes, *notes]
     if fmt == "csv":  # data, one row per cell: not a rendering of the tables
         rendered = [(CELLS_CSV, cells_csv(runs))]
+        rendered += [
+            (f"{t.name}.csv", table_csv(t)) for t in tables if t.name.startswith("paired_")
+        ]
         if published:
             notes.append("--published tables are renderings: they are in --format md and tex")
     else:

@@ -8,6 +8,8 @@ A `Table` is rows of `Cell`s: the text shown and, where ranked, the value ranked
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 from tabulate import tabulate
@@ -78,6 +80,15 @@ def render(table: Table, fmt: str) -> str:
     )
     notes = "".join(f"\n\n{_markdown_note(n)}" for n in table.notes)
     return f"{table.title}.\n\n{body}{notes}"
+
+
+def table_csv(table: Table) -> str:
+    """The table's headers and cell texts as CSV (notes left out)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.headers)
+    writer.writerows([c.text for c in row] for row in table.rows)
+    return out.getvalue().rstrip("\n")
 
 
 def _latex(table: Table) -> str:
