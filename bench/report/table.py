@@ -45,6 +45,7 @@ _LATEX_SYMBOLS = {
     "‡": r"$^\ddagger$",
     "†": r"$^\dagger$",
     "°": r"$^\circ$",
+    "§": r"\S{}",
 }
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
