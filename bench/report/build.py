@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.report.budget import budget_tables
 from bench.report.csv_data import cells_csv
 from bench.report.frame import Runs, load_runs
+from bench.report.pareto import pareto_tables
 from bench.report.provenance import stamp, with_provenance
 from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render
@@ -43,7 +44,7 @@ def build_report(
     runs = load_runs(run_dirs)
     tables, notes = report_tables(runs)
     tables += sweep_tables(runs)
-    tables += budget_tables(runs)
+    tables += budget_tables(runs) + pareto_tables(runs)
     if published:
         from bench.report.published import published_tables
 
