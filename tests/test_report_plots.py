@@ -117,6 +117,10 @@ def test_all_plots_are_saved_as_png_and_pdf(lra, tmp_path: Path) -> None:
         "accuracy vs speed plot omitted: no ok record carries train_steps_per_s with accuracy",
         "scaling with length plot omitted: no ok record carries train_steps_per_s or "
         "memory_peak_train_bytes of one workload at two lengths",
+        "equal-budget curves plot omitted: no ok record carries dev_curve_examples or "
+        "dev_curve_train_s",
+        "Pareto front plot omitted: no ok record carries accuracy and flops_fwd_per_example of "
+        "two models",
     ]
     stem, fig = plots[0]
     png, pdf = save(fig, tmp_path, stem)
