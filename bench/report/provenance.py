@@ -75,6 +75,6 @@ def stamp(fig: Figure, manifests: Sequence[Manifest], notes: Sequence[str] = ())
     file's bounding box grows to hold it (`plot_figure.save` saves tight)."""
     lines = [*notes, provenance_line(manifests)]
     text = "\n".join(textwrap.fill(line, FIGURE_WRAP) for line in lines)
-    fig.text(0.0, -0.015, text, fontsize=FOOTER_FONT_SIZE, ha="left", va="top", color="#444444",
+    fig.text(0.0, -0.05, text, fontsize=FOOTER_FONT_SIZE, ha="left", va="top", color="#444444",
              gid="provenance")  # fmt: skip
     return fig
