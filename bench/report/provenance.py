@@ -71,10 +71,12 @@ def with_provenance(table: Table, manifests: Sequence[Manifest]) -> Table:
 
 
 def stamp(fig: Figure, manifests: Sequence[Manifest], notes: Sequence[str] = ()) -> Figure:
-    """Write the protocol line (and `notes`) as small text under the figure's axes; the saved
-    file's bounding box grows to hold it (`plot_figure.save` saves tight)."""
+    """Write the protocol line (and `notes`) as small text under the axes (the figure's
+    `supxlabel`; every plot here uses constrained layout: `plot_figure.new_figure`)."""
     lines = [*notes, provenance_line(manifests)]
     text = "\n".join(textwrap.fill(line, FIGURE_WRAP) for line in lines)
-    fig.text(0.0, -0.05, text, fontsize=FOOTER_FONT_SIZE, ha="left", va="top", color="#444444",
-             gid="provenance")  # fmt: skip
+    # A figure-level x label: constrained layout keeps room for it below the axes and any
+    # legend placed "outside lower center", so the two never overlap.
+    fig.supxlabel(text, x=0.0, ha="left", fontsize=FOOTER_FONT_SIZE, color="#444444",
+                  gid="provenance")  # fmt: skip
     return fig
