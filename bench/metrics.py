@@ -77,6 +77,15 @@ HARNESS_METRICS: tuple[Metric, ...] = (
            "mean training loss of each eval interval", Display("number", 4), "curve"),
     Metric("dev_curve", "dev accuracy curve", "fraction", "higher", "seeded", "training",
            "[step, dev accuracy] at each evaluation", PERCENT, "curve"),
+    Metric("train_loss_curve", "training loss", "nats", "lower", "seeded", "training",
+           "[step, mean training loss since the previous point], every max(1, steps // 100) "
+           "steps and at the last", Display("number", 4), "curve"),
+    Metric("dev_curve_examples", "training examples seen", "count", "neither", "deterministic",
+           "training", "training examples seen at each evaluation of dev_curve "
+           "(x flops_train_per_example = cumulative training FLOPs)", COUNT, "curve"),
+    Metric("dev_curve_train_s", "training-step time", "s", "lower", "timing", "training",
+           "cumulative wall seconds of the training steps at each evaluation of dev_curve "
+           "(evaluations excluded)", SI, "curve"),
     Metric("train_time_s", "training time", "s", "lower", "timing", "training",
            "wall time of the training loop, dev evaluations included", SI),
     Metric("train_compute_s", "training compute time", "s", "lower", "timing", "training",

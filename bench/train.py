@@ -1,10 +1,12 @@
 """The one training and evaluation loop every model shares.
 
 Each step is `bench.train_step.TrainStep` (AdamW, linear warmup then linear decay to zero,
-gradient-norm clipping; the measurements time the same step); evaluation on the dev split every
-`eval_every` steps and after the last step; the weights with the best dev accuracy are evaluated
-once on test (the test split never selects anything). A NaN or infinite loss stops training with
-`TrainingDiverged`.
+gradient-norm clipping; the measurements time the same step); the training loss is logged every
+`log_every(steps)` steps (about 100 points, so the loss curve is a curve) and after the last;
+evaluation on the dev split every `eval_every` steps and after the last step, each recorded with
+the training examples seen and the training-step seconds spent so far (the equal-budget views);
+the weights with the best dev accuracy are evaluated once on test (the test split never selects
+anything). A NaN or infinite loss stops training with `TrainingDiverged`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "evaluate",
+    "log_every",
     "lr_factor",
     "predict",
     "train_and_evaluate",
@@ -47,8 +50,16 @@ class TrainResult:
     examples_per_s: float
     loss_curve: list[float]  # mean training loss of each eval interval
     dev_curve: list[tuple[int, float]]  # (step, dev accuracy)
+    train_loss_curve: list[tuple[int, float]]  # (step, mean loss since the previous point)
+    dev_curve_examples: list[int]  # training examples seen at each evaluation
+    dev_curve_train_s: list[float]  # training-step seconds spent by each evaluation
     routing: list[dict[str, dict[str, list[float]]]]  # last training batch's routing stats
     test_predicted: torch.Tensor  # (N_test,) int64: the best weights' class for each test example
+
+
+def log_every(steps: int) -> int:
+    """Steps between two points of the training-loss curve: about 100 points over the run."""
+    return max(1, steps // 100)
 
 
 def batches(split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Split]:
@@ -106,6 +117,11 @@ def train_and_evaluate(
     loss_curve: list[float] = []
     dev_curve: list[tuple[int, float]] = []
     interval_losses: list[float] = []
+    train_loss_curve: list[tuple[int, float]] = []
+    log_losses: list[float] = []
+    every = log_every(cfg.steps)
+    dev_examples: list[int] = []
+    dev_train_s: list[float] = []
     compute_s = 0.0
     examples = 0
     started = time.perf_counter()
@@ -117,11 +133,17 @@ def train_and_evaluate(
         compute_s += time.perf_counter() - t0
         examples += len(batch)
         interval_losses.append(loss_value)
+        log_losses.append(loss_value)
+        if step % every == 0 or step == cfg.steps:
+            train_loss_curve.append((step, sum(log_losses) / len(log_losses)))
+            log_losses = []
         if progress is not None:
             progress(step, loss_value)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             dev_accuracy = evaluate(model, dev, cfg.batch_size, device)
             dev_curve.append((step, dev_accuracy))
+            dev_examples.append(examples)
+            dev_train_s.append(compute_s)
             loss_curve.append(sum(interval_losses) / len(interval_losses))
             interval_losses = []
             if dev_accuracy > best[0]:
@@ -141,6 +163,9 @@ def train_and_evaluate(
         examples_per_s=examples / compute_s,
         loss_curve=loss_curve,
         dev_curve=dev_curve,
+        train_loss_curve=train_loss_curve,
+        dev_curve_examples=dev_examples,
+        dev_curve_train_s=dev_train_s,
         routing=routing,
         test_predicted=test_predicted,
     )

@@ -91,7 +91,7 @@ def test_expert_load_heatmap_is_layers_by_experts_relative_to_mean(lra) -> None:
     assert list(plots) == ["expert_load_lra_tiny_listops_switch"], "only MoE cells with routing"
     ax = plots["expert_load_lra_tiny_listops_switch"].axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("expert", "layer")
-    assert ax.get_title() == "switch ffn: load / mean"
+    assert ax.get_title() == "ffn: load / mean"  # the model is in the figure's title
     # layer 0: [10, 20, 30, 40] / 25; layer 1 balanced.
     expected = np.array([[0.4, 0.8, 1.2, 1.6], [1.0, 1.0, 1.0, 1.0]])
     np.testing.assert_allclose(ax.get_images()[0].get_array(), expected)
@@ -117,6 +117,10 @@ def test_all_plots_are_saved_as_png_and_pdf(lra, tmp_path: Path) -> None:
         "accuracy vs speed plot omitted: no ok record carries train_steps_per_s with accuracy",
         "scaling with length plot omitted: no ok record carries train_steps_per_s or "
         "memory_peak_train_bytes of one workload at two lengths",
+        "equal-budget curves plot omitted: no ok record carries dev_curve_examples or "
+        "dev_curve_train_s",
+        "Pareto front plot omitted: no ok record carries accuracy and flops_fwd_per_example of "
+        "two models",
     ]
     stem, fig = plots[0]
     png, pdf = save(fig, tmp_path, stem)
@@ -165,5 +169,21 @@ def test_expert_load_has_one_labelled_colour_scale(lra) -> None:
     fig = dict(expert_load(lra))["expert_load_lra_tiny_listops_switch"]
     heat, bar = fig.axes
     assert "1 = balanced" in bar.get_xlabel()
-    assert heat.get_images()[0].get_clim() == pytest.approx((0.0, 1.6))
+    image = heat.get_images()[0]
+    assert image.get_clim() == pytest.approx((0.0, 2.0))  # at least 0..2 around 1
     assert "listops" in fig.get_suptitle()
+    assert "last training batch of seed 0" in fig.get_suptitle().replace("\n", " ")
+
+
+def test_expert_load_colormap_is_diverging_and_centred_at_one(lra) -> None:
+    """1 (balanced) maps to the colormap's white middle, under- and over-use to its two ends
+    (blue, red); every cell's value is written in it."""
+    fig = dict(expert_load(lra))["expert_load_lra_tiny_listops_switch"]
+    heat = fig.axes[0]
+    image = heat.get_images()[0]
+    assert image.norm.vcenter == 1.0 and image.norm(1.0) == pytest.approx(0.5)
+    middle, low, high = (image.cmap(image.norm(v)) for v in (1.0, 0.0, 2.0))
+    assert min(middle[:3]) > 0.9, "balanced is near white"
+    assert low[2] > low[0] and high[0] > high[2], "under-used blue, over-used red"
+    written = [t.get_text() for t in heat.texts]
+    assert written[:4] == ["0.40", "0.80", "1.20", "1.60"] and len(written) == 8

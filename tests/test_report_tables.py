@@ -156,7 +156,8 @@ def test_cost_table_has_units_and_shows_oom(lra) -> None:
     by_key = {(r[0].text, r[1].text): [c.text for c in r[2:]] for r in cost.rows}
     # switch: 3000 params, 1500 active, 3e6 FLOPs = 3 MFLOP (largest prefix keeping full
     # attention's 4e6 >= 1), median 9 ms, 6e6 B = 6 MB
-    assert by_key[("listops", "switch")] == ["128", "3,000", "1,500", "3", "9", "6"]
+    # the latency: median of the two seeds' 6 pooled samples [order-statistic ranks 1 and 6]
+    assert by_key[("listops", "switch")] == ["128", "3,000", "1,500", "3", "9 [8, 10]", "6"]
     assert by_key[("text", "switch")][1:] == ["OOM"] * 5
     assert by_key[("listops", "linformer")][1:] == ["n/a"] * 5
 
@@ -165,7 +166,12 @@ def test_bench_report_writes_every_format(tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
     argv = ["report", str(FIXTURES / "lra"), "--format", "latex", "--out", str(out)]
     assert main([*argv, "--no-plots"]) == 0  # plots: tests/test_report_plots.py
-    assert (out / "accuracy_lra_tiny.tex").read_text() == ACCURACY_LATEX + "\n"
+    protocol = (
+        "\\par{\\footnotesize Protocol: run lra: no overrides; seeds 0,1; data seed unknown; "
+        "commit unknown (dirty: unknown); threads 1; device cpu}\n"
+    )  # bench.report.provenance: the last note of every table the report writes
+    expected = ACCURACY_LATEX.replace("\\end{table}", protocol + "\\end{table}")
+    assert (out / "accuracy_lra_tiny.tex").read_text() == expected + "\n"
     assert main(["report", str(FIXTURES / "lra"), "--format", "csv", "--out", str(out)]) == 0
     assert (out / "cells.csv").exists()
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bench import registries
-from bench.train import TrainingDiverged, evaluate, lr_factor, train_and_evaluate
+from bench.train import TrainingDiverged, evaluate, log_every, lr_factor, train_and_evaluate
 from models.config import ModelConfig, ModelTask
 from models.layers.classifier import ModelOutput
 from suites.config import TrainConfig
@@ -166,3 +166,27 @@ def test_the_timed_step_is_the_step_that_trains() -> None:
         optimizer.step()
     for got, want in zip(timed.work.parameters(), params, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_loss_is_logged_every_hundredth_of_the_run_with_the_budget_at_each_eval() -> None:
+    """250 steps log the loss every 2 steps (and at the last): each point is the mean of the
+    losses the progress callback saw in its interval; each evaluation carries the examples seen
+    (steps x batch) and the training-step seconds so far."""
+    data = TaskData(
+        _first_tokens([5] * 64, [1] * 64), _first_tokens([1, 9], [1, 0]),
+        _first_tokens([1, 9], [1, 0]), "synthetic",
+    )  # fmt: skip
+    seen: list[float] = []
+    cfg = TrainConfig(batch_size=16, steps=251, warmup_steps=0, lr=0.01, eval_every=100)
+    result = train_and_evaluate(
+        _Threshold(), data, cfg, seed=0, device=torch.device("cpu"),
+        progress=lambda step, loss: seen.append(loss),
+    )  # fmt: skip
+    assert log_every(251) == 2 and log_every(40) == 1
+    expected = [(s, (seen[s - 2] + seen[s - 1]) / 2) for s in range(2, 251, 2)] + [(251, seen[250])]
+    assert [s for s, _ in result.train_loss_curve] == [s for s, _ in expected]
+    assert [v for _, v in result.train_loss_curve] == pytest.approx([v for _, v in expected])
+    assert [s for s, _ in result.dev_curve] == [100, 200, 251]
+    assert result.dev_curve_examples == [1600, 3200, 4016]
+    times = result.dev_curve_train_s
+    assert 0 < times[0] < times[1] < times[2] == pytest.approx(result.train_compute_s)

@@ -2,8 +2,9 @@
 
 Without an output directory the tables are returned as text in the chosen format; with one,
 each table goes to `<name>.<md|tex>` (CSV: the one data file `cells.csv`, one row per cell) and
-each plot to `<stem>.png` and `<stem>.pdf`. What
-the records cannot support is left out with a one-line note, never an error.
+each plot to `<stem>.png` and `<stem>.pdf`. Every table and plot carries the runs' protocol line
+(`bench.report.provenance`). What the records cannot support is left out with a one-line note,
+never an error.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.report.budget import budget_tables
 from bench.report.csv_data import cells_csv
-from bench.report.frame import load_runs
+from bench.report.frame import Runs, load_runs
+from bench.report.pareto import pareto_tables
+from bench.report.provenance import stamp, with_provenance
 from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render, table_csv
 from bench.report.tables import report_tables
@@ -45,12 +49,14 @@ def build_report(
 
         tables = paired_tables(runs, vs) + tables
     tables += sweep_tables(runs)
+    tables += budget_tables(runs) + pareto_tables(runs)
     if published:
         from bench.report.published import published_tables
 
         extra, extra_notes = published_tables(runs, run_dirs, published)
         tables, notes = tables + extra, notes + extra_notes
     notes = [*runs.notes, *notes]
+    tables = [with_provenance(table, runs.manifests) for table in tables]
     if fmt == "csv":  # data, one row per cell: not a rendering of the tables
         rendered = [(CELLS_CSV, cells_csv(runs))]
         rendered += [
@@ -69,13 +75,21 @@ def build_report(
             files.append(path)
         if plots:
             from bench.report.plot_figure import save
-            from bench.report.plots import all_plots
 
-            figures, plot_notes = all_plots(runs)
-            figures += sweep_plots(runs)
+            figures, plot_notes = report_figures(runs)
             notes += plot_notes
             for stem, fig in figures:
                 files += save(fig, out, stem)
     elif plots:
         notes.append("plots are written only with --out DIR")
     return Report("\n\n".join(text for _, text in rendered), tuple(files), tuple(notes))
+
+
+def report_figures(runs: Runs) -> tuple[list, list[str]]:
+    """Every plot the records support, each stamped with the protocol line, and a one-line note
+    for each kind left out (imports matplotlib: called only when plots are written)."""
+    from bench.report.plots import all_plots
+
+    figures, notes = all_plots(runs)
+    figures += sweep_plots(runs)
+    return [(stem, stamp(fig, runs.manifests)) for stem, fig in figures], notes

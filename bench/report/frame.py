@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.manifest import read_manifest
+from bench.manifest import Manifest, read_manifest
 from bench.metric_catalog import HARNESS, MetricCatalog
 from bench.records import Record, read_records
 from bench.report.config_groups import merge_runs
@@ -54,6 +54,8 @@ class Runs:
     configs: dict[tuple[str, str], dict] = field(default_factory=dict)
     # what every figure means: the harness's catalog plus the figures the runs' suites declared
     catalog: MetricCatalog = HARNESS
+    # the runs' manifests, in the order given: each table's and plot's provenance line
+    manifests: tuple[Manifest, ...] = ()
 
     def tasks(self, suite: str) -> tuple[str, ...]:
         """Tasks of `suite` in manifest order, then any other task its records name."""
@@ -74,8 +76,10 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
     order: dict[str, list[str]] = {}
     reference: dict[str, str] = {}
     declared: list[Metric] = []
+    manifests: list[Manifest] = []
     for run_dir in run_dirs:
         manifest = read_manifest(run_dir)
+        manifests.append(manifest)
         declared += manifest.suite_metrics
         plan = manifest.plan
         tasks = order.setdefault(plan.suite, [])
@@ -93,6 +97,7 @@ def load_runs(run_dirs: Iterable[Path]) -> Runs:
         merged.notes,
         merged.configs,
         HARNESS.with_metrics(declared),
+        tuple(manifests),
     )
 
 

@@ -1,6 +1,7 @@
 """The canvas every plot shares: the one-column paper size and text style, a figure built with
 the object API on the Agg canvas (no pyplot, no global backend switch), shell-friendly file
-stems, and saving as PNG and PDF (each written atomically)."""
+stems, and saving as PNG and PDF (each written atomically, cropped to what was drawn, the
+provenance footer included)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     stem = file_stem(stem)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     with matplotlib.rc_context(STYLE):
-        write_atomic(paths[0], lambda f: fig.savefig(f, format="png", dpi=200))
-        write_atomic(paths[1], lambda f: fig.savefig(f, format="pdf"))
+        # tight: the provenance footer under the axes (`bench.report.provenance`) is kept whole
+        tight = {"bbox_inches": "tight", "pad_inches": 0.03}
+        write_atomic(paths[0], lambda f: fig.savefig(f, format="png", dpi=200, **tight))
+        write_atomic(paths[1], lambda f: fig.savefig(f, format="pdf", **tight))
     return paths

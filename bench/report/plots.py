@@ -17,6 +17,7 @@ from bench.report.display import column_scale, header, si_scale
 from bench.report.frame import Runs, metrics_frame
 from bench.report.plot_figure import Plot, new_figure, styled
 from bench.report.plot_parts import bubble_key, legend_outside, length_families, plain_log_ticks
+from bench.report.plots_budget import budget_curves, pareto_plot
 from bench.report.plots_training import expert_load, training_curves
 
 BUBBLE_MIN, BUBBLE_MAX = 20.0, 220.0  # marker areas (pt^2) of the smallest and largest memory
@@ -161,8 +162,10 @@ def scaling(runs: Runs) -> list[Plot]:
             if figure.samples:
                 label += " (band: sample range)"
             ax.set_ylabel(label)
+        shown_lengths = sorted({lengths[t] for family in families for t in family})
+        span = f"lengths {shown_lengths[0]}-{shown_lengths[-1]}"
         tasks = ", ".join(t for family in families for t in family)
-        axes[0, 0].set_title(textwrap.fill(f"{suite} ({scale}): {tasks}", 60))
+        axes[0, 0].set_title(textwrap.fill(f"{suite} ({scale}), {span}: {tasks}", 60))
         legend_outside(fig, axes[-1, 0])
         plots.append((f"scaling_{suite}_{scale}", fig))
     return plots
@@ -214,6 +217,16 @@ def all_plots(runs: Runs) -> tuple[list[Plot], list[str]]:
         ),
         ("expert load", "routing tokens_per_expert", lambda: expert_load(runs)),
         ("training curves", "dev_curve", lambda: training_curves(runs)),
+        (
+            "equal-budget curves",
+            "dev_curve_examples or dev_curve_train_s",
+            lambda: budget_curves(runs),
+        ),
+        (
+            "Pareto front",
+            "accuracy and flops_fwd_per_example of two models",
+            lambda: pareto_plot(runs),
+        ),
     )
     plots: list[Plot] = []
     omitted = []

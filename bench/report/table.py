@@ -49,6 +49,7 @@ _LATEX_SYMBOLS = {
     "°": r"$^\circ$",
     "§": r"$^\S$",
     "≈": r"$\approx$",
+    "¶": r"$^\P$",
 }
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",

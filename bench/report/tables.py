@@ -39,6 +39,7 @@ from bench.report.display import Scale, capitalized, column_scale, header, numbe
 from bench.report.frame import Runs, cells_frame, metrics_frame, model_label
 from bench.report.relative import relative_figures
 from bench.report.table import MISSING, Cell, Table
+from bench.report.timing import timed_cell
 from suites.metric import Metric
 
 INCOMPLETE_NOTE = "* average over the available tasks only; the row lacks a task."
@@ -285,7 +286,9 @@ def cost_tables(runs: Runs) -> list[Table]:
                 for metric in columns:
                     chosen = values[values.metric == metric.name]
                     shown = scales[metric.name]
-                    row.append(_seed_cell(group, chosen, model, task, metric, shown, notes, False))
+                    cell = _seed_cell(group, chosen, model, task, metric, shown, notes, False)
+                    mine = _cell_records(runs, suite, scale, model, task)
+                    row.append(timed_cell(cell, mine, metric, shown, notes))
                 rows.append(tuple(row))
         disagreeing = sorted(
             {
@@ -326,6 +329,8 @@ def _relative_tables(runs: Runs, metric: Metric) -> list[Table]:
             row = [Cell(model)]
             for task in tasks:
                 cell = _seed_cell(group, values, model, task, metric, shown, notes, False)
+                mine = _cell_records(runs, suite, scale, model, task)
+                cell = timed_cell(cell, mine, metric, shown, notes)
                 if cell.value is not None and ratios.get((model, task)):
                     mine = ratios[(model, task)]
                     cell = Cell(f"{cell.text} ({sum(mine) / len(mine):.2f}×)")
@@ -356,6 +361,16 @@ def _ratios(
         if metric in relative.ratios:
             out.setdefault((model_label(record), record.task), []).append(relative.ratios[metric])
     return out
+
+
+def _cell_records(runs: Runs, suite: str, scale: str, model: str, task: str) -> list:
+    """The ok records of one (model label, task) of a (suite, scale): the seeds of a cell."""
+    return [
+        r
+        for r in runs.records
+        if (r.suite, r.scale, r.task, model_label(r)) == (suite, scale, task, model)
+        and r.status == "ok"
+    ]
 
 
 def _seed_cell(

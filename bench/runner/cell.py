@@ -194,6 +194,9 @@ def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
         "best_step": result.best_step,
         "loss_curve": result.loss_curve,
         "dev_curve": [list(p) for p in result.dev_curve],
+        "train_loss_curve": [list(p) for p in result.train_loss_curve],
+        "dev_curve_examples": result.dev_curve_examples,
+        "dev_curve_train_s": result.dev_curve_train_s,
     }
 
 
