@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands, info_commands
+from bench import commands, history_commands, info_commands
 from models.errors import InputError
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
@@ -241,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     for sub_parser in (fetch, stat):
         sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     data.set_defaults(func=info_commands.data)
+    history_commands.add_parser(sub)
     return parser
 
 
