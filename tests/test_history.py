@@ -211,3 +211,5 @@ def test_detector_on_exact_and_fraction_figures() -> None:
     assert detect([0.90] * 10 + [0.95] * 10, accuracy) == [10]
     assert detect([0.90] * 10 + [0.905] * 10, accuracy) == [], "below one point"
     assert detect([0.5, math.nan, 0.5, 0.5], accuracy) == []
+    tail = HARNESS.get("latency_train_step_s_p90")
+    assert detect([0.01] * 10 + [0.02] * 10, tail) == [], "a tail is never gated"

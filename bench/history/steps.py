@@ -13,7 +13,8 @@ log space (a step is a ratio), fractions as they are (a step is in points); scal
 estimated robustly from the successive differences (1.4826 x MAD / sqrt 2), floored at 1e-6 so an
 exact figure splits at any change of 1e-5 or more; PELT with an l2 cost and a penalty of
 8 ln(n) per change point. A change point is reported when its segments' medians differ by at
-least the kind's `MIN_CHANGE`, classified by the figure's direction.
+least the kind's `MIN_CHANGE`, classified by the figure's direction. Figures the catalog does not
+gate (p90 tails) have no steps: their noise is what they show.
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def is_fraction(metric: Metric) -> bool:
 
 
 def detect(values: Sequence[float], metric: Metric) -> list[int]:
-    """Indices where a new level starts (each > 0), at least the kind's smallest change."""
+    """Indices where a new level starts (each > 0), at least the kind's smallest change. A
+    figure the catalog never gates (a p90 tail) is shown but has no steps."""
+    if not metric.gated:
+        return []
     y = np.asarray(values, dtype=float)
     exact = metric.kind == "deterministic"
     min_size = 1 if exact else 2
