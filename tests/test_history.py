@@ -213,3 +213,23 @@ def test_detector_on_exact_and_fraction_figures() -> None:
     assert detect([0.5, math.nan, 0.5, 0.5], accuracy) == []
     tail = HARNESS.get("latency_train_step_s_p90")
     assert detect([0.01] * 10 + [0.02] * 10, tail) == [], "a tail is never gated"
+
+
+def test_runs_at_one_commit_make_one_point_with_the_widest_band(tmp_path, repo) -> None:
+    history = tmp_path / "history"
+    made = [
+        make_run(tmp_path / "runs", f"rerun{k}", repo[0], np.random.default_rng(k), timing_factor=f)
+        for k, f in enumerate((1.0, 3.0))
+    ]
+    for run in made:
+        add_run(history, run, None)
+    points = analyse(history, None, figure="latency_train_step_s_median", model=TIMED[1]).points
+    point = points[(points["task"] == TIMED[0]) & (points["seed"] == 0)].iloc[0]
+    values, lows, highs = [], [], []
+    for run in made:
+        (r,) = [r for r in read_records(run) if (r.task, r.model, r.seed) == (*TIMED, 0)]
+        values.append(r.metrics["latency_train_step_s_median"])
+        lows.append(min(r.metrics["latency_train_step_s_samples"]))
+        highs.append(max(r.metrics["latency_train_step_s_samples"]))
+    assert point["runs"] == 2 and point["value"] == pytest.approx(np.median(values))
+    assert (point["low"], point["high"]) == (min(lows), max(highs))
