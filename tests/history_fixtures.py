@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def make_repo(path: Path, commits: int) -> list[str]:
     shas = []
     for i in range(commits):
         date = f"2026-01-{i + 1:02d}T12:00:00+00:00"
-        env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date, "PATH": "/usr/bin:/bin"}
+        env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
         subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"c{i}"], check=True, env=env)
         out = subprocess.run(
             [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
