@@ -6,6 +6,7 @@ commit range, none in pure noise; the detector alone on the planted series of it
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 from bench.cli import main
 from bench.history.analysis import analyse
+from bench.history.dashboard import commit_url_template
 from bench.history.order import order_commits
 from bench.history.steps import detect
 from bench.history.store import add_run, read_history
@@ -279,3 +281,18 @@ def test_runs_at_one_commit_make_one_point_with_the_widest_band(tmp_path, repo) 
         highs.append(max(r.metrics["latency_train_step_s_samples"]))
     assert point["runs"] == 2 and point["value"] == pytest.approx(np.median(values))
     assert (point["low"], point["high"]) == (min(lows), max(highs))
+
+
+@pytest.mark.parametrize(
+    "remote",
+    ["git@github.com:owner/uoe-bench.git", "https://github.com/owner/uoe-bench", "ssh://x/y.git"],
+)
+def test_commit_links_default_to_the_github_origin(tmp_path, repo, remote) -> None:
+    path = tmp_path / "repo"
+    subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
+    template = commit_url_template(path)
+    if "github.com" in remote:
+        assert template == "https://github.com/owner/uoe-bench/commit/{sha}"
+    else:
+        assert template is None, "no link: the dashboard shows the sha"
+    assert commit_url_template(None) is None
