@@ -171,7 +171,9 @@ def page(history: History, link: Callable[[str], str | None]) -> str:
             for key, series in rows.groupby(list(SERIES_KEY), sort=False, dropna=False):
                 plain, unit = units[key[-2]]
 
-                def fmt(v: float, plain=plain, unit=unit) -> str:
+                def fmt(v: float, plain=plain, unit=unit, ratio=bool(key[-2])) -> str:
+                    if ratio:  # the card's title names the reference; the axis has no room
+                        return f"{plain(v)}x"
                     return plain(v) + (f" {unit}" if unit else "")
 
                 steps = steps_of.get(key, [])

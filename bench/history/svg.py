@@ -13,8 +13,8 @@ import pandas as pd
 
 from bench.history.steps import Step
 
-WIDTH, HEIGHT = 300, 130
-LEFT, RIGHT, TOP, BOTTOM = 52, 8, 8, 22
+WIDTH, HEIGHT = 310, 130
+LEFT, RIGHT, TOP, BOTTOM = 66, 8, 8, 22
 COLORS = {"regression": "#c62828", "improvement": "#2e7d32", "change": "#757575"}
 
 
