@@ -24,6 +24,7 @@ from typing import Any, Literal
 from bench import records_scan
 from bench.cell_id import CellId
 from bench.manifest import read_raw_manifest
+from bench.record_types import check_types
 from bench.schema import SCHEMA_VERSION, check_version, migrate_record
 from bench.stop_signals import stop_signals_held
 from models.errors import InputError
@@ -114,6 +115,7 @@ class Record:
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"record has unknown fields: {', '.join(sorted(unknown))}")
+        check_types(raw)
         return cls(**raw)
 
 
