@@ -24,8 +24,9 @@ from typing import Any, Literal
 from bench import records_scan
 from bench.cell_id import CellId
 from bench.manifest import read_raw_manifest
+from bench.record_origin import check_origin
 from bench.record_types import check_types
-from bench.schema import SCHEMA_VERSION, check_version, migrate_record
+from bench.schema import SCHEMA_VERSION, check_version, migrate_manifest, migrate_record
 from bench.stop_signals import stop_signals_held
 from models.errors import InputError
 
@@ -121,17 +122,33 @@ class Record:
 
 class RecordStore:
     """Append-only JSONL records of one run directory. Records of an older schema are migrated
-    as they are read, with the run's stored manifest (their config comes from it)."""
+    as they are read, with the run's stored manifest (their config comes from it); a record
+    whose run_id or config is not the manifest's is another run's and is set aside like a
+    garbled line (`bench.record_origin`)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RECORDS_FILE
         self._manifest: dict[str, Any] | None = None
+        self._migrated: dict[str, Any] | None = None
 
     def _parse(self, raw: Mapping[str, Any]) -> Record:
         if raw.get("schema_version") != SCHEMA_VERSION:
             raw = migrate_record(raw, self._stored_manifest())
-        return Record.from_dict(raw)
+        record = Record.from_dict(raw)
+        check_origin(record, self._run_manifest())  # ForeignRecord: another run's line
+        return record
+
+    def _run_manifest(self) -> dict[str, Any]:
+        """The run's manifest migrated to the current schema ({} when absent or unreadable:
+        then no record can be checked against it), read once."""
+        if self._migrated is None:
+            stored = self._stored_manifest()
+            try:
+                self._migrated = migrate_manifest(stored) if stored else {}
+            except ValueError:
+                self._migrated = {}
+        return self._migrated
 
     def _stored_manifest(self) -> dict[str, Any]:
         """The run's manifest as stored ({} when absent or unreadable: an old record then has no
