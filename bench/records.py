@@ -32,7 +32,7 @@ from models.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CellId", "Record", "RecordStore", "read_records"]
+__all__ = ["CellId", "Record", "RecordStore", "RecordWriteError", "read_records"]
 
 RECORDS_FILE = "records.jsonl"
 # The machine's 1-minute load around an ok cell, and the warning when it exceeded the core count
@@ -120,6 +120,28 @@ class Record:
         return cls(**raw)
 
 
+class RecordWriteError(InputError):
+    """A records file could not be written (disk full, a read-only folder): which file, the
+    cause, what was left of the write, and how to go on."""
+
+    def __init__(self, path: Path, err: OSError, left: str) -> None:
+        cause = err.strerror or str(err)
+        super().__init__(
+            f"cannot write {path} ({cause}); {left}. Free space or make the folder writable, "
+            f"then rerun the unfinished cells: bench run --resume {path.parent}"
+        )
+
+
+def _roll_back(fd: int, size: int) -> str:
+    """Cut the file back to `size` after a failed append; what was left, for the message."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError as err:  # reported, not hidden: resume quarantines the cut line
+        return f"the partial record could not be removed ({err.strerror or err})"
+    return "the partial record was removed"
+
+
 class RecordStore:
     """Append-only JSONL records of one run directory. Records of an older schema are migrated
     as they are read, with the run's stored manifest (their config comes from it); a record
@@ -161,14 +183,28 @@ class RecordStore:
         return self._manifest
 
     def append(self, record: Record) -> None:
-        """Write one record as one line and force it to disk before returning."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        line = record.to_json() + "\n"
+        """Write one record as one line and force it to disk before returning. A write that
+        fails (disk full, a read-only folder) leaves no part of the line: the file is cut back
+        to its size before, and RecordWriteError names the file and the cause."""
+        line = (record.to_json() + "\n").encode("utf-8")
         # Under `bench run` a SIGINT/SIGTERM waits until the line is on disk: never a cut record.
-        with stop_signals_held(), open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with stop_signals_held():
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            except OSError as err:
+                raise RecordWriteError(self.path, err, "nothing was written") from None
+            try:
+                size_before = os.fstat(fd).st_size
+                try:
+                    written = 0
+                    while written < len(line):  # os.write may write part of the line
+                        written += os.write(fd, line[written:])
+                    os.fsync(fd)
+                except OSError as err:
+                    raise RecordWriteError(self.path, err, _roll_back(fd, size_before)) from None
+            finally:
+                os.close(fd)
 
     def read(self) -> list[Record]:
         """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)
@@ -180,7 +216,10 @@ class RecordStore:
     def repair(self) -> Path | None:
         """Before appending: keep every valid record (one lacking only its final newline too),
         move garbled lines to the quarantine file (returned) so their cells are rerun."""
-        return records_scan.repair(self.path, self._parse)
+        try:
+            return records_scan.repair(self.path, self._parse)
+        except OSError as err:  # the rewrite is atomic: the file is as it was
+            raise RecordWriteError(self.path, err, "the file is unchanged") from None
 
     def latest(self) -> dict[CellId, Record]:
         """The last record of each cell (a resumed run appends newer ones)."""
