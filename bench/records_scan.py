@@ -1,6 +1,7 @@
 """Reading `records.jsonl` line by line when it may be damaged, and repairing it before a resume.
 
-A line is *valid* when it is UTF-8, JSON and a readable record; the file's last line counts even
+A line is *valid* when it is UTF-8, JSON and a readable record of this run (a record of another
+run, `bench.record_origin`, is set aside like a garbled line); the file's last line counts even
 without its final newline (a file cut by exactly that byte still holds a complete record). A line
 that is not valid is *garbled*: readers skip it with a warning naming the file and line, and
 `repair` (called by a resuming runner, which holds the run's lock) moves it to
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.record_origin import ForeignRecord
+
 log = logging.getLogger(__name__)
 
 QUARANTINE_FILE = "records.quarantine.jsonl"
@@ -27,7 +30,7 @@ class Scan:
     """The records file split into valid records and garbled lines (1-based numbers)."""
 
     records: list[Any]
-    garbled: list[tuple[int, bytes, str]]  # (line number, raw bytes, why)
+    garbled: list[tuple[int, bytes, str]]  # (line number, raw bytes, what is wrong with it)
     valid_lines: list[bytes]
     missing_final_newline: bool
 
@@ -46,11 +49,13 @@ def scan(path: Path, parse: Callable[[dict], Any]) -> Scan:
         try:
             record = parse(json.loads(raw.decode("utf-8")))
         except UnicodeDecodeError as err:
-            garbled.append((number, raw, f"not UTF-8 (byte {err.start})"))
+            garbled.append((number, raw, f"garbled record (not UTF-8, byte {err.start})"))
+        except ForeignRecord as err:
+            garbled.append((number, raw, f"record of another run ({err})"))
         except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as err:
             cut = number == len(pieces) and missing_newline
             why = "incomplete (a run was killed mid-write)" if cut else f"malformed: {err}"
-            garbled.append((number, raw, why))
+            garbled.append((number, raw, f"garbled record ({why})"))
         else:
             records.append(record)
             valid.append(raw)
@@ -59,7 +64,7 @@ def scan(path: Path, parse: Callable[[dict], Any]) -> Scan:
 
 def warn_garbled(path: Path, result: Scan, action: str) -> None:
     for number, _, why in result.garbled:
-        log.warning("%s:%d: garbled record (%s); %s", path, number, why, action)
+        log.warning("%s:%d: %s; %s", path, number, why, action)
 
 
 def repair(path: Path, parse: Callable[[dict], Any]) -> Path | None:
