@@ -18,7 +18,9 @@ from bench.metrics import HARNESS_METRICS
 
 _TEXT = ("run_id", "suite", "task", "model", "scale", "status", "reason", "measurement_error")
 _TEXT_TOO = ("started_at", "variant")
-_MAPPINGS = ("metrics", "data", "artifacts", "variant_values", "placement", "config")
+_MAPPINGS = (
+    *("metrics", "data", "artifacts", "variant_values", "placement", "config", "test_predictions"),
+)
 _SHAPES = {metric.name: metric.shape for metric in HARNESS_METRICS}
 
 
