@@ -27,6 +27,7 @@ from bench.manifest import read_raw_manifest
 from bench.schema import SCHEMA_VERSION, check_version, migrate_record
 from bench.stop_signals import stop_signals_held
 from models.errors import InputError
+from suites.safe_files import open_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,12 @@ class RecordStore:
         """Write one record as one line and force it to disk before returning."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         line = record.to_json() + "\n"
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT  # a link is refused, never written through
         # Under `bench run` a SIGINT/SIGTERM waits until the line is on disk: never a cut record.
-        with stop_signals_held(), open(self.path, "a", encoding="utf-8") as f:
+        with (
+            stop_signals_held(),
+            os.fdopen(open_nofollow(self.path, flags), "a", encoding="utf-8") as f,
+        ):
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
