@@ -2,8 +2,9 @@
 
 Without an output directory the tables are returned as text in the chosen format; with one,
 each table goes to `<name>.<md|tex>` (CSV: the one data file `cells.csv`, one row per cell) and
-each plot to `<stem>.png` and `<stem>.pdf`. What
-the records cannot support is left out with a one-line note, never an error.
+each plot to `<stem>.png` and `<stem>.pdf`, every name made one plain file name first (it holds
+suite and scale names from the records: `bench.report.file_names`). What the records cannot
+support is left out with a one-line note, never an error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report.csv_data import cells_csv
+from bench.report.file_names import file_stem
 from bench.report.frame import load_runs
 from bench.report.sweep import sweep_plots, sweep_tables
 from bench.report.table import render
@@ -51,7 +53,10 @@ def build_report(
         if published:
             notes.append("--published tables are renderings: they are in --format md and tex")
     else:
-        rendered = [(f"{table.name}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables]
+        # a table's name holds suite and scale names from the records: one plain file name
+        rendered = [
+            (f"{file_stem(table.name)}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables
+        ]
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
