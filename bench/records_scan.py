@@ -5,8 +5,8 @@ without its final newline (a file cut by exactly that byte still holds a complet
 that is not valid is *garbled*: readers skip it with a warning naming the file and line, and
 `repair` (called by a resuming runner, which holds the run's lock) moves it to
 `records.quarantine.jsonl` beside it, so its cell has no record and is rerun; it never writes
-through a symbolic link (refused, naming it). Nothing is deleted:
-the quarantine file keeps every byte taken out. Imports no torch.
+through a symbolic link (refused, naming it). Nothing is deleted: the quarantine file keeps every
+byte taken out. Imports no torch.
 """
 
 from __future__ import annotations
