@@ -157,8 +157,12 @@ def profile(args: argparse.Namespace) -> int:
 
     from bench import registries, runner
     from bench.measure.cell import fixed_batch, profile_model, profile_schedule
+    from bench.runner.run_dir import check_run_id
     from models.registry import build_model
+    from suites.safe_files import one_component, real_dirs, refuse_links
 
+    if args.run_id is not None:  # before anything runs: one folder directly under --out
+        check_run_id(args.run_id)
     registries.discover()
     registries.TASKS.get(args.task)  # an unknown task lists the nearest names
     suite, _, task = args.task.partition("/")
@@ -188,15 +192,16 @@ def profile(args: argparse.Namespace) -> int:
         resolved.own(task),
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")
-    traces = out / "traces"
+    out = args.out / (args.run_id or one_component(f"profile-{args.model}-{task}-{stamp}"))
+    refuse_links(out)
+    traces = real_dirs(args.out, out / "traces")
     result = profile_model(
         model,
         fixed_batch(data.train, cfg.train.batch_size),
         train=cfg.train,
         device=torch.device(plan.device),
         cfg=profile_schedule(cfg.measure),
-        trace_dir=traces / f"{task}-{args.model}",
+        trace_dir=real_dirs(args.out, traces / one_component(f"{task}-{args.model}")),
         trace_worker=args.model,
     )
     print(result.op_table.read_text(encoding="utf-8"))

@@ -29,6 +29,7 @@ from bench.record_types import check_types
 from bench.schema import SCHEMA_VERSION, check_version, migrate_manifest, migrate_record
 from bench.stop_signals import stop_signals_held
 from models.errors import InputError
+from suites.safe_files import open_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,8 @@ class RecordStore:
         with stop_signals_held():
             try:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                # a link is refused (SymlinkRefused), never written through
+                fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             except OSError as err:
                 raise RecordWriteError(self.path, err, "nothing was written") from None
             try:

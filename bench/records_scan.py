@@ -5,8 +5,9 @@ run, `bench.record_origin`, is set aside like a garbled line); the file's last l
 without its final newline (a file cut by exactly that byte still holds a complete record). A line
 that is not valid is *garbled*: readers skip it with a warning naming the file and line, and
 `repair` (called by a resuming runner, which holds the run's lock) moves it to
-`records.quarantine.jsonl` beside it, so its cell has no record and is rerun. Nothing is deleted:
-the quarantine file keeps every byte taken out. Imports no torch.
+`records.quarantine.jsonl` beside it, so its cell has no record and is rerun; it never writes
+through a symbolic link (refused, naming it). Nothing is deleted: the quarantine file keeps every
+byte taken out. Imports no torch.
 """
 
 from __future__ import annotations
@@ -71,17 +72,20 @@ def repair(path: Path, parse: Callable[[dict], Any]) -> Path | None:
     """Make `path` hold only valid records, one per line, each ended by a newline. Garbled lines
     are appended to the quarantine file (returned, or None when there was none)."""
     from suites.atomic import write_atomic
+    from suites.safe_files import open_append, refuse_link
 
+    refuse_link(path)
+    refuse_link(path.with_name(QUARANTINE_FILE))
     if not path.exists():
         return None
     result = scan(path, parse)
     if not result.garbled:
         if result.missing_final_newline:  # a complete record lacking only its newline: keep it
-            with open(path, "ab") as f:
+            with open_append(path) as f:
                 f.write(b"\n")
         return None
     quarantine = path.with_name(QUARANTINE_FILE)
-    with open(quarantine, "ab") as f:
+    with open_append(quarantine) as f:
         for _, raw, _ in result.garbled:
             f.write(raw + b"\n")
     warn_garbled(path, result, f"moved to {quarantine}; its cell will be rerun")

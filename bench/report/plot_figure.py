@@ -6,7 +6,6 @@ provenance footer included)."""
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bench.report.file_names import file_stem
 from suites.atomic import write_atomic
 
 COLUMN_WIDTH_IN = 3.4  # one column of a two-column paper
@@ -38,14 +38,6 @@ def new_figure(rows: int = 1, cols: int = 1, height: float = 2.4) -> tuple[Figur
     fig = Figure(figsize=(COLUMN_WIDTH_IN, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(rows, cols, squeeze=False)
-
-
-def file_stem(name: str) -> str:
-    """A plot name as a shell-friendly file stem: a variant label's brackets become "_" and
-    other characters outside [A-Za-z0-9._-] a "-" ("curves_lra_small_pathfinder
-    [data.generator=intended]" -> "curves_lra_small_pathfinder_data.generator-intended")."""
-    stem = re.sub(r"\s*\[([^\]]*)\]", r"_\1", name)
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-")
 
 
 def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from models.errors import InputError
+from suites.safe_files import make_temp_dir
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -102,7 +103,8 @@ def unpack_staged(archive: Path, patterns: tuple[str, ...], dest: Path) -> tuple
     temporary folder is removed and UnsafeArchive / ValueError raised (nothing half-unpacked
     stays)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}{PARTIAL_PREFIX}"))
+    # mode 0o777 less the umask (mkdtemp's 0o700 would make the installed data unreadable to others)
+    staging = make_temp_dir(dest.parent, f".{dest.name}{PARTIAL_PREFIX}")
     root = os.path.realpath(staging)
     count = 0
     regular: set[str] = set()
