@@ -187,3 +187,43 @@ def test_expert_load_colormap_is_diverging_and_centred_at_one(lra) -> None:
     assert low[2] > low[0] and high[0] > high[2], "under-used blue, over-used red"
     written = [t.get_text() for t in heat.texts]
     assert written[:4] == ["0.40", "0.80", "1.20", "1.60"] and len(written) == 8
+
+
+def _extents_at_save(fig) -> list[tuple]:
+    """(footer, legends, axes) extents as drawn when the figure is saved cropped (`save`)."""
+    import io
+
+    from bench.report.plot_figure import FOOTER_GID
+
+    seen = []
+
+    def on_draw(event) -> None:
+        r = event.renderer
+        (footer,) = [t for t in fig.texts if t.get_gid() == FOOTER_GID]
+        seen.append(
+            (
+                footer.get_window_extent(r),
+                [legend.get_window_extent(r) for legend in fig.legends],
+                [ax.get_tightbbox(r) for ax in fig.axes],
+            )
+        )
+
+    fig.canvas.mpl_connect("draw_event", on_draw)
+    fig.savefig(io.BytesIO(), format="png", dpi=200, bbox_inches="tight", pad_inches=0.03)
+    return seen
+
+
+def test_the_protocol_footer_sits_below_every_legend_and_axes_of_every_plot_kind(lra) -> None:
+    """The footer used to be drawn over the legend below the axes (constrained layout gives the
+    bottom margin to the larger of a supxlabel and an outside legend, and a cropped save moved
+    the legend onto the footer): in the saved image it lies wholly below both."""
+    from bench.report.build import report_figures
+
+    figures = report_figures(lra)[0] + report_figures(load_runs([FIXTURES / "eff"]))[0]
+    assert {stem.split("_")[0] for stem, _ in figures} >= {"accuracy", "expert", "curves"}
+    for stem, fig in figures:
+        (*_, (footer, legends, axes)) = _extents_at_save(fig)
+        assert footer.height > 0, stem
+        for box in legends + axes:
+            assert footer.y1 <= box.y0 + 1e-6, (stem, footer, box)
+        assert footer.y0 >= 0, f"{stem}: the footer is inside the saved image"

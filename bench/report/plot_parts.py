@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from bench.report.plot_figure import LayoutLegend
+
 
 def length_families(
     tasks: Sequence[str],
@@ -43,7 +45,8 @@ def legend_outside(
     """The axes' legend below the plot, outside the data (constrained layout makes room)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(
+        legend = LayoutLegend(
+            fig,
             handles,
             labels,
             loc="outside lower center",
@@ -52,7 +55,9 @@ def legend_outside(
             title=title,
             title_fontsize=6,
             markerscale=markerscale,
+            bbox_transform=fig.transSubfigure,
         )
+        fig.legends.append(legend)  # what Figure.legend does, with the layout-aware class
 
 
 def bubble_key(ax: Axes, sizes_pt2: Sequence[float], labels: Sequence[str]) -> None:
