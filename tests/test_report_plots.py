@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
 from bench.records import Record
@@ -20,6 +21,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "report"
 MODELS = ["full_attention", "switch", "linformer"]
 
 
+def _bubbles(ax) -> list[PathCollection]:
+    """The scatter markers of an axes (its other collections are error bars)."""
+    return [c for c in ax.collections if isinstance(c, PathCollection)]
+
+
 @pytest.fixture(scope="module")
 def lra():
     return load_runs([FIXTURES / "lra"])
@@ -29,22 +35,22 @@ def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None
     ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example")
     assert stem == "accuracy_vs_flops_fwd_lra_tiny"
     ax = fig.axes[0]
-    # the largest figure, 4e6 FLOPs, reads 4 MFLOP, not 4x10^-3 GFLOP
-    assert ax.get_xlabel() == "forward FLOPs per example (MFLOP)" and ax.get_xscale() == "log"
-    assert ax.get_ylabel() == "average test accuracy (%)"
+    # FLOPs as counted, the SI prefix on the ticks (4M), never on the label as well
+    assert ax.get_xlabel() == "forward FLOPs per example (FLOP)" and ax.get_xscale() == "log"
+    assert ax.get_ylabel() == "average test accuracy (%), 95 % interval"
     (models,) = fig.legends  # below the axes, off the data
     labels = [t.get_text() for t in models.get_texts()]
-    assert labels == ["full_attention", "switch*", "linformer*"], "incomplete rows marked"
+    assert labels[:3] == ["full_attention", "switch*", "linformer*"], "incomplete rows marked"
     assert models.get_title().get_text() == "* averaged over fewer tasks"
     key = ax.get_legend()  # the bubble-size key, beside the axes
     assert key.get_title().get_text() == "peak train memory"
     assert [t.get_text() for t in key.get_texts()] == ["2 MB", "4 MB", "8 MB"]
-    points = {c.get_label().rstrip("*"): c for c in ax.collections}
-    assert len(ax.collections) == 3
+    points = {c.get_label().rstrip("*"): c for c in _bubbles(ax)}
+    assert len(points) == 3
     # full_attention: mean accuracy over listops 41 and text 62 = 51.5 at 4e6 FLOPs = 4 M.
-    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([4.0, 51.5])
+    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([4e6, 51.5])
     # linformer: text only, 60 at 2 M. Areas grow with memory (4e6 < 6e6 < 8e6 bytes).
-    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([2.0, 60.0])
+    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([2e6, 60.0])
     sizes = [points[m].get_sizes()[0] for m in ("linformer", "switch", "full_attention")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert fig.get_size_inches()[0] == pytest.approx(COLUMN_WIDTH_IN)
@@ -54,7 +60,7 @@ def test_colours_are_fixed_per_model_across_plots(lra) -> None:
     colors = {name: model_color(name) for name in MODELS}
     (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example")
     curves = dict(training_curves(lra))["curves_lra_tiny_listops"]
-    for c in bubbles.axes[0].collections:
+    for c in _bubbles(bubbles.axes[0]):
         assert to_hex(c.get_facecolor()[0]) == colors[c.get_label().rstrip("*")]
     for line in curves.axes[0].get_lines():
         assert to_hex(line.get_color()) == colors[line.get_label()]
