@@ -233,3 +233,102 @@ def test_the_protocol_footer_sits_below_every_legend_and_axes_of_every_plot_kind
         for box in legends + axes:
             assert footer.y1 <= box.y0 + 1e-6, (stem, footer, box)
         assert footer.y0 >= 0, f"{stem}: the footer is inside the saved image"
+
+
+def _cell(model: str, seed: int, accuracy: float, *, variant: int | None = None,
+          flops: float = 4e6, memory: float = 8e6) -> Record:  # fmt: skip
+    metrics = {"accuracy": accuracy, "majority_accuracy": 0.2, "flops_fwd_per_example": flops,
+               "memory_peak_train_bytes": memory}  # fmt: skip
+    extra = {} if variant is None else {"variant": f"experts={variant}",
+                                        "variant_values": {"experts": variant}}  # fmt: skip
+    return Record("r", "s", "listops", model, "tiny", seed, "ok", metrics=metrics,
+                  data={"max_len": 128, "n_test": 500}, **extra)  # fmt: skip
+
+
+def _vertical_bars(ax) -> dict[float, tuple[float, float]]:
+    """x -> (low, high) of the vertical error bars drawn on `ax`."""
+    out = {}
+    for c in ax.collections:
+        for segment in getattr(c, "get_segments", list)():
+            (x0, y0), (x1, y1) = segment
+            if x0 == x1 and y0 != y1:
+                out[x0] = (min(y0, y1), max(y0, y1))
+    return out
+
+
+def test_accuracy_plot_has_the_tables_interval_and_a_chance_line_inside_the_axis() -> None:
+    from bench.report.accuracy_stats import cell_stats
+    from bench.report.plot_parts import CHANCE_LABEL
+
+    records = [_cell("full_attention", s, a, flops=4e6) for s, a in enumerate((0.6, 0.64, 0.7))]
+    records += [_cell("switch", s, a, flops=2e6) for s, a in enumerate((0.55, 0.58, 0.5))]
+    ((_, fig),) = accuracy_vs(Runs(tuple(records), {"s": ("listops",)}), "flops_fwd_per_example")
+    ax = fig.axes[0]
+    bars = _vertical_bars(ax)
+    for model, x in (("full_attention", 4e6), ("switch", 2e6)):
+        stats = cell_stats([r for r in records if r.model == model])  # the table's interval
+        assert bars[x] == pytest.approx((100 * stats.low, 100 * stats.high))
+        assert stats.low < stats.mean < stats.high and stats.high - stats.low > 0.02
+    (chance,) = [line for line in ax.get_lines() if line.get_label() == CHANCE_LABEL]
+    assert list(chance.get_ydata()) == pytest.approx([20.0, 20.0]), "the majority rate, 0.2"
+    low, high = ax.get_ylim()
+    assert low < 20.0 < high, "the y axis shows chance though every point is far above it"
+    assert CHANCE_LABEL in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def _tick_texts(low: float, high: float) -> list[str]:
+    from bench.report.plot_figure import new_figure
+    from bench.report.plot_parts import si_log_ticks
+
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    ax.set_xscale("log")
+    ax.set_xlim(low, high)
+    si_log_ticks(ax)
+    fig.canvas.draw()
+    ticks = [*ax.xaxis.get_major_ticks(), *ax.xaxis.get_minor_ticks()]
+    inside = [t for t in ticks if low <= t.get_loc() <= high]
+    return [t.label1.get_text() for t in sorted(inside, key=lambda t: t.get_loc())]
+
+
+def test_log_axis_labels_every_decade_in_range_with_si_prefixes() -> None:
+    """100..1e7 used to read 100, 1000, 10000, 100000, 1e+06, 1e+07: every decade is
+    labelled, in SI, the minor ticks in between left blank."""
+    labelled = [t for t in _tick_texts(100, 1e7) if t]
+    assert labelled == ["100", "1k", "10k", "100k", "1M", "10M"]
+    # under one decade the multiples are labelled too: 350..480 examples/s, 2.5..9 MFLOP
+    assert [t for t in _tick_texts(350, 480) if t] == ["350", "400", "450"]
+    assert [t for t in _tick_texts(2.5e6, 9e6) if t] == [
+        "3M", "4M", "5M", "6M", "7M", "8M", "9M",
+    ]  # fmt: skip
+
+
+def test_sweep_variants_share_a_hue_are_joined_in_order_and_stay_visible() -> None:
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    # given out of order, two variants at the very same point
+    points = {8: (0.50, 7e6, 9e6), 2: (0.52, 6e6, 5e6), 4: (0.52, 6e6, 7e6)}
+    records = [
+        _cell("switch", seed, acc + 0.01 * seed, variant=e, flops=flops, memory=memory)
+        for e, (acc, flops, memory) in points.items()
+        for seed in (0, 1)
+    ]
+    records += [_cell("full_attention", seed, 0.6, flops=8e6) for seed in (0, 1)]
+    ((_, fig),) = accuracy_vs(Runs(tuple(records), {"s": ("listops",)}), "flops_fwd_per_example")
+    ax = fig.axes[0]
+    bubbles = {c.get_label(): c for c in _bubbles(ax)}
+    variants = [f"switch[experts={e}]" for e in (2, 4, 8)]
+    hsv = [rgb_to_hsv(to_rgb(to_hex(bubbles[v].get_facecolor()[0]))) for v in variants]
+    base = rgb_to_hsv(to_rgb(model_color("switch")))
+    assert all(abs(h[0] - base[0]) < 0.02 for h in hsv), "one hue: the model's"
+    assert len({round(h[2], 2) for h in hsv}) == 3, "three shades"
+    other = rgb_to_hsv(to_rgb(to_hex(bubbles["full_attention"].get_facecolor()[0])))
+    assert abs(other[0] - base[0]) > 0.1, "another model keeps its own hue"
+    (joined,) = [line for line in ax.get_lines() if line.get_label() == "_sweep"]
+    assert list(joined.get_xdata()) == [6e6, 6e6, 7e6], "sweep order 2, 4, 8"
+    # [2] and [4] coincide: [2], the smaller bubble, is drawn above [4] and with another marker
+    small, large = bubbles[variants[0]], bubbles[variants[1]]
+    assert small.get_sizes()[0] < large.get_sizes()[0]
+    assert small.get_zorder() > large.get_zorder()
+    small_shape, large_shape = (c.get_paths()[0].vertices for c in (small, large))
+    assert small_shape.shape != large_shape.shape or not np.allclose(small_shape, large_shape)
