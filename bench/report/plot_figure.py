@@ -68,7 +68,14 @@ def add_footer(fig: Figure, text: str, fontsize: float) -> Text:
     """`text` in a strip added under everything else the figure draws: the figure grows by
     the strip's height and constrained layout lays the rest out above it (its `rect`), so
     axes, colour bars and outside legends (`LayoutLegend`) keep their size and never overlap
-    the footer. Left-aligned; one of `fig.texts`, its gid FOOTER_GID."""
+    the footer. Left-aligned; one of `fig.texts`, its gid FOOTER_GID. Notes already written at
+    the figure's bottom edge (`fig.text(x, 0, ...)`) become the footer's first lines."""
+    # a note a plot wrote at the figure's bottom edge (y = 0) would sit in the strip: it joins
+    # the footer, above the protocol
+    notes = [t for t in fig.texts if t.get_position()[1] <= 0.0 and t.get_gid() != FOOTER_GID]
+    for note in notes:
+        note.remove()
+    text = "\n".join([*(note.get_text() for note in notes), text])
     footer = fig.text(0.0, 0.0, text, ha="left", va="bottom", fontsize=fontsize,
                       color="#444444", gid=FOOTER_GID)  # fmt: skip
     extent = footer.get_window_extent(fig.canvas.get_renderer())  # pixels at fig.dpi

@@ -114,6 +114,7 @@ SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 # finer and finer multiples of a decade to label when the axis spans less than one decade
 FINER_SUBS = (
     (2.0, 5.0),
+    (2.0, 3.0, 5.0),
     tuple(float(m) for m in range(2, 10)),
     tuple(float(m) for m in np.arange(1.5, 10.0, 0.5)),
     tuple(float(m) for m in np.arange(1.2, 10.0, 0.2).round(1)),
