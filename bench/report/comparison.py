@@ -86,6 +86,12 @@ def compare_dirs(
     notes = [why_not] if why_not else []
     if ref is not None:
         findings += ratio_findings(base, new, ref, tol, catalog)
+    unknown = sorted({f.figure for f in findings if not f.is_status and f.figure not in catalog})
+    if unknown:
+        notes.append(
+            f"WARNING: {len(unknown)} figure(s) not in the metric catalog, printed but not "
+            f"gated: {', '.join(unknown)}"
+        )
     in_both = [r for r in base if r.cell in shared]
     return Comparison(
         base_dir=str(base_dir),
