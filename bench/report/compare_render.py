@@ -189,7 +189,8 @@ def _not_gated_line(findings: Sequence[Finding]) -> str:
 def _rules(c: Comparison) -> str:
     t = c.tolerances
     ratio = (
-        f"timing ratios to {c.timing_reference} within x/÷ {t.ratio_factor:g} (busy or not); "
+        f"timing ratios to {c.timing_reference} within x/÷ {t.ratio_factor:g} (CPU-time ratios "
+        "on a busy machine too); "
         if c.timing_reference
         else ""
     )
