@@ -254,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="also the full table of every figure"
     )
     compare.set_defaults(func=info_commands.compare)
-    gate.add_parser(sub, DEFAULT_OUT)
+    gate.add_parser(sub, DEFAULT_OUT, main)
 
     data = sub.add_parser("data", help="download task data (verified) or show what is present")
     data_sub = data.add_subparsers(dest="data_command", required=True)

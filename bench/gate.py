@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_REFERENCE = Path("results") / "reference" / "smoke"
 
 
-def add_parser(sub: argparse._SubParsersAction, default_out: Path) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction, default_out: Path, bench_main: Callable[[list[str]], int]
+) -> None:
+    """The `gate` subcommand; `bench_main` runs `bench run` (the CLI's main, passed in: the CLI
+    imports this module)."""
     gate = sub.add_parser(
         "gate",
         help="CI's light gate: run the reference's suite and compare with the reference at CI's "
@@ -38,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction, default_out: Path) -> None:
     gate.add_argument("--models", help="only these models (a subset is compared cell by cell)")
     gate.add_argument("--tasks", help="only these tasks")
     gate.add_argument("--cache-dir", type=Path, help="cache of generated data (bench run's)")
-    gate.set_defaults(func=gate_command)
+    gate.set_defaults(func=functools.partial(gate_command, bench_main=bench_main))
 
 
 def ci_tolerances():
@@ -48,10 +54,10 @@ def ci_tolerances():
     return Tolerances(factor=4.0, acc_tol=0.02, rel_tol=1e-2, ratio_factor=2.0)
 
 
-def gate_command(args: argparse.Namespace) -> int:
-    from bench.cli import main as bench_main
+def gate_command(args: argparse.Namespace, bench_main: Callable[[list[str]], int]) -> int:
     from bench.manifest import read_manifest
-    from bench.report.comparison import compare_dirs, render
+    from bench.report.compare_view import render
+    from bench.report.comparison import compare_dirs
 
     plan = read_manifest(args.reference).plan
     run_id = args.run_id or f"gate-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"

@@ -69,7 +69,8 @@ def report(args: argparse.Namespace) -> int:
 
 def compare(args: argparse.Namespace) -> int:
     from bench.report.compare import Tolerances
-    from bench.report.comparison import compare_dirs, render
+    from bench.report.compare_view import render
+    from bench.report.comparison import compare_dirs
 
     tolerances = Tolerances(
         factor=args.factor,

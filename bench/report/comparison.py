@@ -2,7 +2,7 @@
 (or those --models / --tasks pick), gate every figure (`bench.report.compare`) and each timing's
 ratio to a reference model of the same run (`bench.report.compare_ratios`), and say what differs
 between the runs (`bench.report.compare_cause`). The renderers (`compare_render`,
-`compare_formats`) print it as text, Markdown, JSON or JUnit XML.
+`compare_formats`, picked by `compare_view`) print it as text, Markdown, JSON or JUnit XML.
 
 By default only the cells both runs have are compared and the others are counted ("7 models
 only in BASE: not compared"); `require_all` fails every ok BASE cell that NEW lacks (CI's full
@@ -148,30 +148,3 @@ def _only(records: list[Record], cells: set, side: str) -> str:
     if rest:
         parts.append(f"{rest} other cell(s) only in {side}")
     return f"{'; '.join(parts)} ({len(mine)} cell(s)): not compared"
-
-
-FORMATS = ("text", "md", "json", "junit")
-
-
-def render(c: Comparison, fmt: str = "text", verbose: bool = False) -> str:
-    """The comparison in one of FORMATS."""
-    from bench.report import compare_formats, compare_render
-
-    if fmt == "text":
-        return compare_render.render_text(c, verbose)
-    if fmt == "md":
-        return compare_render.render_markdown(c, verbose)
-    if fmt == "json":
-        return compare_formats.render_json(c)
-    if fmt == "junit":
-        return compare_formats.render_junit(c)
-    raise InputError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
-
-
-def compare_runs(
-    base_dir: Path, new_dir: Path, tol: Tolerances, verbose: bool = False, **selection
-) -> tuple[str, bool]:
-    """The printed comparison of two run directories and whether anything regressed
-    (`selection`: compare_dirs' keyword arguments)."""
-    c = compare_dirs(base_dir, new_dir, tol, **selection)
-    return render(c, "text", verbose), c.regressed
