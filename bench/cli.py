@@ -1,12 +1,13 @@
-"""`bench run | list | report | compare | profile | check-model | data`: the command line. Thin:
-parses, then calls the harness modules, which it imports lazily so `bench --help` stays fast.
+"""`bench run | list | report | compare | gate | profile | check-model | data`: the command
+line. Thin: parses, then calls the harness modules, which it imports lazily so `bench --help`
+stays fast.
 
 Exit codes: 0 when every cell is ok or skipped; 1 when a cell ended in error or oom, or a
 trained cell's measurements failed (unless --allow-measurement-errors); 2 for bad input (unknown
 name, malformed --set, missing run directory: `models.errors.InputError`, one line that names
-the fix). `bench compare` exits 1 when a figure regressed; `bench check-model` exits with
-pytest's code (0 when every contract test passed). Any other exception is a bug: its traceback
-is printed with a line saying so, and the exit code is 1.
+the fix). `bench compare` and `bench gate` exit 1 when a figure regressed; `bench check-model`
+exits with pytest's code (0 when every contract test passed). Any other exception is a bug: its
+traceback is printed with a line saying so, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands, info_commands
+from bench import commands, gate, info_commands
 from models.errors import InputError
 
 DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
@@ -225,9 +226,35 @@ def _parser() -> argparse.ArgumentParser:
         help="relative tolerance of other deterministic floats, e.g. losses (default: 0)",
     )
     compare.add_argument(
-        "--verbose", action="store_true", help="list every figure, not only those that changed"
+        "--ratio-factor",
+        type=float,
+        default=1.5,
+        help="slack of each timing's ratio to the --timing-reference model of its own run, "
+        "gated on a busy machine too (default: 1.5)",
+    )
+    compare.add_argument(
+        "--timing-reference",
+        metavar="MODEL",
+        help="the model timings are divided by (default: full_attention when both runs have it)",
+    )
+    compare.add_argument("--models", help="compare only these models (comma-separated)")
+    compare.add_argument("--tasks", help="compare only these tasks (comma-separated)")
+    compare.add_argument(
+        "--require-all",
+        action="store_true",
+        help="fail every ok BASE cell that NEW lacks (default: compare the cells both runs have)",
+    )
+    compare.add_argument(
+        "--format",
+        choices=["text", "md", "json", "junit"],
+        default="text",
+        help="text, md (e.g. for $GITHUB_STEP_SUMMARY), json, or junit XML (default: text)",
+    )
+    compare.add_argument(
+        "--verbose", action="store_true", help="also the full table of every figure"
     )
     compare.set_defaults(func=info_commands.compare)
+    gate.add_parser(sub, DEFAULT_OUT, main)
 
     data = sub.add_parser("data", help="download task data (verified) or show what is present")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -68,12 +68,31 @@ def report(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bench.report.compare import Tolerances, compare_runs
+    from bench.report.compare import Tolerances
+    from bench.report.compare_view import render
+    from bench.report.comparison import compare_dirs
 
-    tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
-    text, regressed = compare_runs(args.base, args.new, tolerances, verbose=args.verbose)
-    print(text)
-    return 1 if regressed else 0
+    tolerances = Tolerances(
+        factor=args.factor,
+        acc_tol=args.acc_tol,
+        rel_tol=args.rel_tol,
+        ratio_factor=args.ratio_factor,
+    )
+    comparison = compare_dirs(
+        args.base,
+        args.new,
+        tolerances,
+        models=_names(args.models),
+        tasks=_names(args.tasks),
+        require_all=args.require_all,
+        reference=args.timing_reference,
+    )
+    print(render(comparison, args.format, verbose=args.verbose))
+    return 1 if comparison.regressed else 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
 
 def check_model(args: argparse.Namespace) -> int:

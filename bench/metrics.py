@@ -40,7 +40,8 @@ def _latency(phase: str, what: str) -> tuple[Metric, ...]:
                f"every timed {what} in wall seconds, in the order taken", SI, "samples"),
         Metric(f"cpu_time_{phase}_s_median", f"{what} CPU time (median)", "s", "lower", "timing",
                "latency", f"median process CPU seconds (all threads) of one {what}; steadier "
-               "than wall time on a shared machine (CPU runs only)", SI, samples=cpu_samples),
+               "than wall time on a shared machine (CPU runs only)", SI, samples=cpu_samples,
+               load_steady=True),
         Metric(cpu_samples, f"{what} CPU time samples", "s", "lower", "timing", "latency",
                f"process CPU seconds of every timed {what} (CPU runs only)", SI, "samples"),
     )  # fmt: skip
