@@ -25,13 +25,15 @@ def _copy(tmp_path: Path, name: str, edit=lambda r: r, overrides=()) -> Path:
     out = tmp_path / name
     shutil.copytree(FIXTURE, out)
     (out / "records.jsonl").unlink()
+    dim = int(overrides[0].split("=")[1]) if overrides else 32
+    config = {"model": {"dim": dim, "depth": 2}, "train": {"steps": 10}}
+    records = read_records(FIXTURE)
     raw = read_raw_manifest(out)
     raw["plan"]["overrides"] = list(overrides)
+    raw["configs"] = {r.task: config for r in records}  # the manifest states the records' config
     (out / "manifest.json").write_text(json.dumps(raw))
-    dim = int(overrides[0].split("=")[1]) if overrides else 32
     store = RecordStore(out)
-    for r in read_records(FIXTURE):
-        config = {"model": {"dim": dim, "depth": 2}, "train": {"steps": 10}}
+    for r in records:
         r = edit(dataclasses.replace(r, config=config))
         if r is not None:
             store.append(r)
