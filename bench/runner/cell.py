@@ -190,6 +190,11 @@ def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
         "best_step": result.best_step,
         "loss_curve": result.loss_curve,
         "dev_curve": [list(p) for p in result.dev_curve],
+        **(
+            {"train_stopped_at_step": result.stopped_at_step}
+            if result.stopped_at_step is not None
+            else {}
+        ),
     }
 
 
