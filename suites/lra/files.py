@@ -103,7 +103,7 @@ def check_regular_files(task: str, paths: Sequence[Path]) -> None:
     for path in paths:
         try:
             mode = os.stat(path).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # absent: the not-found error says so
             continue
         if stat.S_ISREG(mode):
             continue
