@@ -24,7 +24,7 @@ from bench.cache_dir import HOME_CACHE
 from models.errors import InputError
 
 CACHE_HELP = f"cache of generated data and downloads (default: $BENCH_CACHE_DIR or {HOME_CACHE})"
-DEFAULT_OUT = Path("results") / "runs"
+DEFAULT_OUT = commands.DEFAULT_OUT
 DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 

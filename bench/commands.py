@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from bench.run_plan import RunPlan
     from bench.runner.launch_options import LaunchOptions
 
+DEFAULT_OUT = Path("results") / "runs"  # `bench run --out`'s default
+
 # Seeds reach torch (64-bit), numpy and Python's random; 32 bits is what every one takes.
 MAX_SEED = 2**32 - 1
 
@@ -25,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
     from bench import registries, runner
     from bench.cache_dir import check_cache_dir, resolve_cache_dir
-    from bench.cli import DEFAULT_OUT
     from bench.manifest import read_manifest
     from bench.run_plan import DEFAULT_THREADS
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
