@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import commands, gate, info_commands
+from bench.cache_dir import HOME_CACHE
 from models.errors import InputError
 
-DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
-DEFAULT_OUT = Path("results") / "runs"
+CACHE_HELP = f"cache of generated data and downloads (default: $BENCH_CACHE_DIR or {HOME_CACHE})"
+DEFAULT_OUT = commands.DEFAULT_OUT
 DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 
@@ -80,7 +81,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
         help=f"parent directory of run directories (default: {DEFAULT_OUT})",
     )
     run.add_argument("--run-id", help="name of the run directory (default: suite-scale-time)")
@@ -110,13 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         help="print the cells, each task's resolved config, the data it needs and the numerics "
         "settings; run nothing (--device cuda is accepted without a GPU)",
     )
-    run.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=DEFAULT_CACHE,
-        help=f"cache of generated data (default: $BENCH_CACHE_DIR or {DEFAULT_CACHE})",
-    )
-    run.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    run.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
+    run.add_argument("--device", help="torch device: cpu or cuda (default: cpu)")
     run.add_argument("--no-progress", action="store_true", help="draw no progress bars")
     run.add_argument(
         "--allow-measurement-errors",
@@ -144,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     prof.add_argument("--run-id", help="name of the output directory (default: profile-...)")
     prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
-    prof.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    prof.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
     prof.set_defaults(func=commands.profile)
 
@@ -266,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     stat = data_sub.add_parser("status", help="each task's data: present or not, where, bytes")
     stat.add_argument("--data-dir", type=Path, help="also look here, as bench run --data-dir")
     for sub_parser in (fetch, stat):
-        sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+        sub_parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     data.set_defaults(func=info_commands.data)
     return parser
 
@@ -295,7 +290,6 @@ def _launcher_arguments(run: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-retries",
         type=int,
-        default=2,
         help="reruns of a cell whose worker process died, before its error record (default: 2)",
     )
     group.add_argument(

@@ -102,18 +102,20 @@ def check_model(args: argparse.Namespace) -> int:
 
 
 def data(args: argparse.Namespace) -> int:
+    from bench.cache_dir import resolve_cache_dir
     from suites.lra import download
 
+    cache_dir = resolve_cache_dir(args.cache_dir)
     if args.data_command == "download":
         download.download(
             args.task,
-            args.cache_dir,
+            cache_dir,
             url=args.url,
             sha256=args.sha256,
             keep_archive=args.keep_archive,
         )
         return 0
-    rows = download.status(args.cache_dir, args.data_dir)
+    rows = download.status(cache_dir, args.data_dir)
     width = max(len(r.task) for r in rows)
     for r in rows:
         size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"

@@ -74,6 +74,10 @@ HARNESS_METRICS: tuple[Metric, ...] = (
            Display("number", 4)),
     Metric("best_step", "best step", "step", "neither", "deterministic", "training",
            "training step of the selected (best-dev) weights", COUNT),
+    Metric("train_stopped_at_step", "stopped at step (time budget)", "step", "neither",
+           "environment", "training",
+           "the last training step done when train.time_budget_s ran out before train.steps; "
+           "absent when every step ran", COUNT),
     Metric("loss_curve", "training loss curve", "nats", "lower", "seeded", "training",
            "mean training loss of each eval interval", Display("number", 4), "curve"),
     Metric("dev_curve", "dev accuracy curve", "fraction", "higher", "seeded", "training",

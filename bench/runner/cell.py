@@ -200,6 +200,11 @@ def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
         "train_loss_curve": [list(p) for p in result.train_loss_curve],
         "dev_curve_examples": result.dev_curve_examples,
         "dev_curve_train_s": result.dev_curve_train_s,
+        **(
+            {"train_stopped_at_step": result.stopped_at_step}
+            if result.stopped_at_step is not None
+            else {}
+        ),
     }
 
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from suites.data import DataRequest, DataUnavailable, Split, TaskData
-from suites.lra.files import check_not_partial
+from suites.lra.files import check_not_partial, check_regular_files
 from suites.lra.listops.generate import LISTOPS_NUM_CLASSES, TOKEN_IDS, Example, encode_split
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def find_tsv_dir(data_dir: Path) -> Path:
     for directory in candidates:
         if all((directory / name).is_file() for name in _TSV_FILES.values()):
             return directory
+    for directory in candidates:
+        check_regular_files("listops", [directory / name for name in _TSV_FILES.values()])
     check_not_partial("listops", [(d, [d / n for n in _TSV_FILES.values()]) for d in candidates])
     looked = ", ".join(str(d / name) for d in candidates for name in _TSV_FILES.values())
     raise DataUnavailable(
