@@ -8,6 +8,7 @@ import pytest
 from fault_helpers import tree_state
 
 from bench.cli import main
+from bench.runner.run_dir import RUN_ID_RULE
 
 PROFILE = [
     *("profile", "full_attention", "smoke/majority", "--scale", "tiny"),
@@ -27,6 +28,6 @@ def test_profile_refuses_a_run_id_that_leaves_out(tmp_path, capsys, run_id) -> N
     assert main(argv) == 2
 
     err = capsys.readouterr().err
-    assert f"--run-id {run_id!r} is not a single directory name" in err, err
+    assert f"--run-id {run_id!r} is refused: {RUN_ID_RULE}" in err, err
     assert err.count("\n") == 1, err
     assert tree_state(tmp_path) == before  # not even --out was written
