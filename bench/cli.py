@@ -1,12 +1,13 @@
-"""`bench run | list | report | compare | profile | check-model | data`: the command line. Thin:
-parses, then calls the harness modules, which it imports lazily so `bench --help` stays fast.
+"""`bench run | list | report | compare | gate | profile | check-model | data`: the command
+line. Thin: parses, then calls the harness modules, which it imports lazily so `bench --help`
+stays fast.
 
 Exit codes: 0 when every cell is ok or skipped; 1 when a cell ended in error or oom, or a
 trained cell's measurements failed (unless --allow-measurement-errors); 2 for bad input (unknown
 name, malformed --set, missing run directory: `models.errors.InputError`, one line that names
-the fix). `bench compare` exits 1 when a figure regressed; `bench check-model` exits with
-pytest's code (0 when every contract test passed). Any other exception is a bug: its traceback
-is printed with a line saying so, and the exit code is 1.
+the fix). `bench compare` and `bench gate` exit 1 when a figure regressed; `bench check-model`
+exits with pytest's code (0 when every contract test passed). Any other exception is a bug: its
+traceback is printed with a line saying so, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands, history_commands, info_commands
+from bench import commands, gate, history_commands, info_commands
+from bench.cache_dir import HOME_CACHE
 from models.errors import InputError
 
-DEFAULT_CACHE = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "uoe-bench"))
-DEFAULT_OUT = Path("results") / "runs"
+CACHE_HELP = f"cache of generated data and downloads (default: $BENCH_CACHE_DIR or {HOME_CACHE})"
+DEFAULT_OUT = commands.DEFAULT_OUT
 DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 
@@ -79,7 +81,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
         help=f"parent directory of run directories (default: {DEFAULT_OUT})",
     )
     run.add_argument("--run-id", help="name of the run directory (default: suite-scale-time)")
@@ -109,13 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         help="print the cells, each task's resolved config, the data it needs and the numerics "
         "settings; run nothing (--device cuda is accepted without a GPU)",
     )
-    run.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=DEFAULT_CACHE,
-        help=f"cache of generated data (default: $BENCH_CACHE_DIR or {DEFAULT_CACHE})",
-    )
-    run.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    run.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
+    run.add_argument("--device", help="torch device: cpu or cuda (default: cpu)")
     run.add_argument("--no-progress", action="store_true", help="draw no progress bars")
     run.add_argument(
         "--allow-measurement-errors",
@@ -143,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     prof.add_argument("--run-id", help="name of the output directory (default: profile-...)")
     prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
-    prof.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    prof.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
     prof.set_defaults(func=commands.profile)
 
@@ -225,9 +221,35 @@ def _parser() -> argparse.ArgumentParser:
         help="relative tolerance of other deterministic floats, e.g. losses (default: 0)",
     )
     compare.add_argument(
-        "--verbose", action="store_true", help="list every figure, not only those that changed"
+        "--ratio-factor",
+        type=float,
+        default=1.5,
+        help="slack of each timing's ratio to the --timing-reference model of its own run, "
+        "gated on a busy machine too (default: 1.5)",
+    )
+    compare.add_argument(
+        "--timing-reference",
+        metavar="MODEL",
+        help="the model timings are divided by (default: full_attention when both runs have it)",
+    )
+    compare.add_argument("--models", help="compare only these models (comma-separated)")
+    compare.add_argument("--tasks", help="compare only these tasks (comma-separated)")
+    compare.add_argument(
+        "--require-all",
+        action="store_true",
+        help="fail every ok BASE cell that NEW lacks (default: compare the cells both runs have)",
+    )
+    compare.add_argument(
+        "--format",
+        choices=["text", "md", "json", "junit"],
+        default="text",
+        help="text, md (e.g. for $GITHUB_STEP_SUMMARY), json, or junit XML (default: text)",
+    )
+    compare.add_argument(
+        "--verbose", action="store_true", help="also the full table of every figure"
     )
     compare.set_defaults(func=info_commands.compare)
+    gate.add_parser(sub, DEFAULT_OUT, main)
 
     data = sub.add_parser("data", help="download task data (verified) or show what is present")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -239,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     stat = data_sub.add_parser("status", help="each task's data: present or not, where, bytes")
     stat.add_argument("--data-dir", type=Path, help="also look here, as bench run --data-dir")
     for sub_parser in (fetch, stat):
-        sub_parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+        sub_parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     data.set_defaults(func=info_commands.data)
     history_commands.add_parser(sub)
     return parser
@@ -269,7 +291,6 @@ def _launcher_arguments(run: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-retries",
         type=int,
-        default=2,
         help="reruns of a cell whose worker process died, before its error record (default: 2)",
     )
     group.add_argument(

@@ -7,23 +7,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.errors import InputError
 
 if TYPE_CHECKING:
+    from bench.run_plan import RunPlan
     from bench.runner.launch_options import LaunchOptions
+
+DEFAULT_OUT = Path("results") / "runs"  # `bench run --out`'s default
+
+# Seeds reach torch (64-bit), numpy and Python's random; 32 bits is what every one takes.
+MAX_SEED = 2**32 - 1
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from bench import registries, runner
+    from bench.cache_dir import check_cache_dir, resolve_cache_dir
     from bench.manifest import read_manifest
     from bench.run_plan import DEFAULT_THREADS
     from bench.runner.data_dirs import parse_data_dirs, record_resume, with_new_data_dirs
     from bench.runner.dry_run import dry_run_text
-    from bench.runner.interrupt import RunInterrupted, interruptible, report_interrupt
+    from bench.runner.interrupt import (
+        RunInterrupted,
+        interruptible,
+        report_connect_interrupt,
+        report_interrupt,
+    )
     from bench.runner.lock import hold
     from bench.runner.resume import read_plan
     from bench.runner.run_dir import check_run_id, check_writable
@@ -39,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--resume keeps the run's thread count; drop --threads")
         run_dir = args.resume
         plan = read_plan(run_dir)
+        _refuse_ignored_by_resume(args, plan)
+        check_cache_dir(Path(plan.cache_dir), f"the run's cache directory {plan.cache_dir}")
         if args.data_dir:  # e.g. the files were not there when the run started
             plan = with_new_data_dirs(plan, args.data_dir)
         resolved = runner.resolve(plan)
@@ -49,16 +64,17 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
         suite = registries.SUITES.get(args.suite)
         data_dir, task_data_dirs = parse_data_dirs(args.data_dir or [])
+        device = args.device or "cpu"
         plan = runner.RunPlan(
             suite=args.suite,
             scale=args.scale,
-            models=_names(args.models) or tuple(registries.MODELS.names()),
-            tasks=_names(args.tasks) or suite.tasks,
+            models=_names(args.models, "--models") or tuple(registries.MODELS.names()),
+            tasks=_names(args.tasks, "--tasks") or suite.tasks,
             seeds=_seeds(args.seeds),
             overrides=tuple(args.overrides),
             data_dir=data_dir,
-            cache_dir=str(args.cache_dir),
-            device=args.device if args.dry_run else _check_device(args.device),
+            cache_dir=str(resolve_cache_dir(args.cache_dir)),
+            device=device if args.dry_run else _check_device(device),
             profile=args.profile,
             task_data_dirs=task_data_dirs,
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
@@ -66,16 +82,22 @@ def run(args: argparse.Namespace) -> int:
         )
         resolved = runner.resolve(plan)
         run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
-        run_dir = args.out / check_run_id(run_id)
+        out = args.out if args.out is not None else DEFAULT_OUT
+        run_dir = out / check_run_id(run_id)
         if not args.dry_run:
-            check_writable(args.out, "--out")
+            check_writable(out, "--out")
     if args.dry_run:
         print(dry_run_text(resolved))
         return 0
     if plan.threads is not None:  # before the manifest, which records the thread count
         torch.set_num_threads(plan.threads)
-    # Bad launcher options are refused here, before the run directory exists.
-    launcher = runner.make_launcher(_launch_options(args), resolved.plan.device)
+    # Bad launcher options are refused here, before the run directory exists; a stop signal
+    # while a Ray cluster is joined (or started) ends the command, with nothing run.
+    try:
+        with interruptible():
+            launcher = runner.make_launcher(_launch_options(args), resolved.plan.device)
+    except RunInterrupted as exc:
+        return report_connect_interrupt(exc, args.ray_address)
     try:
         with hold(run_dir):  # one writer per run directory, under every launcher
             try:
@@ -89,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
                 return report_interrupt(exc, run_dir)
     finally:
         launcher.close()
+
+
+def _refuse_ignored_by_resume(args: argparse.Namespace, stored: RunPlan) -> None:
+    """What the resumed run's own directory and manifest decide is refused, not ignored."""
+    if args.cache_dir is not None:
+        raise InputError(
+            f"--resume uses the run's stored cache directory ({stored.cache_dir}); drop --cache-dir"
+        )
+    if args.device is not None:
+        raise InputError(
+            f"--resume runs on the run's stored device ({stored.device}); drop --device"
+        )
+    for flag, value in (("--out", args.out), ("--run-id", args.run_id)):
+        if value is not None:
+            raise InputError(f"--resume writes into RUN_DIR itself ({args.resume}); drop {flag}")
 
 
 def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
@@ -156,9 +193,14 @@ def profile(args: argparse.Namespace) -> int:
     import torch
 
     from bench import registries, runner
+    from bench.cache_dir import resolve_cache_dir
     from bench.measure.cell import fixed_batch, profile_model, profile_schedule
+    from bench.runner.run_dir import check_run_id
     from models.registry import build_model
+    from suites.safe_files import one_component, real_dirs, refuse_links
 
+    if args.run_id is not None:  # before anything runs: one folder directly under --out
+        check_run_id(args.run_id)
     registries.discover()
     registries.TASKS.get(args.task)  # an unknown task lists the nearest names
     suite, _, task = args.task.partition("/")
@@ -170,8 +212,8 @@ def profile(args: argparse.Namespace) -> int:
         seeds=(0,),
         overrides=tuple(args.overrides),
         data_dir=str(args.data_dir) if args.data_dir else None,
-        cache_dir=str(args.cache_dir),
-        device=_check_device(args.device),
+        cache_dir=str(resolve_cache_dir(args.cache_dir)),
+        device=_check_device(args.device or "cpu"),
         profile=True,
     )
     resolved = runner.resolve(plan)
@@ -188,15 +230,16 @@ def profile(args: argparse.Namespace) -> int:
         resolved.own(task),
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out / (args.run_id or f"profile-{args.model}-{task}-{stamp}")
-    traces = out / "traces"
+    out = args.out / (args.run_id or one_component(f"profile-{args.model}-{task}-{stamp}"))
+    refuse_links(out)
+    traces = real_dirs(args.out, out / "traces")
     result = profile_model(
         model,
         fixed_batch(data.train, cfg.train.batch_size),
         train=cfg.train,
         device=torch.device(plan.device),
         cfg=profile_schedule(cfg.measure),
-        trace_dir=traces / f"{task}-{args.model}",
+        trace_dir=real_dirs(args.out, traces / one_component(f"{task}-{args.model}")),
         trace_worker=args.model,
     )
     print(result.op_table.read_text(encoding="utf-8"))
@@ -206,17 +249,34 @@ def profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(text: str | None) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+def _names(text: str | None, flag: str = "") -> tuple[str, ...]:
+    """The comma-separated names of `text`; with `flag`, a name given twice is refused."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+    if flag:
+        _check_unique(names, flag, text or "")
+    return names
+
+
+def _check_unique(values: tuple, flag: str, text: str) -> None:
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if twice is not None:
+        raise InputError(f"{flag} {text}: {twice} is given twice; list each once")
 
 
 def _seeds(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(s) for s in _names(text))
+        seeds = tuple(int(s) for s in _names(text))
     except ValueError:
         raise InputError(
             f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2"
         ) from None
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise InputError(
+                f"--seeds {text}: {seed} is out of range: seeds are integers from 0 to {MAX_SEED}"
+            )
+    _check_unique(seeds, "--seeds", text)
+    return seeds
 
 
 def _check_device(device: str) -> str:

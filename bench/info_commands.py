@@ -68,12 +68,31 @@ def report(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from bench.report.compare import Tolerances, compare_runs
+    from bench.report.compare import Tolerances
+    from bench.report.compare_view import render
+    from bench.report.comparison import compare_dirs
 
-    tolerances = Tolerances(factor=args.factor, acc_tol=args.acc_tol, rel_tol=args.rel_tol)
-    text, regressed = compare_runs(args.base, args.new, tolerances, verbose=args.verbose)
-    print(text)
-    return 1 if regressed else 0
+    tolerances = Tolerances(
+        factor=args.factor,
+        acc_tol=args.acc_tol,
+        rel_tol=args.rel_tol,
+        ratio_factor=args.ratio_factor,
+    )
+    comparison = compare_dirs(
+        args.base,
+        args.new,
+        tolerances,
+        models=_names(args.models),
+        tasks=_names(args.tasks),
+        require_all=args.require_all,
+        reference=args.timing_reference,
+    )
+    print(render(comparison, args.format, verbose=args.verbose))
+    return 1 if comparison.regressed else 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
 
 def check_model(args: argparse.Namespace) -> int:
@@ -83,18 +102,20 @@ def check_model(args: argparse.Namespace) -> int:
 
 
 def data(args: argparse.Namespace) -> int:
+    from bench.cache_dir import resolve_cache_dir
     from suites.lra import download
 
+    cache_dir = resolve_cache_dir(args.cache_dir)
     if args.data_command == "download":
         download.download(
             args.task,
-            args.cache_dir,
+            cache_dir,
             url=args.url,
             sha256=args.sha256,
             keep_archive=args.keep_archive,
         )
         return 0
-    rows = download.status(args.cache_dir, args.data_dir)
+    rows = download.status(cache_dir, args.data_dir)
     width = max(len(r.task) for r in rows)
     for r in rows:
         size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"

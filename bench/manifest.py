@@ -108,6 +108,11 @@ def read_raw_manifest(run_dir: Path) -> dict[str, Any]:
     JSON."""
     path = Path(run_dir) / MANIFEST_FILE
     if not path.exists():
+        if (Path(run_dir) / "records.jsonl").exists():  # a run whose manifest was lost
+            raise InputError(
+                f"no {MANIFEST_FILE} in {run_dir}, but its records.jsonl is there. "
+                f"{recovery_hint(run_dir)}"
+            )
         raise InputError(f"no {MANIFEST_FILE} in {run_dir}; is it a `bench run` directory?")
     try:
         raw = json.loads(path.read_bytes().decode("utf-8"))

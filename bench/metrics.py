@@ -40,7 +40,8 @@ def _latency(phase: str, what: str) -> tuple[Metric, ...]:
                f"every timed {what} in wall seconds, in the order taken", SI, "samples"),
         Metric(f"cpu_time_{phase}_s_median", f"{what} CPU time (median)", "s", "lower", "timing",
                "latency", f"median process CPU seconds (all threads) of one {what}; steadier "
-               "than wall time on a shared machine (CPU runs only)", SI, samples=cpu_samples),
+               "than wall time on a shared machine (CPU runs only)", SI, samples=cpu_samples,
+               load_steady=True),
         Metric(cpu_samples, f"{what} CPU time samples", "s", "lower", "timing", "latency",
                f"process CPU seconds of every timed {what} (CPU runs only)", SI, "samples"),
     )  # fmt: skip
@@ -73,6 +74,10 @@ HARNESS_METRICS: tuple[Metric, ...] = (
            Display("number", 4)),
     Metric("best_step", "best step", "step", "neither", "deterministic", "training",
            "training step of the selected (best-dev) weights", COUNT),
+    Metric("train_stopped_at_step", "stopped at step (time budget)", "step", "neither",
+           "environment", "training",
+           "the last training step done when train.time_budget_s ran out before train.steps; "
+           "absent when every step ran", COUNT),
     Metric("loss_curve", "training loss curve", "nats", "lower", "seeded", "training",
            "mean training loss of each eval interval", Display("number", 4), "curve"),
     Metric("dev_curve", "dev accuracy curve", "fraction", "higher", "seeded", "training",

@@ -24,13 +24,16 @@ from typing import Any, Literal
 from bench import records_scan
 from bench.cell_id import CellId
 from bench.manifest import read_raw_manifest
-from bench.schema import SCHEMA_VERSION, check_version, migrate_record
+from bench.record_origin import check_origin
+from bench.record_types import check_types
+from bench.schema import SCHEMA_VERSION, check_version, migrate_manifest, migrate_record
 from bench.stop_signals import stop_signals_held
 from models.errors import InputError
+from suites.safe_files import open_nofollow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CellId", "Record", "RecordStore", "read_records"]
+__all__ = ["CellId", "Record", "RecordStore", "RecordWriteError", "read_records"]
 
 RECORDS_FILE = "records.jsonl"
 # The machine's 1-minute load around an ok cell, and the warning when it exceeded the core count
@@ -118,22 +121,61 @@ class Record:
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"record has unknown fields: {', '.join(sorted(unknown))}")
+        check_types(raw)
         return cls(**raw)
+
+
+class RecordWriteError(InputError):
+    """A records file could not be written (disk full, a read-only folder): which file, the
+    cause, what was left of the write, and how to go on."""
+
+    def __init__(self, path: Path, err: OSError, left: str) -> None:
+        cause = err.strerror or str(err)
+        super().__init__(
+            f"cannot write {path} ({cause}); {left}. Free space or make the folder writable, "
+            f"then rerun the unfinished cells: bench run --resume {path.parent}"
+        )
+
+
+def _roll_back(fd: int, size: int) -> str:
+    """Cut the file back to `size` after a failed append; what was left, for the message."""
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError as err:  # reported, not hidden: resume quarantines the cut line
+        return f"the partial record could not be removed ({err.strerror or err})"
+    return "the partial record was removed"
 
 
 class RecordStore:
     """Append-only JSONL records of one run directory. Records of an older schema are migrated
-    as they are read, with the run's stored manifest (their config comes from it)."""
+    as they are read, with the run's stored manifest (their config comes from it); a record
+    whose run_id or config is not the manifest's is another run's and is set aside like a
+    garbled line (`bench.record_origin`)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RECORDS_FILE
         self._manifest: dict[str, Any] | None = None
+        self._migrated: dict[str, Any] | None = None
 
     def _parse(self, raw: Mapping[str, Any]) -> Record:
         if raw.get("schema_version") != SCHEMA_VERSION:
             raw = migrate_record(raw, self._stored_manifest())
-        return Record.from_dict(raw)
+        record = Record.from_dict(raw)
+        check_origin(record, self._run_manifest())  # ForeignRecord: another run's line
+        return record
+
+    def _run_manifest(self) -> dict[str, Any]:
+        """The run's manifest migrated to the current schema ({} when absent or unreadable:
+        then no record can be checked against it), read once."""
+        if self._migrated is None:
+            stored = self._stored_manifest()
+            try:
+                self._migrated = migrate_manifest(stored) if stored else {}
+            except ValueError:
+                self._migrated = {}
+        return self._migrated
 
     def _stored_manifest(self) -> dict[str, Any]:
         """The run's manifest as stored ({} when absent or unreadable: an old record then has no
@@ -146,14 +188,29 @@ class RecordStore:
         return self._manifest
 
     def append(self, record: Record) -> None:
-        """Write one record as one line and force it to disk before returning."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        line = record.to_json() + "\n"
+        """Write one record as one line and force it to disk before returning. A write that
+        fails (disk full, a read-only folder) leaves no part of the line: the file is cut back
+        to its size before, and RecordWriteError names the file and the cause."""
+        line = (record.to_json() + "\n").encode("utf-8")
         # Under `bench run` a SIGINT/SIGTERM waits until the line is on disk: never a cut record.
-        with stop_signals_held(), open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with stop_signals_held():
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                # a link is refused (SymlinkRefused), never written through
+                fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            except OSError as err:
+                raise RecordWriteError(self.path, err, "nothing was written") from None
+            try:
+                size_before = os.fstat(fd).st_size
+                try:
+                    written = 0
+                    while written < len(line):  # os.write may write part of the line
+                        written += os.write(fd, line[written:])
+                    os.fsync(fd)
+                except OSError as err:
+                    raise RecordWriteError(self.path, err, _roll_back(fd, size_before)) from None
+            finally:
+                os.close(fd)
 
     def read(self) -> list[Record]:
         """All valid records, in append order. A garbled line (cut by a kill, edited, not UTF-8)
@@ -165,7 +222,10 @@ class RecordStore:
     def repair(self) -> Path | None:
         """Before appending: keep every valid record (one lacking only its final newline too),
         move garbled lines to the quarantine file (returned) so their cells are rerun."""
-        return records_scan.repair(self.path, self._parse)
+        try:
+            return records_scan.repair(self.path, self._parse)
+        except OSError as err:  # the rewrite is atomic: the file is as it was
+            raise RecordWriteError(self.path, err, "the file is unchanged") from None
 
     def latest(self) -> dict[CellId, Record]:
         """The last record of each cell (a resumed run appends newer ones)."""

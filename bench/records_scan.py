@@ -1,11 +1,13 @@
 """Reading `records.jsonl` line by line when it may be damaged, and repairing it before a resume.
 
-A line is *valid* when it is UTF-8, JSON and a readable record; the file's last line counts even
+A line is *valid* when it is UTF-8, JSON and a readable record of this run (a record of another
+run, `bench.record_origin`, is set aside like a garbled line); the file's last line counts even
 without its final newline (a file cut by exactly that byte still holds a complete record). A line
 that is not valid is *garbled*: readers skip it with a warning naming the file and line, and
 `repair` (called by a resuming runner, which holds the run's lock) moves it to
-`records.quarantine.jsonl` beside it, so its cell has no record and is rerun. Nothing is deleted:
-the quarantine file keeps every byte taken out. Imports no torch.
+`records.quarantine.jsonl` beside it, so its cell has no record and is rerun; it never writes
+through a symbolic link (refused, naming it). Nothing is deleted: the quarantine file keeps every
+byte taken out. Imports no torch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.record_origin import ForeignRecord
+
 log = logging.getLogger(__name__)
 
 QUARANTINE_FILE = "records.quarantine.jsonl"
@@ -27,7 +31,7 @@ class Scan:
     """The records file split into valid records and garbled lines (1-based numbers)."""
 
     records: list[Any]
-    garbled: list[tuple[int, bytes, str]]  # (line number, raw bytes, why)
+    garbled: list[tuple[int, bytes, str]]  # (line number, raw bytes, what is wrong with it)
     valid_lines: list[bytes]
     missing_final_newline: bool
 
@@ -46,11 +50,13 @@ def scan(path: Path, parse: Callable[[dict], Any]) -> Scan:
         try:
             record = parse(json.loads(raw.decode("utf-8")))
         except UnicodeDecodeError as err:
-            garbled.append((number, raw, f"not UTF-8 (byte {err.start})"))
+            garbled.append((number, raw, f"garbled record (not UTF-8, byte {err.start})"))
+        except ForeignRecord as err:
+            garbled.append((number, raw, f"record of another run ({err})"))
         except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as err:
             cut = number == len(pieces) and missing_newline
             why = "incomplete (a run was killed mid-write)" if cut else f"malformed: {err}"
-            garbled.append((number, raw, why))
+            garbled.append((number, raw, f"garbled record ({why})"))
         else:
             records.append(record)
             valid.append(raw)
@@ -59,24 +65,27 @@ def scan(path: Path, parse: Callable[[dict], Any]) -> Scan:
 
 def warn_garbled(path: Path, result: Scan, action: str) -> None:
     for number, _, why in result.garbled:
-        log.warning("%s:%d: garbled record (%s); %s", path, number, why, action)
+        log.warning("%s:%d: %s; %s", path, number, why, action)
 
 
 def repair(path: Path, parse: Callable[[dict], Any]) -> Path | None:
     """Make `path` hold only valid records, one per line, each ended by a newline. Garbled lines
     are appended to the quarantine file (returned, or None when there was none)."""
     from suites.atomic import write_atomic
+    from suites.safe_files import open_append, refuse_link
 
+    refuse_link(path)
+    refuse_link(path.with_name(QUARANTINE_FILE))
     if not path.exists():
         return None
     result = scan(path, parse)
     if not result.garbled:
         if result.missing_final_newline:  # a complete record lacking only its newline: keep it
-            with open(path, "ab") as f:
+            with open_append(path) as f:
                 f.write(b"\n")
         return None
     quarantine = path.with_name(QUARANTINE_FILE)
-    with open(quarantine, "ab") as f:
+    with open_append(quarantine) as f:
         for _, raw, _ in result.garbled:
             f.write(raw + b"\n")
     warn_garbled(path, result, f"moved to {quarantine}; its cell will be rerun")

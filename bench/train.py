@@ -7,11 +7,17 @@ evaluation on the dev split every `eval_every` steps and after the last step, ea
 the training examples seen and the training-step seconds spent so far (the equal-budget views);
 the weights with the best dev accuracy are evaluated once on test (the test split never selects
 anything). A NaN or infinite loss stops training with `TrainingDiverged`.
+
+`train.time_budget_s` bounds the loop's wall time: once spent, the step just done is evaluated
+and training ends there, as if it had been the last (`TrainResult.stopped_at_step`). Once the
+first steps are timed, a training estimated at over `ANNOUNCE_ABOVE_S` is announced as a
+warning, with the budget that bounds it or how to set one.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +42,11 @@ __all__ = [
 # Called after each step with (step, loss); the CLI draws a progress bar with it.
 ProgressFn = Callable[[int, float], None]
 
+log = logging.getLogger(__name__)
+
+ESTIMATE_AFTER_STEPS = 3  # steps timed before the estimate of the whole training
+ANNOUNCE_ABOVE_S = 600.0  # an estimate above this is announced
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -55,6 +66,7 @@ class TrainResult:
     dev_curve_train_s: list[float]  # training-step seconds spent by each evaluation
     routing: list[dict[str, dict[str, list[float]]]]  # last training batch's routing stats
     test_predicted: torch.Tensor  # (N_test,) int64: the best weights' class for each test example
+    stopped_at_step: int | None = None  # the last step done when the time budget ran out
 
 
 def log_every(steps: int) -> int:
@@ -124,6 +136,7 @@ def train_and_evaluate(
     dev_train_s: list[float] = []
     compute_s = 0.0
     examples = 0
+    stopped_at_step = None
     started = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         batch = next(stream)
@@ -134,12 +147,16 @@ def train_and_evaluate(
         examples += len(batch)
         interval_losses.append(loss_value)
         log_losses.append(loss_value)
-        if step % every == 0 or step == cfg.steps:
-            train_loss_curve.append((step, sum(log_losses) / len(log_losses)))
-            log_losses = []
         if progress is not None:
             progress(step, loss_value)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        elapsed_s = time.perf_counter() - started
+        if step == ESTIMATE_AFTER_STEPS < cfg.steps:
+            _announce_estimate(elapsed_s / step, cfg)
+        over_budget = 0 < cfg.time_budget_s <= elapsed_s and step < cfg.steps
+        if step % every == 0 or step == cfg.steps or over_budget:
+            train_loss_curve.append((step, sum(log_losses) / len(log_losses)))
+            log_losses = []
+        if step % cfg.eval_every == 0 or step == cfg.steps or over_budget:
             dev_accuracy = evaluate(model, dev, cfg.batch_size, device)
             dev_curve.append((step, dev_accuracy))
             dev_examples.append(examples)
@@ -148,6 +165,15 @@ def train_and_evaluate(
             interval_losses = []
             if dev_accuracy > best[0]:
                 best = (dev_accuracy, step, copy.deepcopy(model.state_dict()))
+        if over_budget:
+            stopped_at_step = step
+            log.warning(
+                "training stopped on train.time_budget_s=%g after step %d of train.steps=%d",
+                cfg.time_budget_s,
+                step,
+                cfg.steps,
+            )
+            break
     train_time_s = time.perf_counter() - started
 
     routing = _routing_lists(output.layer_stats)
@@ -168,6 +194,30 @@ def train_and_evaluate(
         dev_curve_train_s=dev_train_s,
         routing=routing,
         test_predicted=test_predicted,
+        stopped_at_step=stopped_at_step,
+    )
+
+
+def _announce_estimate(step_s: float, cfg: TrainConfig) -> None:
+    """Warn when `cfg.steps` steps of `step_s` seconds (the first steps' mean, evaluations so
+    far included) would take over ANNOUNCE_ABOVE_S."""
+    estimate_s = step_s * cfg.steps
+    if estimate_s <= ANNOUNCE_ABOVE_S:
+        return
+    bound = (
+        f"train.time_budget_s={cfg.time_budget_s:g} stops it after {cfg.time_budget_s:g} s"
+        if cfg.time_budget_s
+        else "bound it with --set train.time_budget_s=SECONDS, or lower train.steps"
+    )
+    log.warning(
+        "estimated training time %.3g s (%.2g h): train.steps=%d at %.3g s per step over the "
+        "first %d steps; %s",
+        estimate_s,
+        estimate_s / 3600,
+        cfg.steps,
+        step_s,
+        ESTIMATE_AFTER_STEPS,
+        bound,
     )
 
 

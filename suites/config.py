@@ -28,6 +28,9 @@ class TrainConfig:
 
     eval_every: evaluate on the dev split every this many steps (and after the last step).
     eval_examples: dev examples per evaluation; 0 means the whole dev split.
+    time_budget_s: stop training once the loop's wall time (evaluations included) reaches
+        this many seconds, after evaluating the last step done (the record's
+        `train_stopped_at_step` says where); 0 means no budget.
     """
 
     batch_size: int = 32
@@ -38,6 +41,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_every: int = 100
     eval_examples: int = 0
+    time_budget_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,9 @@ _rule(
     "an integer >= 0",
 )
 _rule("measure.min_time_s", lambda v: _finite(v) and v >= 0, "a finite number >= 0")
+_rule(
+    "train.time_budget_s", lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0 = no budget)"
+)
 _rule("train.lr", lambda v: _finite(v) and v > 0, "a finite number > 0")
 _rule(
     "train.weight_decay train.grad_clip model.balance_loss_weight",

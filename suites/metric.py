@@ -60,6 +60,8 @@ class Metric:
     samples: for a timing, the figure holding its raw samples (its spread); `inverse_samples`
         when the figure is a rate, 1 / the sampled seconds.
     gated: False for a figure compared but never failed on (a p90 tail).
+    load_steady: a timing that other work on the machine barely moves (process CPU time, not
+        wall time): its ratio to a reference model is gated on a busy machine too.
     cost: a column of the report's cost table (size, FLOPs, latency, memory of a model).
     """
 
@@ -76,6 +78,7 @@ class Metric:
     inverse_samples: bool = False
     gated: bool = True
     cost: bool = False
+    load_steady: bool = False
 
     def __post_init__(self) -> None:
         for field, value, allowed in (

@@ -138,7 +138,7 @@ def test_a_suites_own_figure_is_gated_and_reported_as_declared(tmp_path, capsys)
     assert "not in the metric catalog" not in capsys.readouterr().out
     code = main(["compare", str(base), str(_with_own_figure(tmp_path, "worse", 21.0))])
     out = capsys.readouterr().out
-    assert code == 1 and "perplexity CHANGED" in out, "seeded: gated within --rel-tol"
+    assert code == 1 and "worse: 8 figure(s) in 8 cell(s)  x1.1" in out, "seeded: --rel-tol"
     assert main(["compare", str(base), str(tmp_path / "worse"), "--rel-tol", "0.1"]) == 0
     report = build_report([base], "csv", plots=False)
     assert "perplexity" in report.text.splitlines()[0]

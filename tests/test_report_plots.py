@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 
 from bench.records import Record
@@ -20,6 +21,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "report"
 MODELS = ["full_attention", "switch", "linformer"]
 
 
+def _bubbles(ax) -> list[PathCollection]:
+    """The scatter markers of an axes (its other collections are error bars)."""
+    return [c for c in ax.collections if isinstance(c, PathCollection)]
+
+
 @pytest.fixture(scope="module")
 def lra():
     return load_runs([FIXTURES / "lra"])
@@ -29,22 +35,22 @@ def test_accuracy_vs_flops_has_one_bubble_per_model_sized_by_memory(lra) -> None
     ((stem, fig),) = accuracy_vs(lra, "flops_fwd_per_example")
     assert stem == "accuracy_vs_flops_fwd_lra_tiny"
     ax = fig.axes[0]
-    # the largest figure, 4e6 FLOPs, reads 4 MFLOP, not 4x10^-3 GFLOP
-    assert ax.get_xlabel() == "forward FLOPs per example (MFLOP)" and ax.get_xscale() == "log"
-    assert ax.get_ylabel() == "average test accuracy (%)"
+    # FLOPs as counted, the SI prefix on the ticks (4M), never on the label as well
+    assert ax.get_xlabel() == "forward FLOPs per example (FLOP)" and ax.get_xscale() == "log"
+    assert ax.get_ylabel() == "average test accuracy (%), 95 % interval"
     (models,) = fig.legends  # below the axes, off the data
     labels = [t.get_text() for t in models.get_texts()]
-    assert labels == ["full_attention", "switch*", "linformer*"], "incomplete rows marked"
+    assert labels[:3] == ["full_attention", "switch*", "linformer*"], "incomplete rows marked"
     assert models.get_title().get_text() == "* averaged over fewer tasks"
     key = ax.get_legend()  # the bubble-size key, beside the axes
     assert key.get_title().get_text() == "peak train memory"
     assert [t.get_text() for t in key.get_texts()] == ["2 MB", "4 MB", "8 MB"]
-    points = {c.get_label().rstrip("*"): c for c in ax.collections}
-    assert len(ax.collections) == 3
+    points = {c.get_label().rstrip("*"): c for c in _bubbles(ax)}
+    assert len(points) == 3
     # full_attention: mean accuracy over listops 41 and text 62 = 51.5 at 4e6 FLOPs = 4 M.
-    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([4.0, 51.5])
+    assert list(points["full_attention"].get_offsets()[0]) == pytest.approx([4e6, 51.5])
     # linformer: text only, 60 at 2 M. Areas grow with memory (4e6 < 6e6 < 8e6 bytes).
-    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([2.0, 60.0])
+    assert list(points["linformer"].get_offsets()[0]) == pytest.approx([2e6, 60.0])
     sizes = [points[m].get_sizes()[0] for m in ("linformer", "switch", "full_attention")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert fig.get_size_inches()[0] == pytest.approx(COLUMN_WIDTH_IN)
@@ -54,7 +60,7 @@ def test_colours_are_fixed_per_model_across_plots(lra) -> None:
     colors = {name: model_color(name) for name in MODELS}
     (_, bubbles), *_ = accuracy_vs(lra, "flops_fwd_per_example")
     curves = dict(training_curves(lra))["curves_lra_tiny_listops"]
-    for c in bubbles.axes[0].collections:
+    for c in _bubbles(bubbles.axes[0]):
         assert to_hex(c.get_facecolor()[0]) == colors[c.get_label().rstrip("*")]
     for line in curves.axes[0].get_lines():
         assert to_hex(line.get_color()) == colors[line.get_label()]
@@ -187,3 +193,142 @@ def test_expert_load_colormap_is_diverging_and_centred_at_one(lra) -> None:
     assert low[2] > low[0] and high[0] > high[2], "under-used blue, over-used red"
     written = [t.get_text() for t in heat.texts]
     assert written[:4] == ["0.40", "0.80", "1.20", "1.60"] and len(written) == 8
+
+
+def _extents_at_save(fig) -> list[tuple]:
+    """(footer, legends, axes) extents as drawn when the figure is saved cropped (`save`)."""
+    import io
+
+    from bench.report.plot_figure import FOOTER_GID
+
+    seen = []
+
+    def on_draw(event) -> None:
+        r = event.renderer
+        (footer,) = [t for t in fig.texts if t.get_gid() == FOOTER_GID]
+        seen.append(
+            (
+                footer.get_window_extent(r),
+                [legend.get_window_extent(r) for legend in fig.legends],
+                [ax.get_tightbbox(r) for ax in fig.axes],
+            )
+        )
+
+    fig.canvas.mpl_connect("draw_event", on_draw)
+    fig.savefig(io.BytesIO(), format="png", dpi=200, bbox_inches="tight", pad_inches=0.03)
+    return seen
+
+
+def test_the_protocol_footer_sits_below_every_legend_and_axes_of_every_plot_kind(lra) -> None:
+    """The footer used to be drawn over the legend below the axes (constrained layout gives the
+    bottom margin to the larger of a supxlabel and an outside legend, and a cropped save moved
+    the legend onto the footer): in the saved image it lies wholly below both."""
+    from bench.report.build import report_figures
+
+    figures = report_figures(lra)[0] + report_figures(load_runs([FIXTURES / "eff"]))[0]
+    assert {stem.split("_")[0] for stem, _ in figures} >= {"accuracy", "expert", "curves"}
+    for stem, fig in figures:
+        (*_, (footer, legends, axes)) = _extents_at_save(fig)
+        assert footer.height > 0, stem
+        for box in legends + axes:
+            assert footer.y1 <= box.y0 + 1e-6, (stem, footer, box)
+        assert footer.y0 >= 0, f"{stem}: the footer is inside the saved image"
+
+
+def _cell(model: str, seed: int, accuracy: float, *, variant: int | None = None,
+          flops: float = 4e6, memory: float = 8e6) -> Record:  # fmt: skip
+    metrics = {"accuracy": accuracy, "majority_accuracy": 0.2, "flops_fwd_per_example": flops,
+               "memory_peak_train_bytes": memory}  # fmt: skip
+    extra = {} if variant is None else {"variant": f"experts={variant}",
+                                        "variant_values": {"experts": variant}}  # fmt: skip
+    return Record("r", "s", "listops", model, "tiny", seed, "ok", metrics=metrics,
+                  data={"max_len": 128, "n_test": 500}, **extra)  # fmt: skip
+
+
+def _vertical_bars(ax) -> dict[float, tuple[float, float]]:
+    """x -> (low, high) of the vertical error bars drawn on `ax`."""
+    out = {}
+    for c in ax.collections:
+        for segment in getattr(c, "get_segments", list)():
+            (x0, y0), (x1, y1) = segment
+            if x0 == x1 and y0 != y1:
+                out[x0] = (min(y0, y1), max(y0, y1))
+    return out
+
+
+def test_accuracy_plot_has_the_tables_interval_and_a_chance_line_inside_the_axis() -> None:
+    from bench.report.accuracy_stats import cell_stats
+    from bench.report.plot_parts import CHANCE_LABEL
+
+    records = [_cell("full_attention", s, a, flops=4e6) for s, a in enumerate((0.6, 0.64, 0.7))]
+    records += [_cell("switch", s, a, flops=2e6) for s, a in enumerate((0.55, 0.58, 0.5))]
+    ((_, fig),) = accuracy_vs(Runs(tuple(records), {"s": ("listops",)}), "flops_fwd_per_example")
+    ax = fig.axes[0]
+    bars = _vertical_bars(ax)
+    for model, x in (("full_attention", 4e6), ("switch", 2e6)):
+        stats = cell_stats([r for r in records if r.model == model])  # the table's interval
+        assert bars[x] == pytest.approx((100 * stats.low, 100 * stats.high))
+        assert stats.low < stats.mean < stats.high and stats.high - stats.low > 0.02
+    (chance,) = [line for line in ax.get_lines() if line.get_label() == CHANCE_LABEL]
+    assert list(chance.get_ydata()) == pytest.approx([20.0, 20.0]), "the majority rate, 0.2"
+    low, high = ax.get_ylim()
+    assert low < 20.0 < high, "the y axis shows chance though every point is far above it"
+    assert CHANCE_LABEL in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def _tick_texts(low: float, high: float) -> list[str]:
+    from bench.report.plot_figure import new_figure
+    from bench.report.plot_parts import si_log_ticks
+
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    ax.set_xscale("log")
+    ax.set_xlim(low, high)
+    si_log_ticks(ax)
+    fig.canvas.draw()
+    ticks = [*ax.xaxis.get_major_ticks(), *ax.xaxis.get_minor_ticks()]
+    inside = [t for t in ticks if low <= t.get_loc() <= high]
+    return [t.label1.get_text() for t in sorted(inside, key=lambda t: t.get_loc())]
+
+
+def test_log_axis_labels_every_decade_in_range_with_si_prefixes() -> None:
+    """100..1e7 used to read 100, 1000, 10000, 100000, 1e+06, 1e+07: every decade is
+    labelled, in SI, the minor ticks in between left blank."""
+    labelled = [t for t in _tick_texts(100, 1e7) if t]
+    assert labelled == ["100", "1k", "10k", "100k", "1M", "10M"]
+    # under one decade the multiples are labelled too: 350..480 examples/s, 2.5..9 MFLOP
+    assert [t for t in _tick_texts(350, 480) if t] == ["350", "400", "450"]
+    assert [t for t in _tick_texts(2.5e6, 9e6) if t] == [
+        "3M", "4M", "5M", "6M", "7M", "8M", "9M",
+    ]  # fmt: skip
+
+
+def test_sweep_variants_share_a_hue_are_joined_in_order_and_stay_visible() -> None:
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    # given out of order, two variants at the very same point
+    points = {8: (0.50, 7e6, 9e6), 2: (0.52, 6e6, 5e6), 4: (0.52, 6e6, 7e6)}
+    records = [
+        _cell("switch", seed, acc + 0.01 * seed, variant=e, flops=flops, memory=memory)
+        for e, (acc, flops, memory) in points.items()
+        for seed in (0, 1)
+    ]
+    records += [_cell("full_attention", seed, 0.6, flops=8e6) for seed in (0, 1)]
+    ((_, fig),) = accuracy_vs(Runs(tuple(records), {"s": ("listops",)}), "flops_fwd_per_example")
+    ax = fig.axes[0]
+    bubbles = {c.get_label(): c for c in _bubbles(ax)}
+    variants = [f"switch[experts={e}]" for e in (2, 4, 8)]
+    hsv = [rgb_to_hsv(to_rgb(to_hex(bubbles[v].get_facecolor()[0]))) for v in variants]
+    base = rgb_to_hsv(to_rgb(model_color("switch")))
+    assert all(abs(h[0] - base[0]) < 0.02 for h in hsv), "one hue: the model's"
+    assert len({round(h[2], 2) for h in hsv}) == 3, "three shades"
+    other = rgb_to_hsv(to_rgb(to_hex(bubbles["full_attention"].get_facecolor()[0])))
+    assert abs(other[0] - base[0]) > 0.1, "another model keeps its own hue"
+    (joined,) = [line for line in ax.get_lines() if line.get_label() == "_sweep"]
+    assert list(joined.get_xdata()) == [6e6, 6e6, 7e6], "sweep order 2, 4, 8"
+    # [2] and [4] coincide: [2], the smaller bubble, is drawn above [4] and with another marker
+    small, large = bubbles[variants[0]], bubbles[variants[1]]
+    assert small.get_sizes()[0] < large.get_sizes()[0]
+    assert small.get_zorder() > large.get_zorder()
+    small_shape, large_shape = (c.get_paths()[0].vertices for c in (small, large))
+    assert small_shape.shape != large_shape.shape or not np.allclose(small_shape, large_shape)

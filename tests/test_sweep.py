@@ -13,7 +13,8 @@ from bench import registries
 from bench.cli import main
 from bench.records import read_records
 from bench.report.build import build_report
-from bench.report.compare import Tolerances, compare_runs
+from bench.report.compare import Tolerances
+from bench.report.compare_view import compare_runs
 from bench.report.frame import load_runs
 from bench.report.sweep import sweep_plots, sweep_tables
 from bench.runner.plan import RunPlan, resolve
@@ -142,11 +143,11 @@ def test_compare_and_report_match_cells_by_variant(two_seed_sweep, tmp_path) -> 
     text, regressed = compare_runs(a, a, Tolerances(factor=100), verbose=True)
     assert not regressed, text
     assert "seed0/experts=2" in text and "seed1/experts=4" in text
-    # A run of one variant only: the other variant's cells are missing, by name.
+    # A run of one variant only: with every cell required, the other variant's are missing
     assert _run(tmp_path, "b", "--sweep", "model.experts=2", "--seeds", "0,1") == 0
-    text, regressed = compare_runs(a, tmp_path / "b", Tolerances(factor=100))
+    text, regressed = compare_runs(a, tmp_path / "b", Tolerances(factor=100), require_all=True)
     assert regressed
-    assert "smoke/majority/switch/tiny/seed0/experts=4: status ok -> absent MISSING" in text
+    assert "smoke/majority/switch/tiny/seed0/experts=4: status ok -> absent" in text
 
     runs = load_runs([a])
     (table,) = sweep_tables(runs)

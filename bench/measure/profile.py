@@ -17,6 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
 from bench.measure.quiet import profiler_noise_filtered
+from suites.atomic import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -79,5 +80,5 @@ def profile_steps(
     sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=sort_by, row_limit=cfg.table_rows)
     op_table = out_dir / f"{worker}.op_table.txt"
-    op_table.write_text(table + "\n", encoding="utf-8")
+    write_text_atomic(op_table, table + "\n")  # never through a link
     return ProfileResult(written[0], op_table)

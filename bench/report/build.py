@@ -2,9 +2,10 @@
 
 Without an output directory the tables are returned as text in the chosen format; with one,
 each table goes to `<name>.<md|tex>` (CSV: the one data file `cells.csv`, one row per cell) and
-each plot to `<stem>.png` and `<stem>.pdf`. Every table and plot carries the runs' protocol line
-(`bench.report.provenance`). What the records cannot support is left out with a one-line note,
-never an error.
+each plot to `<stem>.png` and `<stem>.pdf`, every name made one plain file name first (it holds
+suite and scale names from the records: `bench.report.file_names`). Every table and plot carries
+the runs' protocol line (`bench.report.provenance`). What the records cannot support is left out
+with a one-line note, never an error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from bench.report.budget import budget_tables
 from bench.report.csv_data import cells_csv
+from bench.report.file_names import file_stem
 from bench.report.frame import Runs, load_runs
 from bench.report.pareto import pareto_tables
 from bench.report.provenance import stamp, with_provenance
@@ -60,12 +62,17 @@ def build_report(
     if fmt == "csv":  # data, one row per cell: not a rendering of the tables
         rendered = [(CELLS_CSV, cells_csv(runs))]
         rendered += [
-            (f"{t.name}.csv", table_csv(t)) for t in tables if t.name.startswith("paired_")
+            (f"{file_stem(t.name)}.csv", table_csv(t))
+            for t in tables
+            if t.name.startswith("paired_")
         ]
         if published:
             notes.append("--published tables are renderings: they are in --format md and tex")
     else:
-        rendered = [(f"{table.name}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables]
+        # a table's name holds suite and scale names from the records: one plain file name
+        rendered = [
+            (f"{file_stem(table.name)}.{EXTENSIONS[fmt]}", render(table, fmt)) for table in tables
+        ]
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -9,16 +9,30 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pandas as pd
 
 from bench.metric_catalog import sampled_range
+from bench.records import Record
+from bench.report.accuracy_stats import cell_stats
 from bench.report.colors import model_color
 from bench.report.display import column_scale, header, si_scale
-from bench.report.frame import Runs, metrics_frame
+from bench.report.frame import Runs, metrics_frame, model_label
 from bench.report.plot_figure import Plot, new_figure, styled
-from bench.report.plot_parts import bubble_key, legend_outside, length_families, plain_log_ticks
+from bench.report.plot_parts import (
+    CHANCE_LABEL,
+    VARIANT_MARKERS,
+    bubble_key,
+    chance_rate,
+    legend_outside,
+    length_families,
+    plot_colors,
+    si_log_ticks,
+    sweep_families,
+)
 from bench.report.plots_budget import budget_curves, pareto_plot
 from bench.report.plots_training import expert_load, training_curves
+from bench.report.stats import percentile_interval
 
 BUBBLE_MIN, BUBBLE_MAX = 20.0, 220.0  # marker areas (pt^2) of the smallest and largest memory
 MEMORY_METRIC = "memory_peak_train_bytes"
@@ -27,12 +41,21 @@ MEMORY_METRIC = "memory_peak_train_bytes"
 @styled
 def accuracy_vs(runs: Runs, x_metric: str) -> list[Plot]:
     """Average test accuracy over tasks against `x_metric` (mean over the same tasks), one
-    bubble per model sized by peak training memory; per (suite, scale) with both metrics. The x
-    axis is labelled and scaled as the catalog shows `x_metric`; a timing with stored samples
-    gets error bars from its slowest to its fastest sample. Legend and bubble key sit outside."""
+    bubble per model sized by peak training memory; per (suite, scale) with both metrics.
+
+    Accuracy carries the accuracy table's 95 % interval (`accuracy_stats.cell_stats`; over
+    several tasks the interval of the mean of the tasks' bootstrap replicates) and the chance
+    level is a labelled line (the majority-class rate of the test split, mean over the same
+    tasks) that the y axis always includes. The x axis is logarithmic in the figure's base unit,
+    each decade labelled (1k, 1M: `si_log_ticks`); a timing with stored samples gets bars from
+    its slowest to its fastest sample. The sweep variants of one model share its hue (shades in
+    sweep order), are joined by a thin line in sweep order and take distinct markers; larger
+    bubbles are drawn under smaller ones, so no variant hides another. Legend and bubble key
+    sit outside the axes."""
     metrics = metrics_frame(runs.records)
     x_figure, accuracy = runs.catalog.get(x_metric), runs.catalog.get("accuracy")
     y_scale = column_scale(accuracy, [])
+    colors = plot_colors(runs.records)
     plots = []
     for (suite, scale), frame in metrics.groupby(["suite", "scale"], sort=False):
         per_task = frame.groupby(["model", "task", "metric"], sort=False)["value"].mean()
@@ -48,43 +71,57 @@ def accuracy_vs(runs: Runs, x_metric: str) -> list[Plot]:
         points = both.groupby(level="model", sort=False).mean(numeric_only=True)
         counts = both.groupby(level="model", sort=False).size()
         memory = points.get(MEMORY_METRIC)
-        x_scale = column_scale(x_figure, list(points[x_metric]))
-        factor = x_scale.divisor
+        records = [r for r in runs.records if (r.suite, r.scale) == (suite, scale)]
         fig, axes = new_figure(height=2.8)
         ax = axes[0, 0]
         spread_drawn = False
-        for model, point in points.iterrows():
-            label = model if counts[model] == len(tasks) else f"{model}*"
-            x, y = point[x_metric] / factor, point["accuracy"] / y_scale.divisor
-            cells = [
-                r
-                for r in runs.records
-                if (r.suite, r.scale, r.model) == (suite, scale, model) and r.status == "ok"
-            ]
-            spread = _mean_range(cells, x_metric, runs)
-            if spread is not None:
-                low, high = spread[0] / factor, spread[1] / factor
-                xerr = [[max(x - low, 0.0)], [max(high - x, 0.0)]]
-                ax.errorbar(x, y, xerr=xerr, fmt="none", ecolor=model_color(model), elinewidth=0.6)
-                spread_drawn = True
-            ax.scatter(
-                x,
-                y,
-                s=_bubble(memory, model),
-                color=model_color(model),
-                alpha=0.75,
-                edgecolors="black",
-                linewidths=0.5,
-                label=label,
-            )
+        families = sweep_families([r for r in records if model_label(r) in points.index])
+        for base, labels in families.items():
+            xs, ys = [], []
+            sizes = {label: _bubble(memory, label) for label in labels}
+            # smaller bubbles on top: the z-order falls as the area grows
+            by_size = sorted(labels, key=lambda label: -sizes[label])
+            for index, model in enumerate(labels):
+                point = points.loc[model]
+                label = model if counts[model] == len(tasks) else f"{model}*"
+                x, y = point[x_metric], point["accuracy"] / y_scale.divisor
+                cells = [r for r in records if model_label(r) == model and r.status == "ok"]
+                model_tasks = sorted(both.loc[model].index)
+                low, high = _accuracy_interval(cells, model_tasks)
+                yerr = [[y - low / y_scale.divisor], [high / y_scale.divisor - y]]
+                spread = _mean_range(cells, x_metric, runs)
+                xerr = None
+                if spread is not None:
+                    xerr = [[max(x - spread[0], 0.0)], [max(spread[1] - x, 0.0)]]
+                    spread_drawn = True
+                z = 2.0 + by_size.index(model) / len(labels)
+                ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=colors[model],
+                            elinewidth=0.6, capsize=1.5, zorder=z)  # fmt: skip
+                marker = VARIANT_MARKERS[index % len(VARIANT_MARKERS)] if len(labels) > 1 else "o"
+                ax.scatter(x, y, s=sizes[model], color=colors[model], marker=marker, alpha=0.75,
+                           edgecolors="black", linewidths=0.5, label=label, zorder=z)  # fmt: skip
+                xs.append(x)
+                ys.append(y)
+            if len(labels) > 1:  # a sweep: its variants joined in sweep order
+                ax.plot(xs, ys, "-", color=model_color(base), linewidth=0.7, alpha=0.8,
+                        zorder=1.5, label="_sweep")  # fmt: skip
+        chance = chance_rate(records, averaged)
+        if chance is not None:
+            rate = chance / y_scale.divisor
+            ax.axhline(rate, color="black", linestyle="--", linewidth=0.6, zorder=1,
+                       label=CHANCE_LABEL)  # fmt: skip
         ax.set_xscale("log")
         ax.margins(0.2)  # bubbles are drawn whole, not cut at the frame
-        plain_log_ticks(ax)
-        x_text = header(x_figure, x_scale)
+        if chance is not None:  # the y axis always shows where chance is
+            low, high = ax.get_ylim()
+            pad = 0.05 * (max(high, rate) - min(low, rate))
+            ax.set_ylim(min(low, rate - pad), max(high, rate + pad))
+        si_log_ticks(ax)
+        x_text = header(x_figure, column_scale(x_figure, [1.0]))  # no prefix: the ticks have it
         if spread_drawn:
             x_text += "; bars: slowest to fastest sample"
         ax.set_xlabel(x_text)
-        ax.set_ylabel(f"average {header(accuracy, y_scale)}")
+        ax.set_ylabel(f"average {header(accuracy, y_scale)}, 95 % interval")
         ax.set_title(textwrap.fill(f"{suite} ({scale}), mean over {', '.join(averaged)}", 60))
         incomplete = "* averaged over fewer tasks" if (counts < len(tasks)).any() else None
         legend_outside(fig, ax, title=incomplete, markerscale=0.5)
@@ -105,6 +142,17 @@ def accuracy_vs(runs: Runs, x_metric: str) -> list[Plot]:
     return plots
 
 
+def _accuracy_interval(cells: list[Record], tasks: list[str]) -> tuple[float, float]:
+    """The 95 % interval of a model's mean accuracy over `tasks` (fractions): one task's is the
+    accuracy table's (`cell_stats`); over several, the percentile interval of the mean of the
+    tasks' bootstrap replicates (as the Pareto front averages them)."""
+    found = [cell_stats([r for r in cells if r.task == task]) for task in tasks]
+    found = [c for c in found if c is not None]
+    if len(found) == 1:
+        return found[0].low, found[0].high
+    return percentile_interval(np.mean([c.replicates for c in found], axis=0))
+
+
 def _bubble(memory: pd.Series | None, model: str) -> float:
     if memory is None or pd.isna(memory.get(model)):
         return BUBBLE_MIN
@@ -121,6 +169,7 @@ def scaling(runs: Runs) -> list[Plot]:
     series = [runs.catalog.get("train_steps_per_s"), runs.catalog.get(MEMORY_METRIC)]
     metrics = metrics_frame(runs.records).dropna(subset=["length"])
     styles = ["-", "--", ":", "-."]
+    colors = plot_colors(runs.records)
     plots = []
     for (suite, scale), frame in metrics.groupby(["suite", "scale"], sort=False):
         present = [s for s in series if (frame.metric == s.name).any()]
@@ -141,7 +190,7 @@ def scaling(runs: Runs) -> list[Plot]:
                     if line.empty:
                         continue
                     name = model if len(families) == 1 else f"{model}, {family[0]}..."
-                    color = model_color(model)
+                    color = colors[model]
                     ax.plot(line.index.astype(int), line.to_numpy() / factor, style,
                             marker="o", markersize=3, color=color, label=name)  # fmt: skip
                     band = [
@@ -152,11 +201,9 @@ def scaling(runs: Runs) -> list[Plot]:
                         xs = [x for x, _ in band]
                         low = [b[0] / factor for _, b in band]
                         high = [b[1] / factor for _, b in band]
-                        ax.fill_between(
-                            xs, low, high, color=model_color(model), alpha=0.2, linewidth=0
-                        )
+                        ax.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
             ax.set_yscale("log")
-            plain_log_ticks(ax, "y")
+            si_log_ticks(ax, "y")
             ax.set_xlabel("sequence length (tokens)")
             label = header(figure, shown)
             if figure.samples:

@@ -12,11 +12,10 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
 from bench.records import Record
-from bench.report.colors import model_color
 from bench.report.display import column_scale, header
 from bench.report.frame import Runs, cells_frame, model_label
 from bench.report.plot_figure import Plot, new_figure, styled
-from bench.report.plot_parts import legend_outside
+from bench.report.plot_parts import legend_outside, plot_colors
 
 LOAD_CMAP = "RdBu_r"  # diverging: white at 1 (balanced), blue under-used, red over-used
 
@@ -114,6 +113,7 @@ def training_curves(runs: Runs) -> list[Plot]:
     cells = cells_frame(runs.records)
     loss_metric, dev_metric = runs.catalog.get("loss_curve"), runs.catalog.get("dev_curve")
     dev_scale = column_scale(dev_metric, [])
+    colors = plot_colors(runs.records)
     plots = []
     ok = [r for r in runs.records if r.status == "ok" and r.metrics.get("dev_curve")]
     for (suite, scale), _ in cells.groupby(["suite", "scale"], sort=False):
@@ -130,8 +130,8 @@ def training_curves(runs: Runs) -> list[Plot]:
                     steps_loss, loss = logged
                 else:
                     steps_loss = steps
-                curve_plot(axes[0, 0], steps_loss, loss, color=model_color(model), label=model)
-                curve_plot(axes[1, 0], steps, dev / dev_scale.divisor, color=model_color(model),
+                curve_plot(axes[0, 0], steps_loss, loss, color=colors[model], label=model)
+                curve_plot(axes[1, 0], steps, dev / dev_scale.divisor, color=colors[model],
                            label=model)  # fmt: skip
             majority = [
                 r.metrics["majority_accuracy"] for r in chosen if "majority_accuracy" in r.metrics

@@ -19,8 +19,8 @@ from bench.report.timing import ACROSS_RUNS_NOTE, BUSY_NOTE, INTERVAL_NOTE
 if TYPE_CHECKING:  # matplotlib is imported only when plots are drawn
     from matplotlib.figure import Figure
 
-FIGURE_WRAP = 130  # characters per footer line at the footer's font size
 FOOTER_FONT_SIZE = 4.5
+FIGURE_WRAP = 100  # characters per footer line: about one column's width at FOOTER_FONT_SIZE
 
 
 def run_protocol(manifest: Manifest) -> str:
@@ -71,12 +71,11 @@ def with_provenance(table: Table, manifests: Sequence[Manifest]) -> Table:
 
 
 def stamp(fig: Figure, manifests: Sequence[Manifest], notes: Sequence[str] = ()) -> Figure:
-    """Write the protocol line (and `notes`) as small text under the axes (the figure's
-    `supxlabel`; every plot here uses constrained layout: `plot_figure.new_figure`)."""
+    """Write the protocol line (and `notes`) as small text under everything the figure draws,
+    legends included (`plot_figure.add_footer`)."""
+    from bench.report.plot_figure import add_footer
+
     lines = [*notes, provenance_line(manifests)]
-    text = "\n".join(textwrap.fill(line, FIGURE_WRAP) for line in lines)
-    # A figure-level x label: constrained layout keeps room for it below the axes and any
-    # legend placed "outside lower center", so the two never overlap.
-    fig.supxlabel(text, x=0.0, ha="left", fontsize=FOOTER_FONT_SIZE, color="#444444",
-                  gid="provenance")  # fmt: skip
+    add_footer(fig, "\n".join(textwrap.fill(line, FIGURE_WRAP) for line in lines),
+               FOOTER_FONT_SIZE)  # fmt: skip
     return fig

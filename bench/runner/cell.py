@@ -30,6 +30,7 @@ from models.layers.classifier import parameter_counts
 from models.registry import build_model
 from suites.config import CellConfig
 from suites.data import DataUnavailable, TaskData
+from suites.safe_files import one_component, real_dirs
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,9 @@ def _measure(
     trace_dir = None
     if resolved.plan.profile and run_dir is not None:
         variant = f"-{cell.variant}" if cell.variant else ""
-        trace_dir = run_dir / "traces" / f"{cell.task}-{cell.model}-seed{cell.seed}{variant}"
+        name = f"{cell.task}-{cell.model}-seed{cell.seed}{variant}"
+        # a swept string value may hold "/": one folder below traces/, no link on the way
+        trace_dir = real_dirs(run_dir, run_dir / "traces" / one_component(name))
     return measure_model(
         model,
         fixed_batch(data.test, cfg.train.batch_size),
@@ -197,6 +200,11 @@ def _training_metrics(result: TrainResult, data: TaskData) -> dict[str, Any]:
         "train_loss_curve": [list(p) for p in result.train_loss_curve],
         "dev_curve_examples": result.dev_curve_examples,
         "dev_curve_train_s": result.dev_curve_train_s,
+        **(
+            {"train_stopped_at_step": result.stopped_at_step}
+            if result.stopped_at_step is not None
+            else {}
+        ),
     }
 
 

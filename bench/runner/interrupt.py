@@ -11,6 +11,7 @@ lost or named as abandoned; a line cut by a harder kill is repaired on resume.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import sys
 import threading
@@ -59,6 +60,7 @@ def interruptible() -> Iterator[None]:
 def report_interrupt(exc: RunInterrupted, run_dir: Path) -> int:
     """Print the one line that says what happened and how to go on; return the exit code."""
     name = signal.Signals(exc.signum).name
+    quoted = shlex.quote(str(run_dir))
     if exc.unfinished:
         left = len(exc.unfinished) - 1
         more = f" ({left} more not started)" if left else ""
@@ -67,7 +69,18 @@ def report_interrupt(exc: RunInterrupted, run_dir: Path) -> int:
         stopped = "stopped; the cell in progress was abandoned"
     print(
         f"bench: {name}: {stopped}; finished cells are kept in "
-        f"{Path(run_dir) / 'records.jsonl'}; resume with: bench run --resume {run_dir}",
+        f"{Path(run_dir) / 'records.jsonl'}; resume with: bench run --resume {quoted}",
         file=sys.stderr,
+    )
+    return exc.exit_code
+
+
+def report_connect_interrupt(exc: RunInterrupted, ray_address: str | None) -> int:
+    """The line for a stop while the launcher was being made (a Ray cluster joined or started):
+    nothing ran and no run directory was made. Returns the exit code."""
+    where = f"the Ray cluster at {ray_address}" if ray_address else "the launcher"
+    name = signal.Signals(exc.signum).name
+    print(
+        f"bench: {name} while connecting to {where}; nothing was run", file=sys.stderr, flush=True
     )
     return exc.exit_code

@@ -95,13 +95,14 @@ def make_launcher(options: LaunchOptions, device: str) -> Launcher:
     from bench.runner.ray_launch import RayLauncher
     from bench.runner.ray_options import RayOptions
 
+    given = {} if options.max_retries is None else {"max_retries": options.max_retries}
     ray_options = RayOptions(
         address=options.ray_address,
         device=device,
         cpus_per_cell=options.cpus_per_cell,
         gpus_per_cell=options.gpus_per_cell,
-        max_retries=options.max_retries,
         share_device=options.share_device,
         show_progress=options.show_progress,
+        **given,
     )
     return RayLauncher(ray_options)

@@ -22,7 +22,7 @@ class LaunchOptions:
     ray_address: str | None = None
     cpus_per_cell: float | None = None
     gpus_per_cell: float | None = None
-    max_retries: int = 2
+    max_retries: int | None = None  # None: the Ray launcher's default
     share_device: bool = False
     show_progress: bool = True
 
@@ -37,6 +37,7 @@ class LaunchOptions:
                     ("--cpus-per-cell", self.cpus_per_cell),
                     ("--gpus-per-cell", self.gpus_per_cell),
                     ("--share-device", self.share_device or None),
+                    ("--max-retries", self.max_retries),
                 )
                 if value is not None
             ]

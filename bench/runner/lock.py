@@ -5,7 +5,9 @@ holder's PID and host into it; a second writer (another `bench run --run-id` of 
 or a second `--resume`) fails at once with `RunDirLocked`, naming that PID. The kernel drops the
 lock when its holder exits, however it exits (a SIGKILL included), so a stale `.lock` file never
 blocks a resume: the PID in it is only read to name the holder. Any launcher that appends to a
-run directory (the in-process runner, a Ray driver) takes this lock first.
+run directory (the in-process runner, a Ray driver) takes this lock first; so taking it is also
+where a run directory holding a symbolic link anywhere (`.lock`, `records.jsonl`, `traces/`, ...)
+is refused, before anything is written (`suites.safe_files`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from models.errors import InputError
+from suites.safe_files import open_nofollow, refuse_links
 
 LOCK_FILE = ".lock"
 
@@ -36,11 +39,13 @@ def _holder(path: Path) -> str:
 
 def acquire(run_dir: Path) -> int:
     """Take the run directory's lock (creating the directory); return the open lock file's
-    descriptor (closing it releases the lock). Raises RunDirLocked if another process holds it."""
+    descriptor (closing it releases the lock). Raises RunDirLocked if another process holds it,
+    SymlinkRefused if the directory holds a symbolic link."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_links(run_dir)
     path = run_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

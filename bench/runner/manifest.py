@@ -32,7 +32,9 @@ def start(
     `command.txt`, the command line, to rerun the run should its manifest be lost. `launcher`
     is what the launcher says of where cells go (a Ray cluster's resources)."""
     if (run_dir / MANIFEST_FILE).exists():
-        raise InputError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+        raise InputError(
+            f"{run_dir} already holds a run; resume it with --resume {shlex.quote(str(run_dir))}"
+        )
     plan = resolved.plan
     if argv:
         command = shlex.join(["bench", *list(argv)[1:]])

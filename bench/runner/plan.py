@@ -5,6 +5,7 @@ config per task and sweep variant, with the settings of models' own fields besid
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,4 +149,6 @@ def with_generator(task: TaskSpec, cfg: CellConfig) -> CellConfig:
 
 
 def new_run_id(plan: RunPlan) -> str:
-    return f"{plan.suite}-{plan.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """`suite-scale-YYYYmmdd-HHMMSS-xxxxxx`: sorted by start time, and a random suffix so that
+    runs started in the same second (a CI matrix, a shell loop) never share a directory."""
+    return f"{plan.suite}-{plan.scale}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"

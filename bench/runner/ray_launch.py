@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from bench.records import CellId, Record
 from bench.run_plan import RunPlan
 from bench.runner.cell import ProgressFactory, record_identity
 from bench.runner.plan import ResolvedPlan
-from bench.runner.ray_options import RayOptions, import_ray
+from bench.runner.ray_options import RayOptions, connect_timeout_s, import_ray, wait_for_address
 from bench.runner.ray_progress import CellBar
 from bench.runner.ray_worker import Tracker, run_cell_on_worker, torch_threads
 from bench.runner.run_log import RunLog
@@ -57,6 +58,7 @@ class RayLauncher:
         self._owns_instance = not ray.is_initialized()
         if self._owns_instance:
             if options.address:
+                wait_for_address(options.address, connect_timeout_s(), _say)
                 ray.init(address=options.address, log_to_driver=True)
             else:
                 ray.init(
@@ -250,6 +252,10 @@ class RayLauncher:
             self._ray.shutdown()
         else:
             self._ray.kill(self._tracker)
+
+
+def _say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
 def _failed_record(

@@ -1,11 +1,15 @@
-"""The Ray launcher's options (`bench run --launcher ray`, checked as they are built) and the one
-way to import ray: with the loopback switch set first for a local instance, and an error naming
-the extra to install when ray is absent. Light: imports neither torch nor ray at import."""
+"""The Ray launcher's options (`bench run --launcher ray`, checked as they are built), the one
+way to import ray (with the loopback switch set first for a local instance, and an error naming
+the extra to install when ray is absent), and the wait for a cluster's address to answer, with
+a deadline: `ray.init(address=...)` waits for an address where nothing listens with no end, in
+native code that a Ctrl-C does not interrupt. Light: imports neither torch nor ray at import."""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,3 +74,62 @@ def import_ray(local: bool) -> Any:
     except ImportError:
         raise InputError(f"--launcher ray needs ray: {INSTALL_HINT}") from None
     return ray
+
+
+CONNECT_TIMEOUT_ENV = "BENCH_RAY_CONNECT_TIMEOUT_S"
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
+
+
+def connect_timeout_s() -> float:
+    """How long to wait for `--ray-address` to answer: $BENCH_RAY_CONNECT_TIMEOUT_S, else 60 s."""
+    raw = os.environ.get(CONNECT_TIMEOUT_ENV)
+    if raw is None:
+        return DEFAULT_CONNECT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"{CONNECT_TIMEOUT_ENV}={raw!r}: expected a number of seconds > 0")
+    return value
+
+
+def wait_for_address(address: str, timeout_s: float, say=print) -> None:
+    """Return once something accepts a TCP connection at `address` (HOST:PORT, or
+    ray://HOST:PORT); InputError naming the address and the last error after `timeout_s`.
+    Said once through `say` (to stderr by default) when the first try fails. `auto` and
+    `local` are ray's own lookups (they fail fast): not waited for. Interruptible: only short
+    Python calls, so a stop signal's handler runs within a second."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port_text = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise InputError(
+            f"--ray-address {address}: expected HOST:PORT (ray start --head prints it)"
+        )
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout_s
+    said = False
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            socket.create_connection(
+                (host, int(port_text)), timeout=max(0.05, min(1.0, left))
+            ).close()
+            return
+        except OSError as err:
+            reason = err.strerror or str(err) or type(err).__name__
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise InputError(
+                f"--ray-address {address}: no Ray cluster answered within {timeout_s:g} s "
+                f"({reason}); start one with `ray start --head` and pass the address it prints, "
+                f"or wait longer with {CONNECT_TIMEOUT_ENV}=SECONDS"
+            )
+        if not said:
+            say(
+                f"waiting for the Ray cluster at {address} ({reason}); giving up after "
+                f"{timeout_s:g} s ({CONNECT_TIMEOUT_ENV})"
+            )
+            said = True
+        time.sleep(min(0.25, left))

@@ -10,6 +10,7 @@ average above the core count) says so, since every timing of it is then noise.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from collections import Counter
@@ -131,6 +132,7 @@ class RunLog:
                 f"traces: {traces}/<task>-<model>-seed<N>/ (Chrome/Perfetto JSON: "
                 f"https://ui.perfetto.dev; or tensorboard --logdir {traces})"
             )
-        self.say(f"next: bench report {run_dir}")
+        quoted = shlex.quote(str(run_dir))
+        self.say(f"next: bench report {quoted}")
         if any(r.status != "ok" or r.measurement_error for r in records):
-            self.say(f"      bench run --resume {run_dir}   (reruns the cells not ok)")
+            self.say(f"      bench run --resume {quoted}   (reruns the cells not ok)")

@@ -155,7 +155,7 @@ def download(
         raise InputError(unreachable_message(task, source, archive, exc)) from None
     dest = download_dir(cache_dir, task)
     log(f"verified SHA-256 {expected}; unpacking into {dest}")
-    ready, count = _unpack_verified(task, archive, spec, dest, expected, source)
+    ready, count = _unpack_verified(task, archive, spec, dest, expected, source, log)
     if not keep_archive:
         archive.unlink()
     log(f"{task}: ready at {ready} ({count} files)")
@@ -170,12 +170,18 @@ def marker_file(dest: Path) -> Path:
 
 
 def _unpack_verified(
-    task: str, archive: Path, spec: Archive, dest: Path, sha256: str, source: str
+    task: str,
+    archive: Path,
+    spec: Archive,
+    dest: Path,
+    sha256: str,
+    source: str,
+    log: Callable[[str], None] = print,
 ) -> tuple[Path, int]:
     """Unpack into a temporary folder (every member validated: suites.lra.extract), check that
     the task's data is complete there, mark it verified, then move it into place at `dest`.
     Returns the data path under `dest` and the number of files."""
-    staging, count = extract.unpack_staged(archive, spec.members, dest)
+    staging, count = extract.unpack_staged(archive, spec.members, dest, log)
     try:
         found = _find_in(task, staging)
     except BaseException:

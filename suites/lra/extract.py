@@ -15,7 +15,12 @@ CVE-2025-4517 class; the filter still runs as a second line):
 Members are unpacked into a temporary folder beside the destination; only when the archive is
 complete and its data verified is that folder renamed into place (the old one replaced), so a
 refused member or a kill never leaves a partial unpack where the loaders look. Leftover
-temporary folders (`.TASK.partial-*`) are what `bench data status` reports as `partial`.
+temporary folders (`.TASK.partial-*`) are what `bench data status` reports as `partial`. Each
+is named with the pid of the process unpacking (`.TASK.partial-PID-xxxx`); the next unpack of
+TASK removes those whose process is gone (a kill mid-unpack left hundreds of MB behind), and
+keeps those of a process still running (a concurrent download on this machine). Folders named
+before the pid was in the name are removed too. On a cache shared by several machines a pid
+is only this machine's: the rule assumes one machine unpacks into a cache at a time.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from models.errors import InputError
+from suites.safe_files import make_temp_dir
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -96,13 +103,18 @@ def _check_no_link_on_path(root: str, target: str, name: str) -> None:
             raise UnsafeArchive(f"member {name!r}: {current} is not a folder")
 
 
-def unpack_staged(archive: Path, patterns: tuple[str, ...], dest: Path) -> tuple[Path, int]:
+def unpack_staged(
+    archive: Path, patterns: tuple[str, ...], dest: Path, log: Callable[[str], None] = print
+) -> tuple[Path, int]:
     """Unpack the members of `archive` matching `patterns` (all if empty) into a new temporary
-    folder beside `dest`; return it and the number of files. On any refusal or error the
+    folder beside `dest` (stale ones of dest removed first, each said through `log`); return it
+    and the number of files. On any refusal or error the
     temporary folder is removed and UnsafeArchive / ValueError raised (nothing half-unpacked
     stays)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}{PARTIAL_PREFIX}"))
+    remove_stale(dest, log)
+    # mode 0o777 less the umask (mkdtemp's 0o700 would make the installed data unreadable to others)
+    staging = make_temp_dir(dest.parent, f".{dest.name}{PARTIAL_PREFIX}{os.getpid()}-")
     root = os.path.realpath(staging)
     count = 0
     regular: set[str] = set()
@@ -146,3 +158,29 @@ def leftovers(dest: Path) -> list[Path]:
     if not parent.is_dir():
         return []
     return sorted(parent.glob(f".{dest.name}{PARTIAL_PREFIX}*"))
+
+
+def remove_stale(dest: Path, log: Callable[[str], None] = print) -> list[Path]:
+    """Remove the temporary folders of unpacks of `dest` whose process is gone (`leftovers`
+    whose name holds no pid, or the pid of no running process); say each through `log`."""
+    removed = []
+    for folder in leftovers(dest):
+        pid = folder.name.removeprefix(f".{dest.name}{PARTIAL_PREFIX}").split("-", 1)[0]
+        if pid.isdigit() and _running(int(pid)):
+            continue
+        shutil.rmtree(folder)
+        log(f"removed {folder}, left by an unpack that was stopped")
+        removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    except OverflowError:  # not a pid at all
+        return False
+    return True

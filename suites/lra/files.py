@@ -7,6 +7,8 @@ Data is looked for under `--data-dir` (DataRequest.data_dir) first, then where
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,3 +81,34 @@ def seeded_order(n: int, seed: int, salt: int) -> torch.Tensor:
     """A permutation of range(n) fixed by (seed, salt): which examples a capped split keeps."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, salt]))
     return torch.from_numpy(rng.permutation(n).astype(np.int64))
+
+
+class NotARegularFile(ValueError):
+    """A data file's name is taken by a directory, FIFO, device or socket: an error naming it
+    (the run records `error`), never a skip as "not found", since the path is plainly there."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_files(task: str, paths: Sequence[Path]) -> None:
+    """Raise NotARegularFile for the first of `paths` that exists but is not a regular file
+    (links followed). Only stat()ed, never opened: opening a FIFO would block."""
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # absent: the not-found error says so
+            continue
+        if stat.S_ISREG(mode):
+            continue
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise NotARegularFile(
+            f"{task}: {path} is {kind}, not a regular file; put the official file there, or "
+            f"point --data-dir {task}=DIR at a folder that holds it"
+        )

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tabulate import tabulate
 from torch import nn
 
-from bench.cli import DEFAULT_CACHE
+from bench.cache_dir import HOME_CACHE, resolve_cache_dir
 from suites.data import DataRequest, Split
 from suites.lra.pathfinder.draw import GENERATORS
 from suites.lra.pathfinder.load import load_pathfinder
@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--n-train", type=int, default=10_000, help="training images (small: 10k)")
-    ap.add_argument("--cache-dir", type=Path, default=None, help=f"default: {DEFAULT_CACHE}")
+    ap.add_argument(
+        "--cache-dir", type=Path, default=None, help=f"default: $BENCH_CACHE_DIR or {HOME_CACHE}"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         n_dev=1000,
         n_test=1000,
         seed=0,
-        cache_dir=args.cache_dir or DEFAULT_CACHE,
+        cache_dir=resolve_cache_dir(args.cache_dir),
         data_dir=None,
         generator=args.generator,
     )

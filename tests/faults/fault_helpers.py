@@ -96,3 +96,25 @@ def stub_measurements(monkeypatch) -> None:
     from bench.runner import cell
 
     monkeypatch.setattr(cell, "_measure", lambda *args, **kwargs: Measurements({}, {}))
+
+
+def tree_state(root: Path, *skip: Path) -> dict[str, tuple]:
+    """Every entry under `root` (links not followed; the folders `skip` left out) with its kind,
+    bytes, mode and mtime: equal before and after means nothing there was written, created,
+    truncated or touched."""
+    state: dict[str, tuple] = {}
+    skipped = {Path(p) for p in skip}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if here / d not in skipped]
+        for name in dirnames + filenames:
+            path = here / name
+            st = path.lstat()
+            if path.is_symlink():
+                content = os.readlink(path).encode()
+            elif path.is_file():
+                content = path.read_bytes()
+            else:
+                content = b""
+            state[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, content)
+    return state

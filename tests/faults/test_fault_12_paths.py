@@ -18,7 +18,7 @@ def test_run_id_must_be_one_path_component(tmp_path, capsys, monkeypatch, run_id
     argv = ["run", *TINY, "--tasks", "majority", "--out", str(out), "--run-id", run_id]
     code = main([*argv, "--cache-dir", str(tmp_path / "cache")])
     assert code == 2
-    assert "is not a single directory name" in capsys.readouterr().err
+    assert "is refused: a run id is 1 to 128 characters" in capsys.readouterr().err
     written = [p for p in tmp_path.rglob("manifest.json")]
     assert written == []
 

@@ -118,7 +118,7 @@ def _generate(request: DataRequest, path: Path) -> TaskData:
         encode_split(examples[n_train + n_dev :], request.max_len),
         f"generated:{path}",
     )
-    save_tensors(_to_tensors(data), path)
+    save_tensors(_to_tensors(data), path, "ListOps")
     return data
 
 

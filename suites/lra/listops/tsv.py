@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from suites.data import DataRequest, DataUnavailable, Split, TaskData
-from suites.lra.files import check_not_partial
+from suites.lra.files import check_not_partial, check_regular_files
 from suites.lra.listops.generate import LISTOPS_NUM_CLASSES, TOKEN_IDS, Example, encode_split
 
 logger = logging.getLogger(__name__)
@@ -39,14 +39,19 @@ def _parse_tsv_row(line: str, path: Path, lineno: int) -> Example:
     return tokens, label
 
 
-def read_listops_tsv(path: Path) -> list[Example]:
-    """Read an official LRA ListOps TSV (header `Source\\tTarget`) as (tokens, label) rows.
+def read_listops_tsv(path: Path, limit: int | None = None) -> list[Example]:
+    """Read an official LRA ListOps TSV (header `Source\\tTarget`) as (tokens, label) rows:
+    the first `limit` non-blank rows after the header (all of them when None), in file order.
 
-    The `(` and `)` tokens of the Source are dropped, leaving e.g. ["[MAX", "2", "9", "]"].
-    Blank lines are skipped; a malformed row raises ValueError naming the file and line.
+    Reading stops once `limit` rows are kept: the rows after them are never read or parsed
+    (LRA's 96,000-row train file for a 200-row split). The `(` and `)` tokens of the Source are
+    dropped, leaving e.g. ["[MAX", "2", "9", "]"]. Blank lines are skipped; a malformed row
+    raises ValueError naming the file and line, and so does a file without any row (even
+    with limit 0).
     """
     path = Path(path)
     rows: list[Example] = []
+    enough = None if limit is None else max(limit, 1)  # one row proves the file is not empty
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
@@ -63,9 +68,11 @@ def read_listops_tsv(path: Path) -> list[Example]:
                     )
             elif line.strip():
                 rows.append(_parse_tsv_row(line, path, lineno))
+                if enough is not None and len(rows) >= enough:
+                    break
     if not rows:
         raise ValueError(f"{path}: no examples after the header (the file is empty)")
-    return rows
+    return rows if limit is None else rows[:limit]
 
 
 def find_tsv_dir(data_dir: Path) -> Path:
@@ -74,6 +81,8 @@ def find_tsv_dir(data_dir: Path) -> Path:
     for directory in candidates:
         if all((directory / name).is_file() for name in _TSV_FILES.values()):
             return directory
+    for directory in candidates:
+        check_regular_files("listops", [directory / name for name in _TSV_FILES.values()])
     check_not_partial("listops", [(d, [d / n for n in _TSV_FILES.values()]) for d in candidates])
     looked = ", ".join(str(d / name) for d in candidates for name in _TSV_FILES.values())
     raise DataUnavailable(
@@ -100,7 +109,7 @@ def load_tsv(request: DataRequest, data_dir: Path) -> TaskData:
     splits: dict[str, Split] = {}
     for split, name in _TSV_FILES.items():
         path = directory / name
-        examples = read_listops_tsv(path)[: limits[split]]
+        examples = read_listops_tsv(path, limit=limits[split])
         _check_fits(examples, request.max_len, path)
         splits[split] = encode_split(examples, request.max_len)
     logger.info("read ListOps TSVs from %s", directory)

@@ -177,6 +177,6 @@ def load_pathfinder(request: DataRequest, workers: int | None = None) -> TaskDat
             tensors[f"{name}.labels"] = torch.from_numpy(labels)
         elapsed = time.perf_counter() - start
         logger.info("generated %d Pathfinder images in %.1f s", sum(sizes), elapsed)
-        save_tensors(tensors, path)
+        save_tensors(tensors, path, "Pathfinder")
     splits = [_to_split(tensors[f"{s}.images"], tensors[f"{s}.labels"]) for s in _SPLITS]
     return TaskData(*splits, f"generated:{path}")
