@@ -1,6 +1,7 @@
 """The GitHub Actions workflow (.github/workflows/bench.yml) parses as YAML, caches the data and
 the history, runs the gate with the step summary, adds the run to the history, publishes the
-dashboard, and its `bench history` command lines parse with the CLI's own parser."""
+dashboard, and its `bench` command lines parse with the CLI's own parser (the history adds the
+gate's run)."""
 
 from __future__ import annotations
 
@@ -36,18 +37,22 @@ def test_the_workflow_parses_and_has_its_steps() -> None:
     assert order == sorted(order)
 
 
-def test_its_history_commands_parse_with_the_cli() -> None:
-    env = {"$BENCH_HISTORY": "results/history", '"$run_dir"': "results/runs/x"}
+def test_its_bench_commands_parse_with_the_cli() -> None:
+    flow = _workflow()
+    env = {**flow["env"], "GITHUB_STEP_SUMMARY": "summary.md"}
     lines = [
         line.strip()
-        for step in _workflow()["jobs"]["bench"]["steps"]
+        for step in flow["jobs"]["bench"]["steps"]
         for line in step.get("run", "").splitlines()
-        if line.strip().startswith("bench history")
+        if line.strip().startswith("bench ")
     ]
-    assert len(lines) == 3, lines
+    assert len(lines) == 4, lines
+    parsed = []
     for line in lines:
         for name, value in env.items():
-            line = line.replace(f'"{name}"', value).replace(name, value)
-        argv = shlex.split(line.split(">")[0])[1:]
-        args = _parser().parse_args(argv)
-        assert args.history == Path("results/history"), line
+            line = line.replace(f"${name}", value)
+        parsed.append(_parser().parse_args(shlex.split(line.split(">")[0])[1:]))
+    gate, add, *shown = parsed
+    assert gate.summary == Path("summary.md")
+    assert add.run_dirs == [Path("results/runs") / gate.run_id], "the gate's run is added"
+    assert all(a.history == Path(env["BENCH_HISTORY"]) for a in (add, *shown))
