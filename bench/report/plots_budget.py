@@ -82,6 +82,8 @@ def pareto_plot(runs: Runs) -> list[Plot]:
         fig, axes = new_figure(height=2.8)
         ax = axes[0, 0]
         by_label = {p.model: p for p in points}
+        # P labels alternate above and below in cost order, so neighbours' labels never overlap
+        cost_rank = {p.model: i for i, p in enumerate(sorted(points, key=lambda p: p.cost))}
         records = [r for r in runs.records if (r.suite, r.scale) == (suite, scale)]
         families = sweep_families([r for r in records if model_label(r) in by_label])
         for base, labels in families.items():
@@ -94,8 +96,10 @@ def pareto_plot(runs: Runs) -> list[Plot]:
                             color=colors[label], markersize=size, capsize=2,
                             markeredgecolor="black", markeredgewidth=0.3,
                             zorder=2 + index, label=label)  # ...and on top  # fmt: skip
+                below = cost_rank[label] % 2 == 1
                 ax.annotate(f"P={p.probability:.2f}", (x, y), textcoords="offset points",
-                            xytext=(4, 4), fontsize=5)  # fmt: skip
+                            xytext=(4, -4 if below else 4), va="top" if below else "bottom",
+                            fontsize=5)  # fmt: skip
             if len(labels) > 1:
                 ax.plot([by_label[label].cost for label in labels],
                         [100 * by_label[label].accuracy for label in labels], "-",
