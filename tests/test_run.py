@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.metric_catalog import HARNESS
 from bench.records import read_records
 from bench.runner import cell as runner_cell
 from bench.train import TrainingDiverged
@@ -187,11 +188,10 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys) -> None:
 
 
 def _comparable(records) -> list[tuple]:
-    """Records minus what legitimately differs between two runs (ids, times, throughput)."""
-    timing = {"train_time_s", "train_compute_s", "examples_per_s", "train_steps_per_s"}
-    # timings, CPU times and allocator peaks of bench.measure; the machine's load around a cell
-    measured = ("latency_", "memory_", "cpu_time_", "train_steps_per_cpu_s", "load_avg_")
-    measured += ("machine_busy",)
+    """Records minus what legitimately differs between two runs: ids, and every figure the
+    metric catalog says is not fixed by the seed (timings, memory peaks, the machine's load)."""
+    varies = {m.name for m in HARNESS if m.kind in ("timing", "memory", "environment")}
+    varies -= {"train_stopped_at_step", "numerics"}  # environment, but the same in both runs
     return sorted(
         (
             r.task,
@@ -201,11 +201,7 @@ def _comparable(records) -> list[tuple]:
             r.reason,
             r.params_total,
             json.dumps(
-                {
-                    k: v
-                    for k, v in r.metrics.items()
-                    if k not in timing and not k.startswith(measured)
-                },
+                {k: v for k, v in r.metrics.items() if k not in varies},
                 sort_keys=True,
             ),
             json.dumps(r.data, sort_keys=True),
