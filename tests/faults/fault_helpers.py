@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from suites.data import DataRequest, TaskData
+
 # A smoke cell in well under a second or two: few steps, tiny splits (measurements stubbed:
 # bench_child.py, or the `no_measurements` fixture in process).
 TINY = [
@@ -118,3 +122,20 @@ def tree_state(root: Path, *skip: Path) -> dict[str, tuple]:
                 content = b""
             state[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, content)
     return state
+
+
+def listops_request(cache: Path) -> DataRequest:
+    """A small ListOps request (40/10/10 examples of length 64) cached under `cache`."""
+    return DataRequest(max_len=64, n_train=40, n_dev=10, n_test=10, seed=0, cache_dir=cache)
+
+
+def same_task_data(a: TaskData, b: TaskData) -> bool:
+    """Every split of `a` and `b` holds the same inputs and labels."""
+    return all(
+        torch.equal(getattr(a, s).labels, getattr(b, s).labels)
+        and all(
+            torch.equal(x, y)
+            for x, y in zip(getattr(a, s).inputs, getattr(b, s).inputs, strict=True)
+        )
+        for s in ("train", "dev", "test")
+    )

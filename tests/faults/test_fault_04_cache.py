@@ -12,29 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from fault_helpers import listops_request, same_task_data
 
-from suites.data import DataRequest, TaskData
+from suites.data import DataRequest
 from suites.lra.listops.load import listops_cache_path, load_listops
 from suites.lra.pathfinder.load import load_pathfinder, pathfinder_cache_path
 
 
-def _listops_request(cache: Path) -> DataRequest:
-    return DataRequest(max_len=64, n_train=40, n_dev=10, n_test=10, seed=0, cache_dir=cache)
-
-
 def _pathfinder_request(cache: Path) -> DataRequest:
     return DataRequest(max_len=1024, n_train=4, n_dev=2, n_test=2, seed=0, cache_dir=cache)
-
-
-def _same(a: TaskData, b: TaskData) -> bool:
-    return all(
-        torch.equal(getattr(a, s).labels, getattr(b, s).labels)
-        and all(
-            torch.equal(x, y)
-            for x, y in zip(getattr(a, s).inputs, getattr(b, s).inputs, strict=True)
-        )
-        for s in ("train", "dev", "test")
-    )
 
 
 def _tamper(path: Path, edit) -> None:
@@ -56,19 +42,19 @@ LISTOPS_EDITS = {
 
 @pytest.mark.parametrize("edit", list(LISTOPS_EDITS))
 def test_altered_listops_cache_is_regenerated_with_a_warning(tmp_path, caplog, edit) -> None:
-    request = _listops_request(tmp_path / "cache")
+    request = listops_request(tmp_path / "cache")
     fresh = load_listops(request)
     path = listops_cache_path(request)
     _tamper(path, LISTOPS_EDITS[edit])
     with caplog.at_level(logging.WARNING):
         again = load_listops(request)
-    assert _same(again, fresh), "the altered cache was used"
+    assert same_task_data(again, fresh), "the altered cache was used"
     assert f"ignoring ListOps cache {path}" in caplog.text
-    assert _same(load_listops(request), fresh)  # and the file was rewritten, good again
+    assert same_task_data(load_listops(request), fresh)  # and the file was rewritten, good again
 
 
 def test_listops_cache_with_flipped_bytes_is_regenerated(tmp_path, caplog) -> None:
-    request = _listops_request(tmp_path / "cache")
+    request = listops_request(tmp_path / "cache")
     fresh = load_listops(request)
     path = listops_cache_path(request)
     raw = bytearray(path.read_bytes())
@@ -80,7 +66,7 @@ def test_listops_cache_with_flipped_bytes_is_regenerated(tmp_path, caplog) -> No
     path.write_bytes(bytes(raw))
     with caplog.at_level(logging.WARNING):
         again = load_listops(request)
-    assert _same(again, fresh) and str(path) in caplog.text
+    assert same_task_data(again, fresh) and str(path) in caplog.text
 
 
 @pytest.mark.parametrize("edit", ["other keys", "flipped label", "wrong shape"])
@@ -100,5 +86,5 @@ def test_altered_pathfinder_cache_is_regenerated(tmp_path, caplog, edit) -> None
     _tamper(path, change)
     with caplog.at_level(logging.WARNING):
         again = load_pathfinder(request, workers=1)
-    assert _same(again, fresh)
+    assert same_task_data(again, fresh)
     assert f"ignoring Pathfinder cache {path}" in caplog.text

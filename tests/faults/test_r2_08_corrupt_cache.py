@@ -7,12 +7,12 @@ with `IsADirectoryError` from the cache write."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 import torch
+from fault_helpers import listops_request, same_task_data
 
-from suites.data import DataRequest, TaskData
+from suites.data import DataRequest
 from suites.lra.listops.load import listops_cache_path, load_listops
 from suites.lra.pathfinder.load import load_pathfinder, pathfinder_cache_path
 
@@ -25,35 +25,20 @@ TEXTS = {
 }
 
 
-def _request(cache: Path) -> DataRequest:
-    return DataRequest(max_len=64, n_train=40, n_dev=10, n_test=10, seed=0, cache_dir=cache)
-
-
-def _same(a: TaskData, b: TaskData) -> bool:
-    return all(
-        torch.equal(getattr(a, s).labels, getattr(b, s).labels)
-        and all(
-            torch.equal(x, y)
-            for x, y in zip(getattr(a, s).inputs, getattr(b, s).inputs, strict=True)
-        )
-        for s in ("train", "dev", "test")
-    )
-
-
 @pytest.mark.parametrize("text", list(TEXTS))
 def test_text_entry_is_named_and_regenerated(tmp_path, caplog, text) -> None:
-    fresh = load_listops(_request(tmp_path / "fresh"))
-    request = _request(tmp_path / "cache")
+    fresh = load_listops(listops_request(tmp_path / "fresh"))
+    request = listops_request(tmp_path / "cache")
     path = listops_cache_path(request)
     path.parent.mkdir(parents=True)
     path.write_bytes(TEXTS[text])
     with caplog.at_level(logging.WARNING):
         again = load_listops(request)
-    assert _same(again, fresh)
+    assert same_task_data(again, fresh)
     assert f"ignoring ListOps cache {path} (unreadable: " in caplog.text  # the error, not a key
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        assert _same(load_listops(request), fresh)  # the entry was rewritten, good again
+        assert same_task_data(load_listops(request), fresh)  # the entry was rewritten, good again
     assert f"loaded ListOps from cache {path}" in caplog.text
 
 
@@ -71,14 +56,14 @@ def test_pathfinder_text_entry_is_named_and_regenerated(tmp_path, caplog) -> Non
 
 @pytest.mark.parametrize("content", ["empty", "holding a file"])
 def test_directory_entry_is_named_and_the_task_goes_on(tmp_path, caplog, content) -> None:
-    fresh = load_listops(_request(tmp_path / "fresh"))
-    request = _request(tmp_path / "cache")
+    fresh = load_listops(listops_request(tmp_path / "fresh"))
+    request = listops_request(tmp_path / "cache")
     path = listops_cache_path(request)
     path.mkdir(parents=True)
     if content == "holding a file":
         (path / "notes.txt").write_text("mine\n")
     with caplog.at_level(logging.WARNING):
-        assert _same(load_listops(request), fresh)
+        assert same_task_data(load_listops(request), fresh)
     assert f"ignoring ListOps cache {path} (a directory" in caplog.text
     assert f"could not write ListOps cache {path}" in caplog.text
     if content == "holding a file":  # a directory is never deleted: it may hold someone's files

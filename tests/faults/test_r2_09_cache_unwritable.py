@@ -10,35 +10,19 @@ import logging
 import os
 import resource
 import signal
-from pathlib import Path
 
 import pytest
-import torch
+from fault_helpers import listops_request, same_task_data
 
-from suites.data import DataRequest, TaskData
+from suites.data import DataRequest
 from suites.lra.listops.load import listops_cache_path, load_listops
 from suites.lra.pathfinder.load import load_pathfinder, pathfinder_cache_path
 
 
-def _request(cache: Path) -> DataRequest:
-    return DataRequest(max_len=64, n_train=40, n_dev=10, n_test=10, seed=0, cache_dir=cache)
-
-
-def _same(a: TaskData, b: TaskData) -> bool:
-    return all(
-        torch.equal(getattr(a, s).labels, getattr(b, s).labels)
-        and all(
-            torch.equal(x, y)
-            for x, y in zip(getattr(a, s).inputs, getattr(b, s).inputs, strict=True)
-        )
-        for s in ("train", "dev", "test")
-    )
-
-
 def test_full_disk_warns_and_goes_on(tmp_path, caplog) -> None:
     """A real kernel refusal mid-file (RLIMIT_FSIZE: EFBIG, as a full disk refuses with ENOSPC)."""
-    fresh = load_listops(_request(tmp_path / "fresh"))
-    request = _request(tmp_path / "cache")
+    fresh = load_listops(listops_request(tmp_path / "fresh"))
+    request = listops_request(tmp_path / "cache")
     path = listops_cache_path(request)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -49,7 +33,7 @@ def test_full_disk_warns_and_goes_on(tmp_path, caplog) -> None:
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
-    assert _same(data, fresh)
+    assert same_task_data(data, fresh)
     assert f"could not write ListOps cache {path} (File too large)" in caplog.text
     assert list(path.parent.iterdir()) == []  # no cache file, no temporary left behind
 
@@ -72,8 +56,8 @@ def test_full_disk_pathfinder_warns_and_goes_on(tmp_path, caplog) -> None:
 
 
 def test_read_only_cache_warns_and_goes_on(tmp_path, caplog) -> None:
-    fresh = load_listops(_request(tmp_path / "fresh"))
-    request = _request(tmp_path / "cache")
+    fresh = load_listops(listops_request(tmp_path / "fresh"))
+    request = listops_request(tmp_path / "cache")
     path = listops_cache_path(request)
     path.parent.mkdir(parents=True)
     path.parent.chmod(0o555)
@@ -81,7 +65,7 @@ def test_read_only_cache_warns_and_goes_on(tmp_path, caplog) -> None:
         if os.access(path.parent, os.W_OK):
             pytest.skip("this user can write a read-only folder (root): no read-only case here")
         with caplog.at_level(logging.WARNING):
-            assert _same(load_listops(request), fresh)
+            assert same_task_data(load_listops(request), fresh)
     finally:
         path.parent.chmod(0o755)
     assert f"could not write ListOps cache {path} (Permission denied)" in caplog.text
