@@ -109,3 +109,96 @@ def test_a_models_own_fields_split_only_its_own_records(tmp_path) -> None:
     by_task = {(r.model, r.task): r.metrics["accuracy"] for r in runs.records}
     assert by_task[("linformer", "listops [model.proj_len=64]")] == 0.50
     assert by_task[("full_attention", "listops")] == 0.30
+
+
+def _sweep(root: Path, run_id: str, accuracies: dict[tuple[str, int], list[float]], **kw) -> Path:
+    """A sweep run of switch over model.experts (`bench run --sweep model.experts=...`):
+    (task, experts) -> the accuracy of seeds 0, 1, ...; each record's config carries its sweep
+    point's experts, as `bench run` writes it; `kw` edits the config as in `_run`."""
+    config = {s: {**f, **kw.get(s, {})} for s, f in CONFIG.items()}
+    tasks = tuple(dict.fromkeys(task for task, _ in accuracies))
+    seeds = tuple(range(max(len(a) for a in accuracies.values())))
+    run_dir = root / run_id
+    plan = RunPlan("lra", "tiny", ("switch",), tasks, seeds, sweep=("model.experts=2,4,8",))
+    write_manifest(run_dir, Manifest(run_id, "now", plan, configs=dict.fromkeys(tasks, config)))
+    store = RecordStore(run_dir)
+    for (task, experts), seed_accuracies in accuracies.items():
+        for seed, acc in enumerate(seed_accuracies):
+            store.append(
+                Record(
+                    run_id=run_id,
+                    suite="lra",
+                    task=task,
+                    model="switch",
+                    scale="tiny",
+                    seed=seed,
+                    status="ok",
+                    metrics={"accuracy": acc, "majority_accuracy": 0.1},
+                    data={"max_len": config["data"]["max_len"]},
+                    config={**config, "model": {**config["model"], "experts": experts}},
+                    variant=f"experts={experts}",
+                    variant_values={"model.experts": experts},
+                )
+            )
+    return run_dir
+
+
+def _rows(text: str) -> dict[str, list[str]]:
+    """A Markdown table's rows as label -> its other cells."""
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_a_sweeps_points_are_rows_of_one_task_column(tmp_path) -> None:
+    """The swept field is named by each row (switch[experts=2]): it splits no task, so the
+    three points are compared on one listops column with complete averages."""
+    accuracies = {
+        ("listops", 2): [0.30, 0.34],
+        ("listops", 4): [0.40, 0.42],
+        ("listops", 8): [0.50, 0.52],
+    }
+    a = _sweep(tmp_path, "a", accuracies)
+    runs = load_runs([a])
+    assert runs.tasks("lra") == ("listops",) and not runs.notes
+    report = build_report([a], "md")
+    table = report.text.split("\n\n")[1]
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert [h.strip() for h in header.split("|")[1:-1]] == ["model", "listops", "average"]
+    rows = _rows(table)
+    for experts, mean in ((2, "32.00"), (4, "41.00"), (8, "51.00")):
+        listops, average = rows[f"switch[experts={experts}]"]
+        assert listops.strip("*_<u>/").startswith(f"{mean} ["), listops
+        assert average.strip("*_<u>/ ≈") == mean, "complete: no '*' of a row lacking a task"
+    assert "n/a" not in table
+
+
+def test_sweeps_that_differ_in_anything_else_still_split(tmp_path) -> None:
+    """Two sweeps of the same points at 100 and 50 training steps: each point's records of the
+    two runs are never averaged together."""
+    a = _sweep(tmp_path, "a", {("listops", 2): [0.30], ("listops", 4): [0.40]})
+    b = _sweep(tmp_path, "b", {("listops", 2): [0.20], ("listops", 4): [0.24]}, train={"steps": 50})
+    runs = load_runs([a, b])
+    assert runs.tasks("lra") == ("listops [train.steps=100]", "listops [train.steps=50]")
+    by_cell = {(r.task, r.variant): r.metrics["accuracy"] for r in runs.records}
+    assert by_cell == {
+        ("listops [train.steps=100]", "experts=2"): 0.30,
+        ("listops [train.steps=100]", "experts=4"): 0.40,
+        ("listops [train.steps=50]", "experts=2"): 0.20,
+        ("listops [train.steps=50]", "experts=4"): 0.24,
+    }
+    assert any("2 different configs" in n for n in runs.notes), runs.notes
+
+
+def test_a_missing_cell_carries_no_chance_mark(tmp_path) -> None:
+    """experts=4 is at chance on text (the majority rate, 10 %); experts=2 has no text record:
+    its cell is plain n/a, the chance mark belongs to the measured cell only."""
+    accuracies = {
+        ("listops", 2): [0.30],
+        ("listops", 4): [0.40],
+        ("text", 4): [0.10],
+    }
+    report = build_report([_sweep(tmp_path, "a", accuracies)], "md")
+    rows = _rows(report.text.split("\n\n")[1])
+    assert rows["switch[experts=2]"][1] == "n/a"
+    assert rows["switch[experts=4]"][1].endswith("°")
+    assert "n/a°" not in report.text

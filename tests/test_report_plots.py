@@ -332,3 +332,44 @@ def test_sweep_variants_share_a_hue_are_joined_in_order_and_stay_visible() -> No
     assert small.get_zorder() > large.get_zorder()
     small_shape, large_shape = (c.get_paths()[0].vertices for c in (small, large))
     assert small_shape.shape != large_shape.shape or not np.allclose(small_shape, large_shape)
+
+
+def test_sweep_plot_labels_clear_the_title_and_accuracy_has_the_tables_bars_and_chance() -> None:
+    """The 2 x 2 sweep figure: no axis label runs into the title or another panel (text
+    bounding boxes after a draw); the accuracy panel's bars are the accuracy table's 95 %
+    intervals (`cell_stats` of each sweep point) and the chance line (majority rate 0.2) lies
+    inside the y limits although every point is far above it."""
+    from bench.report.accuracy_stats import cell_stats
+    from bench.report.plot_parts import CHANCE_LABEL
+    from bench.report.sweep import sweep_plots
+
+    points = {2: (0.50, 7.4e6), 4: (0.56, 7.1e6), 8: (0.61, 6.9e6)}
+    records = [
+        _cell("switch", seed, acc + 0.03 * seed, variant=e, flops=flops)
+        for e, (acc, flops) in points.items()
+        for seed in (0, 1, 2)
+    ]
+    ((_, fig),) = sweep_plots(Runs(tuple(records), {"s": ("listops",)}))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    labels = [(ax, ax.yaxis.label.get_window_extent(renderer)) for ax in fig.axes]
+    for ax, box in labels:
+        text = " ".join(ax.get_ylabel().split())
+        assert not box.overlaps(title), f"{text!r} runs into the title"
+        for other in fig.axes:
+            if other is not ax:
+                assert not box.overlaps(other.get_window_extent(renderer)), text
+                assert not box.overlaps(other.yaxis.label.get_window_extent(renderer)), text
+                assert not box.overlaps(other.xaxis.label.get_window_extent(renderer)), text
+    (ax,) = [a for a in fig.axes if a.get_ylabel().startswith("test accuracy")]
+    bars = _vertical_bars(ax)
+    assert sorted(bars) == [2, 4, 8]
+    for experts in points:
+        stats = cell_stats([r for r in records if r.variant == f"experts={experts}"])
+        assert bars[experts] == pytest.approx((100 * stats.low, 100 * stats.high))
+        assert stats.high - stats.low > 0.02
+    (chance,) = [line for line in ax.get_lines() if line.get_label() == CHANCE_LABEL]
+    assert list(chance.get_ydata()) == pytest.approx([20.0, 20.0])
+    low, high = ax.get_ylim()
+    assert low < 20.0 < high

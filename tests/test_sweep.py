@@ -167,13 +167,13 @@ def test_the_scaling_plot_draws_the_seed_mean_of_each_variant(two_seed_sweep) ->
     runs = load_runs([two_seed_sweep / "a"])
     ((stem, fig),) = sweep_plots(runs)
     assert stem == "sweep_model_experts_smoke_tiny"
-    panels = {ax.get_ylabel(): ax for ax in fig.axes}
+    panels = {" ".join(ax.get_ylabel().split()): ax for ax in fig.axes}  # labels wrap
     records = read_records(two_seed_sweep / "a")
     for label, metric, factor in (
-        ("test accuracy (%)", "accuracy", 100.0),
+        ("test accuracy (%), 95 % interval", "accuracy", 100.0),
         ("peak training memory (MB)", "memory_peak_train_bytes", 1e-6),
     ):
-        (line,) = panels[label].get_lines()
+        (line,) = [line for line in panels[label].get_lines() if line.get_label() == "switch"]
         assert list(line.get_xdata()) == [2, 4]
         expected = [
             factor * sum(r.metrics[metric] for r in records if r.variant == f"experts={e}") / 2

@@ -49,6 +49,18 @@ class CellStats:
     predictions: tuple[TestPredictions, ...] | None = field(repr=False, compare=False)
 
 
+def tasks_interval(records: Sequence[Record], tasks: Sequence[str]) -> tuple[float, float]:
+    """The 95 % interval of one model's mean accuracy over `tasks` (fractions), `records` its
+    cells' seeds: one task's is the accuracy table's (`cell_stats`); over several, the
+    percentile interval of the mean of the tasks' bootstrap replicates (as the Pareto front
+    averages them)."""
+    found = [cell_stats([r for r in records if r.task == task]) for task in tasks]
+    found = [c for c in found if c is not None]
+    if len(found) == 1:
+        return found[0].low, found[0].high
+    return stats.percentile_interval(np.mean([c.replicates for c in found], axis=0))
+
+
 def _rng() -> np.random.Generator:
     return np.random.default_rng(RNG_SEED)
 

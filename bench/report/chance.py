@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from bench.records import Record
+from bench.report.frame import model_label
 
 SIGMAS = 2.0
 CHANCE_MARK = "°"
@@ -23,7 +24,7 @@ CHANCE_NOTE = (
     "(what always answering the most frequent class scores); not ranked."
 )
 
-Key = tuple[str, str, str, str]  # suite, scale, task, model
+Key = tuple[str, str, str, str]  # suite, scale, task, model label (a sweep point: its own)
 
 
 def noise_margin(majority: float, n_test: int | None) -> float:
@@ -42,12 +43,13 @@ SEED_CHANCE_NOTE = (
 
 
 def seeds_at_chance(records: Sequence[Record]) -> dict[Key, tuple[int, int]]:
-    """(suite, scale, task, model) -> (ok seeds at chance level, ok seeds), for every cell with
-    at least one seed at chance: a collapsed seed is visible even when the mean is not."""
+    """(suite, scale, task, model label) -> (ok seeds at chance level, ok seeds), for every
+    cell with at least one seed at chance: a collapsed seed is visible even when the mean is
+    not."""
     seeds: dict[Key, list[Record]] = defaultdict(list)
     for r in records:
         if r.status == "ok" and "accuracy" in r.metrics and "majority_accuracy" in r.metrics:
-            seeds[(r.suite, r.scale, r.task, r.model)].append(r)
+            seeds[(r.suite, r.scale, r.task, model_label(r))].append(r)
     out = {}
     for key, group in seeds.items():
         at_chance = 0
@@ -62,11 +64,12 @@ def seeds_at_chance(records: Sequence[Record]) -> dict[Key, tuple[int, int]]:
 
 
 def chance_level(records: Sequence[Record]) -> set[Key]:
-    """The (suite, scale, task, model) whose mean accuracy over its ok seeds is chance level."""
+    """The (suite, scale, task, model label) whose mean accuracy over its ok seeds is chance
+    level."""
     seeds: dict[Key, list[Record]] = defaultdict(list)
     for r in records:
         if r.status == "ok" and "accuracy" in r.metrics and "majority_accuracy" in r.metrics:
-            seeds[(r.suite, r.scale, r.task, r.model)].append(r)
+            seeds[(r.suite, r.scale, r.task, model_label(r))].append(r)
     marked = set()
     for key, group in seeds.items():
         accuracy = sum(r.metrics["accuracy"] for r in group) / len(group)

@@ -11,6 +11,10 @@ instead of averaging a step-count difference as if it were seed spread.
 A model's own fields (`--set model.proj_len=64`: only Linformer has it) are in its record's
 model section but not in the fields every model shares (the manifest's `configs`): they group
 only the records of the models that have them, so one run's models never split a task.
+
+A sweep point's own fields (`--sweep model.experts=2,4,8`: `Record.variant_values`) split
+nothing: the record's variant already names them in its row (`switch[experts=2]`), so the sweep's
+points are rows of one task column and are compared on it. Any other difference still splits.
 """
 
 from __future__ import annotations
@@ -62,9 +66,10 @@ class Merged:
 
 
 def _split(record: Record, shared_model: Iterable[str] | None) -> tuple[Config, Config]:
-    """(the shared part, the model's own part) of a record's flat config; all of it is shared
-    when the run's manifest names no shared model fields."""
-    config = flat_config(record.config)
+    """(the shared part, the model's own part) of a record's flat config less its swept fields;
+    all of it is shared when the run's manifest names no shared model fields."""
+    swept = set(record.variant_values)  # named by the row (the variant): never a group key
+    config = {k: v for k, v in flat_config(record.config).items() if k not in swept}
     if shared_model is None:
         return config, {}
     own_keys = {f"model.{k}" for k in record.config.get("model", {})} - {

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import textwrap
 
-import numpy as np
 import pandas as pd
 
 from bench.metric_catalog import sampled_range
-from bench.records import Record
-from bench.report.accuracy_stats import cell_stats
+from bench.report.accuracy_stats import tasks_interval
 from bench.report.colors import model_color
 from bench.report.display import column_scale, header, si_scale
 from bench.report.frame import Runs, metrics_frame, model_label
@@ -32,7 +30,6 @@ from bench.report.plot_parts import (
 )
 from bench.report.plots_budget import budget_curves, pareto_plot
 from bench.report.plots_training import expert_load, training_curves
-from bench.report.stats import percentile_interval
 
 BUBBLE_MIN, BUBBLE_MAX = 20.0, 220.0  # marker areas (pt^2) of the smallest and largest memory
 MEMORY_METRIC = "memory_peak_train_bytes"
@@ -87,7 +84,7 @@ def accuracy_vs(runs: Runs, x_metric: str) -> list[Plot]:
                 x, y = point[x_metric], point["accuracy"] / y_scale.divisor
                 cells = [r for r in records if model_label(r) == model and r.status == "ok"]
                 model_tasks = sorted(both.loc[model].index)
-                low, high = _accuracy_interval(cells, model_tasks)
+                low, high = tasks_interval(cells, model_tasks)
                 yerr = [[y - low / y_scale.divisor], [high / y_scale.divisor - y]]
                 spread = _mean_range(cells, x_metric, runs)
                 xerr = None
@@ -140,17 +137,6 @@ def accuracy_vs(runs: Runs, x_metric: str) -> list[Plot]:
         stem = f"accuracy_vs_{x_metric.removesuffix('_per_example')}_{suite}_{scale}"
         plots.append((stem, fig))
     return plots
-
-
-def _accuracy_interval(cells: list[Record], tasks: list[str]) -> tuple[float, float]:
-    """The 95 % interval of a model's mean accuracy over `tasks` (fractions): one task's is the
-    accuracy table's (`cell_stats`); over several, the percentile interval of the mean of the
-    tasks' bootstrap replicates (as the Pareto front averages them)."""
-    found = [cell_stats([r for r in cells if r.task == task]) for task in tasks]
-    found = [c for c in found if c is not None]
-    if len(found) == 1:
-        return found[0].low, found[0].high
-    return percentile_interval(np.mean([c.replicates for c in found], axis=0))
 
 
 def _bubble(memory: pd.Series | None, model: str) -> float:

@@ -117,13 +117,13 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
                 found_cell = found[(model, task)]
                 if found_cell is not None:
                     cell = _interval_cell(cell, found_cell, accuracy, shown, len(counts) > 1)
-                base = next((r.model for r in records if model_label(r) == model), model)
-                key = (suite, scale, task, base)
-                if key in chance:  # shown, never ranked best
+                key = (suite, scale, task, model)
+                measured = cell.value is not None  # a missing cell (n/a) carries no mark
+                if measured and key in chance:  # shown, never ranked best
                     notes.add(CHANCE_NOTE)
                     row.append(Cell(cell.text + CHANCE_MARK))
                 else:
-                    if key in collapsed:
+                    if measured and key in collapsed:
                         k, n = collapsed[key]
                         notes.add(f"{model} on {task}: {k} of {n} seeds")
                         cell = replace(cell, text=cell.text + SEED_CHANCE_MARK)
