@@ -210,7 +210,8 @@ def _sample_range(
     cells = [
         r
         for r in runs.records
-        if (r.suite, r.scale, r.model, r.task) == (suite, scale, model, task) and r.status == "ok"
+        if (r.suite, r.scale, model_label(r), r.task) == (suite, scale, model, task)
+        and r.status == "ok"
     ]
     return _mean_range(cells, metric, runs)
 
