@@ -187,3 +187,12 @@ def test_different_splits_are_refused() -> None:
     require_same_split("ab" * 32, "ab" * 32, "x")
     with pytest.raises(InputError, match="test splits differ"):
         require_same_split("ab" * 32, "cd" * 32, "switch vs full_attention on listops")
+
+
+def test_minimum_detectable_effect_at_a_perfect_score_is_not_zero() -> None:
+    """All 256 test examples right: the normal approximation alone would claim that a 0.0-point
+    difference is detectable; with p kept at 1 - 1/n it is the MDE of 255 of 256 right."""
+    at_one = minimum_detectable_effect(256, 1, accuracy=1.0)
+    assert at_one == pytest.approx(minimum_detectable_effect(256, 1, accuracy=255 / 256))
+    assert 0.01 < at_one < 0.03
+    assert minimum_detectable_effect(256, 1, accuracy=0.0) == pytest.approx(at_one)

@@ -238,9 +238,13 @@ def minimum_detectable_effect(
     with p = `accuracy` and `seed_std` the between-seed standard deviation of one model's
     accuracy (0 when unknown, e.g. one seed: then only the test split's binomial error counts).
     A paired test can detect less than this (the models share the examples' difficulty), so it
-    is an upper bound of what the run could see; at 5 % and 80 % the factor is 2.80."""
+    is an upper bound of what the run could see; at 5 % and 80 % the factor is 2.80.
+    p is kept within [1/n_test, 1 - 1/n_test]: at an accuracy of exactly 0 or 1 the binomial
+    variance vanishes and the formula would claim that any difference, however small, is
+    visible, while a test on n_test examples needs some examples to differ."""
     if n_test < 1 or n_seeds < 1:
         raise ValueError("need a test split and at least one seed")
     z = scipy_stats.norm.ppf(1.0 - alpha / 2.0) + scipy_stats.norm.ppf(power)
-    variance = seed_std**2 / n_seeds + accuracy * (1.0 - accuracy) / n_test
+    p = min(max(accuracy, 1.0 / n_test), 1.0 - 1.0 / n_test)
+    variance = seed_std**2 / n_seeds + p * (1.0 - p) / n_test
     return float(z * np.sqrt(2.0 * variance))
