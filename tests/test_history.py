@@ -144,7 +144,7 @@ def test_planted_steps_are_found_at_their_commit_and_nowhere_else(tmp_path, repo
     for key, step in found.items():
         assert (step.last_good, step.first_bad) == (repo[PLANTED - 1], repo[PLANTED]), key
         assert step.verdict == "regression" and step.current
-        assert 1.7 < step.change < 2.3, (key, step.change)
+        assert step.change > 1.7 and step.change < 2.3, (key, step.change)
     flops = found[(*COUNTED, 0, "", "flops_fwd_per_example")]
     assert flops.change == 2.0, "an exact figure steps by exactly its factor"
     assert len(analysed.regressions(current_only=True)) == len(expected)
