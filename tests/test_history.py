@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from history_fixtures import COUNTED, TIMED, make_repo, make_run
 
 from bench.cli import main
 from bench.history.analysis import analyse
@@ -21,7 +22,6 @@ from bench.history.store import add_run, read_history
 from bench.metric_catalog import HARNESS
 from bench.records import read_records
 from models.errors import InputError
-from tests.history_fixtures import COUNTED, TIMED, make_repo, make_run
 
 COMMITS = 12
 PLANTED = 6  # the first commit of the new level (0-based)

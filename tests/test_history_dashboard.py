@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from history_fixtures import COUNTED, TIMED, make_repo, make_run
 
 from bench.cli import main
-from tests.history_fixtures import COUNTED, TIMED, make_repo, make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
