@@ -48,6 +48,12 @@ def test_chance_level_cells_are_marked_and_never_bold() -> None:
     assert rows["e"] == "**60.00 [57.90, 62.10]**" and rows["d"] == "<u>55.00 [52.85, 57.15]</u>"
     assert rows["a"] == rows["b"] == "50.00 [47.85, 52.20]°" and rows["c"].startswith("51.00 [")
     assert rows["c"].endswith("]°") and rows["f"].endswith("]°")
+    averages = {
+        line.split("|")[1].strip(): line.split("|")[3].strip() for line in text.splitlines()[4:10]
+    }
+    # a row at chance on every task is not ranked on its average either: e (60 %) is best
+    assert averages["a"] == "50.00°" and averages["f"] == "40.00°"
+    assert averages["e"] == "**60.00**" and averages["d"] == "<u>55.00</u>"
     assert CHANCE_NOTE in text
     assert r"50.00 [47.85, 52.20]$^\circ$" in render(table, "latex")
 

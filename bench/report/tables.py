@@ -112,6 +112,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
         for model in models:
             row = [Cell(model)]
             means = []
+            at_chance = 0  # measured cells of this row at chance level
             for task in columns:
                 cell = _seed_cell(group, values, model, task, accuracy, shown, notes)
                 found_cell = found[(model, task)]
@@ -121,6 +122,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
                 measured = cell.value is not None  # a missing cell (n/a) carries no mark
                 if measured and key in chance:  # shown, never ranked best
                     notes.add(CHANCE_NOTE)
+                    at_chance += 1
                     row.append(Cell(cell.text + CHANCE_MARK))
                 else:
                     if measured and key in collapsed:
@@ -136,6 +138,8 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             elif len(means) < len(columns):
                 notes.add(INCOMPLETE_NOTE)
                 row.append(Cell(f"{average}*"))  # not ranked: not comparable
+            elif at_chance == len(columns):  # chance on every task: its average is no better
+                row.append(Cell(average + CHANCE_MARK))
             else:
                 row.append(Cell(average, value=float(average)))
             rows.append(row)
