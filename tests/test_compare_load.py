@@ -66,7 +66,9 @@ def test_a_2x_slowdown_of_one_model_is_caught_on_a_loaded_runner(tmp_path, capsy
     code, out = _compare(capsys, base, slower)
     assert code == 1, out
     regressions = out.split("REGRESSIONS (2 figure(s)):\n")[1].splitlines()
-    assert regressions[0] == "  time ÷ full_attention  slower: 2 figure(s) in 2 cell(s)  x2.3"
+    assert (
+        regressions[0] == "  time ÷ full_attention  slower: 2 figure(s) in 2 cell(s)  x2.3 in time"
+    )
     # switch / full_attention CPU time: 0.818 in BASE, 0.818 x (1.2 x 2) / 1.05 in NEW; only
     # switch's cells regressed, and only by the load-steady ratio
     assert regressions[1:3] == [

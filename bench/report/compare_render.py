@@ -96,7 +96,7 @@ def summary_parts(c: Comparison) -> list[str]:
             deltas = [100 * (new - old) for _, old, new in moved]
             parts.append(f"{label} {min(deltas):+.1f}...{max(deltas):+.1f} points")
             continue
-        ratios = [new / old for _, old, new in moved if old]
+        ratios = [_time_factor(m, old, new) for m, old, new in moved if old and new]
         if ratios:
             parts.append(f"{label} {_ratio_range(ratios)}")
     return parts
@@ -127,7 +127,9 @@ def _grouped(c: Comparison, found: Sequence[Finding], markdown: bool) -> list[st
     return lines
 
 
-def _change(c: Comparison, fs: Iterable[Finding]) -> str:
+def _change(c: Comparison, fs: Iterable[Finding], as_time: bool = True) -> str:
+    """The range of the findings' change: point deltas for fractions, else NEW/BASE, a rate's
+    inverted (`_time_factor`) when `as_time`, and then said ("in time")."""
     moved = [f for f in fs if f.base is not None and f.new is not None]
     fractions = [f for f in moved if _metric_unit(c, f) == "fraction" and not f.relative_to]
     if moved and len(fractions) == len(moved):
@@ -138,8 +140,25 @@ def _change(c: Comparison, fs: Iterable[Finding]) -> str:
             if f"{low:.1f}" == f"{high:.1f}"
             else (f"{low:+.1f}...{high:+.1f} points")
         )
-    ratios = [f.new / f.base for f in moved if f.base]  # type: ignore[operator]
-    return _ratio_range(ratios) if ratios else ""
+    metrics = [c.catalog.find(f.figure) for f in moved]
+    ratios = [
+        _time_factor(m, f.base, f.new) if as_time else f.new / f.base  # type: ignore[operator]
+        for m, f in zip(metrics, moved, strict=True)
+        if f.base and f.new
+    ]
+    if not ratios:
+        return ""
+    timings = as_time and all(m is not None and m.kind == "timing" for m in metrics)
+    return _ratio_range(ratios) + (" in time" if timings else "")
+
+
+def _time_factor(metric: Metric | None, base: float, new: float) -> float:
+    """NEW/BASE, except for a timing whose higher value is better (a rate: steps/s), given as
+    BASE/NEW: then every timing reads as a factor on time, x2 meaning twice as slow, and a
+    group of rates and seconds has one range."""
+    if metric is not None and metric.kind == "timing" and metric.direction == "higher":
+        return base / new
+    return new / base
 
 
 def _metric_unit(c: Comparison, f: Finding) -> str:
@@ -157,7 +176,7 @@ def _one(c: Comparison, f: Finding) -> str:
         label = f"{label} ÷ {f.relative_to}'s"
     if f.new is None:
         return f"{f.cell}: {label} absent in NEW (BASE {_shown(metric, f.base, f)})"
-    change = _change(c, [f])
+    change = _change(c, [f], as_time=False)  # the values are shown: their plain ratio
     return (
         f"{f.cell}: {label} {_shown(metric, f.base, f)} -> {_shown(metric, f.new, f)}"
         f"{' (' + change + ')' if change else ''}"
