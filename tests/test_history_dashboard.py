@@ -65,8 +65,12 @@ def test_the_page_loads_cleanly_and_leads_with_the_planted_regression(board) -> 
     assert "Current regressions (10)" in dom
     rows = re.findall(r"<tr data-model=\"(\w+)\" data-task=\"(\w+)\".*?</tr>", current, re.S)
     assert sorted(set(rows)) == sorted({TIMED[::-1], COUNTED[::-1]})
-    assert current.count(URL.format(sha=shas[PLANTED])) == 10, "each links its first changed commit"
-    assert current.count(URL.format(sha=shas[PLANTED - 1])) == 10, "and its last good one"
+    table = current.split('id="regressions"', 1)[1]
+    assert table.count(URL.format(sha=shas[PLANTED])) == 10, "each links its first changed commit"
+    # above the table, one line per cause: the two planted models, each linking its commit
+    causes = current.split('id="causes"', 1)[1].split("</ul>", 1)[0]
+    assert causes.count("<li>") == 2 and causes.count(URL.format(sha=shas[PLANTED])) == 2
+    assert table.count(URL.format(sha=shas[PLANTED - 1])) == 10, "and its last good one"
     assert dom.index('id="current"') < dom.index("Suite lra"), "regressions come first"
 
 

@@ -121,6 +121,26 @@ def _step_row(step: Step, history: History, link: Callable[[str], str | None]) -
     )
 
 
+def _cause_list(current: list[Step], link: Callable[[str], str | None]) -> str:
+    """One line per (model, commit range) above the table of regressions: a cause that moved
+    many figures (a slower model moves its times, rates and ratios in every task) reads as one
+    line, with its tasks and the number of figures."""
+    groups: dict[tuple[str, str, str, str, str], list[Step]] = {}
+    for step in current:
+        _, suite, scale, _, _, model = step.series[:6]
+        groups.setdefault((model, suite, scale, step.last_good, step.first_bad), []).append(step)
+    items = []
+    for (model, suite, scale, good, bad), steps in groups.items():
+        tasks = ", ".join(sorted({s.series[4] for s in steps}))
+        figures = len({s.series[-1] for s in steps})
+        items.append(
+            f"<li><b>{html.escape(model)}</b> ({html.escape(f'{suite}/{scale}')}; tasks "
+            f"{html.escape(tasks)}): {len(steps)} series, {figures} figure(s), between "
+            f"{_commit(good, link)} (last good) and {_commit(bad, link)}</li>"
+        )
+    return f'<ul id="causes">{"".join(items)}</ul>'
+
+
 def _select(name: str, values: list[str]) -> str:
     options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
     every = '<option value="">all</option>'
@@ -147,6 +167,7 @@ def page(history: History, link: Callable[[str], str | None]) -> str:
         f'<h2 id="current">Current regressions ({len(current)})</h2>',
     ]
     if current:
+        body.append(_cause_list(current, link))
         rows = "".join(_step_row(s, history, link) for s in current)
         body.append(f'<table id="regressions"><tr>{"".join(head)}</tr>{rows}</table>')
     else:
