@@ -8,7 +8,7 @@ the tables say so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,16 +49,22 @@ class CellStats:
     predictions: tuple[TestPredictions, ...] | None = field(repr=False, compare=False)
 
 
+def tasks_replicates(seeds_by_task: Iterable[Sequence[Record]]) -> np.ndarray:
+    """(R,) bootstrap replicates of one model's mean accuracy over tasks: the mean of each task's
+    `cell_stats` replicates (`seeds_by_task`: one task's records per item; each needs an ok
+    seed). One task's are exactly the accuracy table's."""
+    found = [cell_stats(seeds) for seeds in seeds_by_task]
+    if not found or any(c is None for c in found):
+        raise ValueError("a mean over tasks needs at least one ok seed in every task")
+    return np.mean([c.replicates for c in found], axis=0)
+
+
 def tasks_interval(records: Sequence[Record], tasks: Sequence[str]) -> tuple[float, float]:
-    """The 95 % interval of one model's mean accuracy over `tasks` (fractions), `records` its
-    cells' seeds: one task's is the accuracy table's (`cell_stats`); over several, the
-    percentile interval of the mean of the tasks' bootstrap replicates (as the Pareto front
-    averages them)."""
-    found = [cell_stats([r for r in records if r.task == task]) for task in tasks]
-    found = [c for c in found if c is not None]
-    if len(found) == 1:
-        return found[0].low, found[0].high
-    return stats.percentile_interval(np.mean([c.replicates for c in found], axis=0))
+    """The 95 % interval of one model's mean accuracy over those of `tasks` it has (fractions),
+    `records` its cells' seeds: one task's is the accuracy table's (`cell_stats`)."""
+    by_task = [[r for r in records if r.task == task] for task in tasks]
+    with_ok = [s for s in by_task if any(r.status == "ok" and "accuracy" in r.metrics for r in s)]
+    return stats.percentile_interval(tasks_replicates(with_ok))
 
 
 def _rng() -> np.random.Generator:

@@ -18,21 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.records import Record
-from bench.report.accuracy_stats import cell_stats
+from bench.report.accuracy_stats import tasks_replicates
 from bench.report.display import si_scale
 from bench.report.frame import Runs, model_label
-from bench.report.stats import N_RESAMPLES
+from bench.report.stats import N_RESAMPLES, percentile_interval
 from bench.report.table import Cell, Table
 
 FRONT_METRIC = "flops_fwd_per_example"
-
-
-def _replicates(seeds: Sequence[Record]) -> np.ndarray:
-    """(R,) bootstrap replicates of one (model, task)'s mean accuracy over its ok seeds."""
-    cell = cell_stats(seeds)
-    if cell is None:
-        raise ValueError("a Pareto point needs at least one ok seed per task")
-    return cell.replicates
 
 
 def non_dominated(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -67,13 +59,7 @@ def pareto_front(
     cost: model -> forward FLOPs per example. The front points, in the given model order."""
     models = list(records_by_model)
     replicates = np.stack(  # (R, M): each model's replicate of its mean over tasks
-        [
-            np.mean(
-                [_replicates(seeds) for seeds in records_by_model[m].values()],
-                axis=0,
-            )
-            for m in models
-        ],
+        [tasks_replicates(records_by_model[m].values()) for m in models],
         axis=1,
     )
     means = np.asarray(
@@ -85,7 +71,7 @@ def pareto_front(
     costs = np.asarray([cost[m] for m in models], dtype=float)
     front = non_dominated(costs, means)
     probability = non_dominated(costs, replicates).mean(axis=0)
-    low, high = np.percentile(replicates, [2.5, 97.5], axis=0)
+    low, high = np.transpose([percentile_interval(replicates[:, i]) for i in range(len(models))])
     seeds = [min(len(s) for s in records_by_model[m].values()) for m in models]
     return [
         FrontPoint(
