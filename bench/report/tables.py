@@ -114,7 +114,7 @@ def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Tabl
             means = []
             at_chance = 0  # measured cells of this row at chance level
             for task in columns:
-                cell = _seed_cell(group, values, model, task, accuracy, shown, notes)
+                cell = _seed_cell(group, values, model, task, accuracy, shown, notes, False)
                 found_cell = found[(model, task)]
                 if found_cell is not None:
                     cell = _interval_cell(cell, found_cell, accuracy, shown, len(counts) > 1)
@@ -171,7 +171,7 @@ def _interval_cell(
     """`cell` (mean over the ok seeds, its status marks) with the 95 % interval after the mean."""
     mean_text = number(metric, found.mean, shown)
     low, high = number(metric, found.low, shown), number(metric, found.high, shown)
-    marks = cell.text.split(" ± ")[-1].lstrip("0123456789.,")  # ‡ of a partial cell
+    marks = "‡" if cell.text.endswith("‡") else ""  # a partial cell (`_seed_cell`)
     count = f" n={len(found.seeds)}" if with_count else ""
     return Cell(f"{mean_text} [{low}, {high}]{count}{marks}", value=cell.value)
 
@@ -407,21 +407,6 @@ def _seed_cell(
         notes.add(PARTIAL_NOTE)
         text += "‡"
     return Cell(text, value=float(number(metric, seeds.mean(), shown).replace(",", "")))
-
-
-def _ranked(rows: list[list[Cell]], higher_is_better: bool) -> tuple[tuple[Cell, ...], ...]:
-    """Mark the best (1) and second-best (2) distinct value of each column, when it has two."""
-    out = [list(row) for row in rows]
-    for col in range(1, len(rows[0]) if rows else 0):
-        values = sorted(
-            {r[col].value for r in rows if r[col].value is not None}, reverse=higher_is_better
-        )
-        if len([r for r in rows if r[col].value is not None]) < 2:
-            continue
-        for row in out:
-            if row[col].value is not None and row[col].value in values[:2]:
-                row[col] = replace(row[col], rank=values.index(row[col].value) + 1)
-    return tuple(tuple(row) for row in out)
 
 
 def _ordered(notes: set[str]) -> tuple[str, ...]:
