@@ -68,12 +68,19 @@ def check_field(name: str, value: Any, ok: bool, valid: str) -> None:
 @dataclass(frozen=True)
 class ModelTask:
     """The model-facing side of a task: the classes to predict, the token vocabulary (the
-    padding id 0 included), one input or two (a dual encoder), and the padded input length."""
+    padding id 0 included), one input or two (a dual encoder), and the padded input length.
+
+    causal: False for a sequence classifier (logits (B, num_classes)); True for a next-token
+    language model: the builder returns a model whose logits are (B, L, num_classes), the logits
+    at position t depending on tokens <= t only, every part built in its causal form. A model
+    with no causal form (Linformer projects along the sequence) raises `NoCausalForm` naming why.
+    """
 
     num_classes: int
     vocab_size: int
     num_inputs: int
     max_len: int
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.num_inputs not in (1, 2):
@@ -82,3 +89,5 @@ class ModelTask:
             raise ValueError(
                 f"a task needs >= 2 classes, a vocabulary of >= 2 ids and max_len >= 1; got {self}"
             )
+        if self.causal and self.num_inputs != 1:
+            raise ValueError(f"a causal (language-model) task has one input, got {self}")

@@ -13,3 +13,9 @@ from __future__ import annotations
 
 class InputError(ValueError):
     """Bad input; the message names the fix."""
+
+
+class NoCausalForm(InputError):
+    """A model asked for its causal (language-model) form that has none; the message says why
+    (Linformer's projection along the sequence mixes later tokens into every position). A suite
+    records such a cell as skipped with this reason."""
