@@ -31,7 +31,7 @@ from models.deepseek.routing import (
     softmax_top_k,
 )
 from models.kernels import Dispatch, permute, unpermute
-from models.kernels.dispatch import choose, multiplied_rows
+from models.kernels.dispatch import multiplied_rows
 from models.layers.composite import CompositePart
 from models.layers.lazy_stats import LazyStats
 from models.layers.parts import NO_AUX, PartAux
@@ -133,15 +133,6 @@ class RoutedExperts(MoEFFN):
         )
         self.ds = cfg
         self.register_buffer("expert_bias", torch.zeros(cfg.routed_experts))  # V3's b
-
-    def gemm_kernel(self, rows: int | None = None) -> str:
-        """`MoEFFN.gemm_kernel`, with the down weight (E, H, D) consulted too: an expert width H
-        with 2H but not H a multiple of 4 suits `torch._grouped_mm` for the up GEMM only, and
-        one path serves both GEMMs; when the two weights' choices differ, `mm` (takes any)."""
-        if self.cfg.impl is not None or rows is None:
-            return super().gemm_kernel(rows)
-        up, down = choose(self.w_up, rows=rows), choose(self.w_down, rows=rows)
-        return up if up == down else "mm"
 
     def route(self, logits: torch.Tensor) -> Routing:
         """(T, E) fp32 logits of the real tokens -> Routing (with the current bias for V3)."""
