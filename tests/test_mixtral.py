@@ -114,3 +114,15 @@ def test_analytic_flops_equal_counted_and_balance_loss_optional() -> None:
     weighted.load_state_dict(ffn.state_dict())
     _, aux2 = weighted(x, mask)
     assert aux2.loss.item() == pytest.approx(0.1 * balance, rel=1e-5)
+
+
+def test_an_expert_width_unaligned_for_torch_grouped_mm_runs() -> None:
+    """ffn_dim 30, top-2: SwiGLU hidden 10, so the up weight (D, 20) suits torch._grouped_mm
+    but the down weight (10, D) does not; both GEMMs take one path that multiplies both."""
+    torch.manual_seed(0)
+    model = MODELS.get("mixtral")(ModelConfig(dim=32, ffn_dim=30, top_k=2), ModelTask(3, 20, 1, 16))
+    tokens = torch.randint(1, 20, (2, 16))
+    out = model((tokens,), (torch.tensor([16, 9]),))
+    assert torch.isfinite(out.logits).all()
+    ffn = model.encoder.blocks[0].ffn
+    assert ffn.w_down.shape[1] == 10 and ffn.gemm_kernel(rows=50) == "mm"

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
+from models.kernels.cpu import torch_grouped_unsupported
 from models.kernels.dispatch import choose, describe, multiplied_rows
 from models.kernels.permute import add_expert_bias
 from models.layers.lazy_stats import LazyStats
@@ -89,10 +90,17 @@ class MoEFFN(nn.Module):
         """The grouped-GEMM implementation both expert GEMMs of a call with `rows` (A) rows use
         at the weights' current device, dtype and shape (`models.kernels.dispatch.choose`), or
         the one the config forces. Without `rows` (the manifest, before any forward): the
-        policy as one line (`dispatch.describe`), since the choice depends on the rows."""
+        policy as one line (`dispatch.describe`), since the choice depends on the rows.
+        The down weight must suit the choice too: a SwiGLU hidden H with 2H but not H a
+        multiple of 4 suits `torch._grouped_mm` for the up GEMM only; then `mm` (any shape)."""
         if self.cfg.impl is not None:
             return self.cfg.impl
-        return describe(self.w_up) if rows is None else choose(self.w_up, rows=rows)
+        if rows is None:
+            return describe(self.w_up)
+        chosen = choose(self.w_up, rows=rows)
+        if chosen == "torch" and torch_grouped_unsupported(self.w_down) is not None:
+            return "mm"
+        return chosen
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats).
