@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.kernels import Dispatch, grouped_mm, permute, unpermute
+from models.kernels.cpu import torch_grouped_unsupported
 from models.kernels.dispatch import choose, describe, multiplied_rows
 from models.kernels.permute import add_expert_bias
 from models.layers.lazy_stats import LazyStats
@@ -92,7 +93,10 @@ class MoEFFN(nn.Module):
         policy as one line (`dispatch.describe`), since the choice depends on the rows."""
         if self.cfg.impl is not None:
             return self.cfg.impl
-        return describe(self.w_up) if rows is None else choose(self.w_up, rows=rows)
+        # One kernel runs both GEMMs: judge by the down weight when torch._grouped_mm refuses
+        # it (a SwiGLU width h whose 2h is 16-byte aligned but h is not), else by the up weight.
+        weight = self.w_down if torch_grouped_unsupported(self.w_down) else self.w_up
+        return describe(weight) if rows is None else choose(weight, rows=rows)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, PartAux]:
         """x (B, L, D), mask (B, L) True = real -> (B, L, D), PartAux(weighted aux, stats).
