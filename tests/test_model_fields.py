@@ -75,6 +75,8 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
         "routing_level",
         "deepseek_moe: active_experts, expert_balance_weight, expert_width, routed_experts, "
         "shared_experts; ",
+        "skywork_moe: aux_sensitivity, aux_smoothing, gate_scale; ",
+        "xmoe: granularity, min_capacity, threshold",
     ):
         assert group in message
     with pytest.raises(ConfigError, match=r"unknown field model\.projlen"):

@@ -1,19 +1,27 @@
 """The shared backbone with a full-attention mixer and an MoE FFN in every block: what the MoE
-baselines (Switch, Mixtral) differ in is only their `MoEConfig`."""
+baselines (Switch, Mixtral, Skywork-MoE, XMoE) differ in is only their FFN part."""
 
 from __future__ import annotations
 
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
+from models.layers.encoder import PartFactory
 from models.moe.experts import MoEConfig, MoEFFN
 
 
 def build_moe_classifier(cfg: ModelConfig, task: ModelTask, ffn: MoEConfig) -> SequenceClassifier:
     """Full attention (as in `full_attention`) + `MoEFFN(ffn)` in every block."""
+    return build_routed_classifier(cfg, task, lambda _layer: MoEFFN(ffn))
+
+
+def build_routed_classifier(
+    cfg: ModelConfig, task: ModelTask, make_ffn: PartFactory
+) -> SequenceClassifier:
+    """Full attention (as in `full_attention`) + the FFN part `make_ffn(layer)` in every block."""
     return build_classifier(
         cfg,
         task,
         make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
-        make_ffn=lambda _layer: MoEFFN(ffn),
+        make_ffn=make_ffn,
     )
