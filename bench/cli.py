@@ -26,6 +26,11 @@ from models.errors import InputError
 
 CACHE_HELP = f"cache of generated data and downloads (default: $BENCH_CACHE_DIR or {HOME_CACHE})"
 DEFAULT_OUT = commands.DEFAULT_OUT
+KERNEL_MODES = ("autotune", "rule")  # bench.kernel_tuning.MODES, without importing torch here
+KERNELS_HELP = (
+    "grouped-GEMM paths: autotune (default; timed per shape class on this machine, cached in "
+    "the cache directory) or rule (the fixed dispatcher rule)"
+)
 DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 
@@ -124,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a profiler trace of a few training steps per ok cell "
         "(<run dir>/traces, a TensorBoard logdir; Chrome/Perfetto JSON)",
     )
+    run.add_argument("--kernels", choices=KERNEL_MODES, help=KERNELS_HELP)
     _launcher_arguments(run)
     run.set_defaults(func=commands.run)
 
@@ -141,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
     prof.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    prof.add_argument("--kernels", choices=KERNEL_MODES, help=KERNELS_HELP)
     prof.set_defaults(func=commands.profile)
 
     check = sub.add_parser(

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             task_data_dirs=task_data_dirs,
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
             sweep=tuple(args.sweep),
+            kernels=args.kernels or "autotune",
         )
         resolved = runner.resolve(plan)
         run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
@@ -122,6 +123,10 @@ def _refuse_ignored_by_resume(args: argparse.Namespace, stored: RunPlan) -> None
     if args.device is not None:
         raise InputError(
             f"--resume runs on the run's stored device ({stored.device}); drop --device"
+        )
+    if args.kernels is not None:
+        raise InputError(
+            f"--resume picks kernels as the run did ({stored.kernels}); drop --kernels"
         )
     for flag, value in (("--out", args.out), ("--run-id", args.run_id)):
         if value is not None:
