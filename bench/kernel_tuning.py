@@ -31,7 +31,6 @@ from models.kernels.autotune import (
     Timer,
     TuningTable,
     machine_key,
-    wall_timer,
 )
 from suites.atomic import write_text_atomic
 from suites.safe_files import open_nofollow, refuse_link
@@ -85,7 +84,7 @@ def read_table(path: Path, key: MachineKey) -> TuningTable:
     except UnicodeDecodeError:
         raise TableRefused("corrupt", f"{path} is not UTF-8 text") from None
     try:
-        return TuningTable.from_json(text, key)
+        return TuningTable.from_json(text, key, dispatch.IMPLEMENTATIONS)
     except TableRefused as err:
         raise TableRefused(err.kind, f"{path}: {err}") from None
 
@@ -109,7 +108,7 @@ def tuning_for(
     mode: str,
     cache_dir: Path | None,
     device: torch.device | str = "cpu",
-    timer: Timer = wall_timer,
+    timer: Timer = dispatch.wall_timer,
 ) -> tuple[KernelTuning, Autotuner | None]:
     """What `mode` gives on this machine now: the record and the tuner to install (None: the
     rule). Without a cache directory the table lives in this process only (said in `table`)."""
@@ -137,7 +136,7 @@ def tuned_kernels(
     mode: str,
     cache_dir: Path | None,
     device: torch.device | str = "cpu",
-    timer: Timer = wall_timer,
+    timer: Timer = dispatch.wall_timer,
 ) -> Iterator[KernelTuning]:
     """Install the policy `mode` gives for the duration (the previous one is restored); a
     fallback to the rule is said on stderr."""
@@ -149,4 +148,3 @@ def tuned_kernels(
         yield tuning
     finally:
         dispatch.use_tuner(previous)
-

@@ -39,6 +39,7 @@ def failing_timer(impl: str, cls: ShapeClass) -> float:
     raise AssertionError(f"timed {impl} on {cls.key}: the choice should have come from the table")
 
 
+PATHS = tuple(dispatch.IMPLEMENTATIONS)
 KEY = MachineKey("cpu", "Some CPU", "abcd", "AVX512", "2.13.0+cpu", 2)
 
 
@@ -102,7 +103,7 @@ def test_the_table_round_trips_through_its_file(tmp_path) -> None:
     table = TuningTable(KEY).with_choice(
         "cpu float32 E8 K64 N64 r64", Choice("mm", {"mm": 0.5, "torch": 0.75}, 1.25)
     )
-    assert TuningTable.from_json(table.to_json(), KEY) == table
+    assert TuningTable.from_json(table.to_json(), KEY, PATHS) == table
     path = table_path(tmp_path, KEY)
     assert path.name == f"grouped_mm-{KEY.digest()}.json"
     assert read_table(path, KEY) == TuningTable(KEY)  # none yet: an empty table
@@ -122,7 +123,7 @@ def test_the_table_round_trips_through_its_file(tmp_path) -> None:
 )
 def test_a_corrupt_table_is_refused(text: str) -> None:
     with pytest.raises(TableRefused) as err:
-        TuningTable.from_json(text, KEY)
+        TuningTable.from_json(text, KEY, PATHS)
     assert err.value.kind == "corrupt"
 
 
@@ -130,23 +131,23 @@ def test_a_table_naming_an_unknown_path_or_missing_fields_is_refused() -> None:
     body = json.loads(TuningTable(KEY).with_choice("c", Choice("mm", {"mm": 1.0})).to_json())
     body["choices"]["c"]["impl"] = "fast_magic"
     with pytest.raises(TableRefused, match="unknown paths fast_magic"):
-        TuningTable.from_json(json.dumps(body), KEY)
+        TuningTable.from_json(json.dumps(body), KEY, PATHS)
     del body["machine"]["threads"]
     with pytest.raises(TableRefused) as err:
-        TuningTable.from_json(json.dumps(body), KEY)
+        TuningTable.from_json(json.dumps(body), KEY, PATHS)
     assert err.value.kind == "corrupt"
 
 
 def test_another_machines_table_is_refused_as_foreign() -> None:
     other = MachineKey("cpu", "Some CPU", "abcd", "AVX2", "2.13.0+cpu", 2)
     with pytest.raises(TableRefused) as err:
-        TuningTable.from_json(TuningTable(other).to_json(), KEY)
+        TuningTable.from_json(TuningTable(other).to_json(), KEY, PATHS)
     assert err.value.kind == "foreign"
     # the digest is checked too: a key edited by hand with the old digest left is refused
     body = json.loads(TuningTable(KEY).to_json())
     body["digest"] = other.digest()
     with pytest.raises(TableRefused):
-        TuningTable.from_json(json.dumps(body), KEY)
+        TuningTable.from_json(json.dumps(body), KEY, PATHS)
 
 
 def test_an_unusable_table_file_gives_the_rule_with_the_reason_and_is_kept(
@@ -191,7 +192,7 @@ def test_a_tuner_refuses_another_thread_count(tmp_path, monkeypatch) -> None:
     with tuned_kernels("autotune", tmp_path, timer=fake_timer(times)):
         threads = torch.get_num_threads()
         monkeypatch.setattr(dispatch.torch, "get_num_threads", lambda: threads + 1)
-        with pytest.raises(RuntimeError, match="install a tuner after torch.set_num_threads"):
+        with pytest.raises(RuntimeError, match=r"install a tuner after torch\.set_num_threads"):
             dispatch.choose(torch.zeros(4, 32, 32), rows=64)
 
 
@@ -223,7 +224,7 @@ def test_a_choice_another_process_stored_first_wins(tmp_path) -> None:
     key = machine_key()
     path = table_path(tmp_path, key)
     slow_bmm = {"torch": 1.0, "mm": 1.0, "mm_concurrent": 1.0, "bmm": 5.0}
-    tuning, tuner = tuning_for("autotune", tmp_path, timer=fake_timer(slow_bmm))
+    _, tuner = tuning_for("autotune", tmp_path, timer=fake_timer(slow_bmm))
     assert tuner is not None
     # meanwhile another process tuned the same class (and picked bmm) and wrote the file
     theirs = TuningTable(key).with_choice(shape_class(weight, 64).key, Choice("bmm", {"bmm": 1.0}))

@@ -26,7 +26,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,8 +174,9 @@ class TuningTable:
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, expected: MachineKey) -> TuningTable:
-        """The table in `text`; TableRefused unless it is a table of the `expected` key."""
+    def from_json(cls, text: str, expected: MachineKey, paths: Collection[str]) -> TuningTable:
+        """The table in `text`; TableRefused unless it is a table of the `expected` key whose
+        choices are all among `paths` (the dispatcher's implementations)."""
         try:
             raw = json.loads(text)
             if not isinstance(raw, dict) or raw.get("format") != FORMAT:
@@ -197,9 +198,7 @@ class TuningTable:
             raise TableRefused(
                 "foreign", f"made on another machine key ({machine}), not this one ({expected})"
             )
-        from models.kernels.dispatch import IMPLEMENTATIONS
-
-        unknown = sorted({c.impl for c in choices.values()} - set(IMPLEMENTATIONS))
+        unknown = sorted({c.impl for c in choices.values()} - set(paths))
         if unknown:
             raise TableRefused("corrupt", f"names unknown paths {', '.join(unknown)}")
         return cls(machine, choices)
@@ -207,6 +206,8 @@ class TuningTable:
 
 # seconds of one forward + backward of `impl` on operands of the class
 Timer = Callable[[str, ShapeClass], float]
+# grouped_mm(x, weight, offsets, impl=NAME)
+GroupedMmByName = Callable[..., torch.Tensor]
 
 
 def operands(cls: ShapeClass, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -225,17 +226,16 @@ def operands(cls: ShapeClass, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return x, weight, offsets, rand(cls.rows, cls.n)
 
 
-def wall_timer(impl: str, cls: ShapeClass) -> float:
-    """Seconds of one forward + backward of `impl` on the class's operands (synchronised)."""
-    from models.kernels.dispatch import grouped_mm
-
+def wall_seconds(run: GroupedMmByName, impl: str, cls: ShapeClass) -> float:
+    """Seconds of one forward + backward of `run(..., impl=impl)` on the class's operands
+    (synchronised on CUDA); `dispatch.wall_timer` is this with its `grouped_mm`."""
     x, weight, offsets, grad = operands(cls)
     leaves = [x.requires_grad_(), weight.requires_grad_()]
     cuda = cls.device == "cuda"
     if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
-    out = grouped_mm(leaves[0], leaves[1], offsets, impl=impl)  # (A, N)
+    out = run(leaves[0], leaves[1], offsets, impl=impl)  # (A, N)
     torch.autograd.grad(out, leaves, grad)
     if cuda:
         torch.cuda.synchronize()
@@ -285,7 +285,7 @@ class Autotuner:
         table: TuningTable,
         candidates: Callable[[torch.Tensor, int], tuple[str, ...]],
         *,
-        timer: Timer = wall_timer,
+        timer: Timer,
         persist: Callable[[TuningTable], TuningTable] | None = None,
         rounds: int = ROUNDS,
     ) -> None:

@@ -71,7 +71,7 @@ from collections.abc import Callable
 
 import torch
 
-from models.kernels.autotune import Autotuner
+from models.kernels.autotune import Autotuner, ShapeClass, wall_seconds
 from models.kernels.concurrent import grouped_mm_concurrent
 from models.kernels.cpu import (
     grouped_mm_bmm,
@@ -204,6 +204,12 @@ def describe(weight: torch.Tensor) -> str:
         return static
     limit = CONCURRENT_MAX_ROWS_PER_EXPERT
     return f"{static}; mm_concurrent at <= {limit} rows per expert"
+
+
+def wall_timer(impl: str, cls: ShapeClass) -> float:
+    """Seconds of one forward + backward of `impl` on synthetic operands of the class: the
+    timer an autotune uses unless a test injects its own."""
+    return wall_seconds(grouped_mm, impl, cls)
 
 
 def multiplied_rows(impl: str, counts: torch.Tensor) -> torch.Tensor:
