@@ -148,3 +148,12 @@ def tuned_kernels(
         yield tuning
     finally:
         dispatch.use_tuner(previous)
+
+
+def with_current_choices(tuning: KernelTuning) -> KernelTuning:
+    """`tuning` with the choices the installed tuner holds now (those made since included)."""
+    tuner = dispatch.active_tuner()
+    if tuner is None or tuning.mode != "autotune":
+        return tuning
+    choices = {k: c.impl for k, c in tuner.table.choices.items()}
+    return KernelTuning(**{**tuning.to_dict(), "choices": choices})
