@@ -15,11 +15,14 @@ from bench.cli import main
 from bench.manifest import read_manifest
 from bench.measure.cell import TimedModel
 from bench.measure.phases import backward_nodes, summarize
+from models.config import ModelConfig, ModelTask
 from models.layers.ranges import EXPERT_GEMM, ROUTER, phase
 from models.registry import build_model
 from suites.config import TrainConfig
 from suites.data import Split
-from tests.test_profile import OWN, TRACE_CFG, TRACE_TASK
+
+TRACE_CFG = ModelConfig(dim=16, depth=1, heads=2, ffn_dim=32)
+TRACE_TASK = ModelTask(num_classes=3, vocab_size=11, num_inputs=1, max_len=16)
 
 
 def profiled_events(step, steps: int = 2) -> list:
@@ -66,7 +69,7 @@ def test_each_backward_node_lands_in_its_forward_ops_phase() -> None:
 
 def test_a_tiny_moes_expert_gemm_backward_lands_in_expert_gemm() -> None:
     torch.manual_seed(0)
-    model = build_model("switch", TRACE_CFG, TRACE_TASK, OWN)
+    model = build_model("switch", TRACE_CFG, TRACE_TASK, {})
     tokens = torch.randint(1, 11, (4, 16), generator=torch.Generator().manual_seed(0))
     batch = Split((tokens,), (torch.tensor([16, 9, 5, 12]),), torch.tensor([0, 1, 2, 0]))
     bench = TimedModel(model, batch, train=TrainConfig(lr=1e-3), device=torch.device("cpu"))
