@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands, gate, history_commands, info_commands
+from bench import commands, gate, history_commands, info_commands, profile_command
 from bench.cache_dir import HOME_CACHE
 from models.errors import InputError
 
@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train the model first (the cell's training config, seed 0), then profile it",
     )
-    prof.set_defaults(func=commands.profile)
+    prof.set_defaults(func=profile_command.profile)
 
     check = sub.add_parser(
         "check-model",

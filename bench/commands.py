@@ -1,4 +1,5 @@
-"""The `bench` commands that run models, `run` and `profile`, each `(args) -> exit code`;
+"""The `bench` command that runs models, `run`, as `(args) -> exit code` (`bench profile` is
+`bench.profile_command`);
 `bench.cli` parses the arguments and builds nothing else (the reading commands are in
 `bench.info_commands`). Every import of the harness is inside the command that needs it, so
 `bench --help` stays fast and `bench report` / `bench compare` never load torch or a model."""
@@ -190,12 +191,6 @@ def _run_exit_code(records, allow_measurement_errors: bool) -> int:
         )
         return 1
     return 0
-
-
-def profile(args: argparse.Namespace) -> int:
-    from bench.profile_command import profile as run_profile
-
-    return run_profile(args)
 
 
 def _names(text: str | None, flag: str = "") -> tuple[str, ...]:

@@ -91,13 +91,16 @@ def read_table(path: Path, key: MachineKey) -> TuningTable:
 
 def _persister(path: Path) -> Callable[[TuningTable], TuningTable]:
     """Write a grown table, merged with the file as it is now (its choices win: another
-    process may have tuned a class meanwhile); return the merged table."""
+    process may have tuned a class meanwhile); return the merged table. A file that became
+    unusable meanwhile is left alone, as at the start (said on stderr; the run goes on with
+    its table in memory)."""
 
     def persist(table: TuningTable) -> TuningTable:
         try:
             merged = read_table(path, table.machine).merged(table)
-        except TableRefused:  # became unusable meanwhile: ours replaces it
-            merged = table
+        except TableRefused as err:
+            print(f"bench: grouped_mm kernels: not stored ({err})", file=sys.stderr)
+            return table
         write_text_atomic(path, merged.to_json())
         return merged
 

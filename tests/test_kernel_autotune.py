@@ -267,3 +267,15 @@ def test_an_autotuner_without_persist_keeps_its_table_in_memory() -> None:
     )
     assert tuner.choose(torch.zeros(2, 8, 8), 16) == "mm"
     assert list(tuner.table.choices) == ["cpu float32 E2 K8 N8 r8"]
+
+
+def test_a_table_spoiled_during_a_run_is_left_alone(tmp_path, capsys) -> None:
+    weight = torch.zeros(4, 32, 32)
+    times = {"torch": 1.0, "mm": 1.0, "mm_concurrent": 1.0, "bmm": 1.0}
+    with tuned_kernels("autotune", tmp_path, timer=fake_timer(times)):
+        path = table_path(tmp_path, machine_key())
+        path.parent.mkdir(parents=True)
+        path.write_text("spoiled")
+        assert dispatch.choose(weight, rows=64) == dispatch.rule_choice(weight, rows=64)
+    assert path.read_text() == "spoiled"
+    assert "not stored" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import threading
@@ -265,8 +266,6 @@ def autotune(
 
 def _load() -> float | None:
     try:
-        import os
-
         return round(os.getloadavg()[0], 2)
     except (OSError, AttributeError):
         return None
