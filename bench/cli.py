@@ -20,12 +20,17 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import commands, gate, history_commands, info_commands
+from bench import commands, gate, history_commands, info_commands, profile_command
 from bench.cache_dir import HOME_CACHE
 from models.errors import InputError
 
 CACHE_HELP = f"cache of generated data and downloads (default: $BENCH_CACHE_DIR or {HOME_CACHE})"
 DEFAULT_OUT = commands.DEFAULT_OUT
+KERNEL_MODES = ("autotune", "rule")  # bench.kernel_tuning.MODES, without importing torch here
+KERNELS_HELP = (
+    "grouped-GEMM paths: autotune (default; timed per shape class on this machine, cached in "
+    "the cache directory) or rule (the fixed dispatcher rule)"
+)
 DEFAULT_PROFILE_OUT = Path("results") / "profiles"  # not runs/: a profile has no records
 
 
@@ -124,15 +129,18 @@ def _parser() -> argparse.ArgumentParser:
         help="also write a profiler trace of a few training steps per ok cell "
         "(<run dir>/traces, a TensorBoard logdir; Chrome/Perfetto JSON)",
     )
+    run.add_argument("--kernels", choices=KERNEL_MODES, help=KERNELS_HELP)
     _launcher_arguments(run)
     run.set_defaults(func=commands.run)
 
     prof = sub.add_parser(
-        "profile", help="profiler trace of a few training steps of one model on one task"
+        "profile",
+        help="profiler trace of a few training steps of one model (or several, side by side) on "
+        "one task, with each layer phase's share of the step, forward and backward",
     )
-    prof.add_argument("model", help="model name (bench list models)")
+    prof.add_argument("model", help="model name, or names comma-separated (bench list models)")
     prof.add_argument("task", help="suite/task, e.g. lra/listops (bench list tasks)")
-    prof.add_argument("--scale", default="tiny", help="tiny | small | paper (default: tiny)")
+    prof.add_argument("--scale", help="tiny | small | paper (default: tiny)")
     prof.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     prof.add_argument(
         "--out", type=Path, default=DEFAULT_PROFILE_OUT, help=f"default: {DEFAULT_PROFILE_OUT}"
@@ -140,8 +148,29 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--run-id", help="name of the output directory (default: profile-...)")
     prof.add_argument("--data-dir", type=Path, help="directory with a task's official files")
     prof.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
-    prof.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
-    prof.set_defaults(func=commands.profile)
+    prof.add_argument("--device", help="torch device: cpu or cuda (default: cpu)")
+    prof.add_argument("--kernels", choices=KERNEL_MODES, help=KERNELS_HELP)
+    prof.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op CPU threads (default: 1, as bench run; with --from-run, the run's)",
+    )
+    prof.add_argument(
+        "--steps", type=int, help="recorded steps (default: the config's measure.profile_active)"
+    )
+    prof.add_argument(
+        "--from-run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="profile a cell of this run as it was configured (scale, --set, data, device, "
+        "threads, kernels from its manifest)",
+    )
+    prof.add_argument(
+        "--trained",
+        action="store_true",
+        help="train the model first (the cell's training config, seed 0), then profile it",
+    )
+    prof.set_defaults(func=profile_command.profile)
 
     check = sub.add_parser(
         "check-model",

@@ -1,4 +1,5 @@
-"""The `bench` commands that run models, `run` and `profile`, each `(args) -> exit code`;
+"""The `bench` command that runs models, `run`, as `(args) -> exit code` (`bench profile` is
+`bench.profile_command`);
 `bench.cli` parses the arguments and builds nothing else (the reading commands are in
 `bench.info_commands`). Every import of the harness is inside the command that needs it, so
 `bench --help` stays fast and `bench report` / `bench compare` never load torch or a model."""
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             task_data_dirs=task_data_dirs,
             threads=DEFAULT_THREADS if args.threads is None else args.threads,
             sweep=tuple(args.sweep),
+            kernels=args.kernels or "autotune",
         )
         resolved = runner.resolve(plan)
         run_id = args.run_id if args.run_id is not None else runner.new_run_id(plan)
@@ -122,6 +124,10 @@ def _refuse_ignored_by_resume(args: argparse.Namespace, stored: RunPlan) -> None
     if args.device is not None:
         raise InputError(
             f"--resume runs on the run's stored device ({stored.device}); drop --device"
+        )
+    if args.kernels is not None:
+        raise InputError(
+            f"--resume picks kernels as the run did ({stored.kernels}); drop --kernels"
         )
     for flag, value in (("--out", args.out), ("--run-id", args.run_id)):
         if value is not None:
@@ -184,68 +190,6 @@ def _run_exit_code(records, allow_measurement_errors: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
-
-
-def profile(args: argparse.Namespace) -> int:
-    import time
-
-    import torch
-
-    from bench import registries, runner
-    from bench.cache_dir import resolve_cache_dir
-    from bench.measure.cell import fixed_batch, profile_model, profile_schedule
-    from bench.runner.run_dir import check_run_id
-    from models.registry import build_model
-    from suites.safe_files import one_component, real_dirs, refuse_links
-
-    if args.run_id is not None:  # before anything runs: one folder directly under --out
-        check_run_id(args.run_id)
-    registries.discover()
-    registries.TASKS.get(args.task)  # an unknown task lists the nearest names
-    suite, _, task = args.task.partition("/")
-    plan = runner.RunPlan(
-        suite=suite,
-        scale=args.scale,
-        models=(args.model,),
-        tasks=(task,),
-        seeds=(0,),
-        overrides=tuple(args.overrides),
-        data_dir=str(args.data_dir) if args.data_dir else None,
-        cache_dir=str(resolve_cache_dir(args.cache_dir)),
-        device=_check_device(args.device or "cpu"),
-        profile=True,
-    )
-    resolved = runner.resolve(plan)
-    data = runner.load_task_data(resolved, task)
-    if isinstance(data, Exception):
-        print(f"bench: error: {task}: {type(data).__name__}: {data}", file=sys.stderr)
-        return 2
-    cfg = resolved.configs[task]
-    torch.manual_seed(0)
-    model = build_model(
-        args.model,
-        cfg.model,
-        resolved.tasks[task].model_task(cfg.data.max_len),
-        resolved.own(task),
-    )
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out / (args.run_id or one_component(f"profile-{args.model}-{task}-{stamp}"))
-    refuse_links(out)
-    traces = real_dirs(args.out, out / "traces")
-    result = profile_model(
-        model,
-        fixed_batch(data.train, cfg.train.batch_size),
-        train=cfg.train,
-        device=torch.device(plan.device),
-        cfg=profile_schedule(cfg.measure),
-        trace_dir=real_dirs(args.out, traces / one_component(f"{task}-{args.model}")),
-        trace_worker=args.model,
-    )
-    print(result.op_table.read_text(encoding="utf-8"))
-    print(f"trace: {result.trace}  (chrome://tracing, https://ui.perfetto.dev)")
-    print(f"op table: {result.op_table}")
-    print(f"tensorboard --logdir {traces}  (torch-tb-profiler)")
     return 0
 
 

@@ -34,6 +34,8 @@ class Manifest:
         that declare any). A cell's whole config is in its record (`Record.config`).
     kernels: task -> model -> part -> the grouped-GEMM policy the dispatcher described before
         any forward (the path each part ran is the cell's `gemm_kernels`).
+    kernel_tuning: how paths are picked (`bench.kernel_tuning.KernelTuning`: autotune or the
+        rule, and why; the table file, its machine key and the choices it held at the start).
     suite_metrics: the figures the suite declares beyond the harness's own.
     data_dir_changes: each `--resume --data-dir` that replaced the data directories.
     """
@@ -48,6 +50,7 @@ class Manifest:
     reference_model: str | None = None
     suite_metrics: tuple[Metric, ...] = ()
     kernels: Mapping[str, Any] = field(default_factory=dict)
+    kernel_tuning: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
     numerics: Mapping[str, Any] = field(default_factory=dict)
     data_dir_changes: tuple[Mapping[str, Any], ...] = ()

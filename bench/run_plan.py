@@ -34,6 +34,8 @@ class RunPlan:
     task_data_dirs: tuple[tuple[str, str], ...] = ()  # (task, directory): beats data_dir
     threads: int | None = DEFAULT_THREADS  # torch intra-op threads; None: torch's default
     sweep: tuple[str, ...] = ()  # raw `--sweep KEY=V1,V2` strings (bench.runner.sweep)
+    # grouped-GEMM paths: "autotune" (measured per shape, the CLI's default) or "rule" (fixed)
+    kernels: str = "rule"
 
     def data_dir_for(self, task: str) -> str | None:
         """The task's own `--data-dir TASK=PATH`, else the plain `--data-dir`, else None."""
@@ -81,4 +83,5 @@ class RunPlan:
             task_data_dirs=tuple(raw.get("task_data_dirs", {}).items()),
             threads=raw.get("threads"),  # a run from before --threads used torch's default
             sweep=tuple(raw.get("sweep", ())),
+            kernels=raw.get("kernels", "rule"),  # a run from before autotune took the rule
         )

@@ -150,6 +150,7 @@ def measure_model(
         work.train()
         result = profile_steps(train_step, trace_dir, trace_worker, profile_schedule(cfg), device)
         artifacts = {"trace": result.trace, "op_table": result.op_table}
+        artifacts["phases"] = result.phases_json
     return Measurements(metrics, artifacts)
 
 

@@ -3,11 +3,14 @@
 The trace goes through `tensorboard_trace_handler`, so its directory is a TensorBoard profiler
 run (`tensorboard --logdir <run_dir>/traces` with torch-tb-profiler) and the file itself is a
 Chrome-trace JSON that chrome://tracing and Perfetto open. Beside it, a text table of the top
-operators by self time. Layer phases appear as the ranges named in `bench.measure.ranges`.
+operators by self time, and the per-phase summary (`bench.measure.phases`: % of the step in
+router, dispatch, expert_gemm, combine, attention, mlp, forward and backward) as text and JSON.
+Layer phases appear as the ranges named in `models.layers.ranges`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
+from bench.measure.phases import PhaseSummary, summarize
 from bench.measure.quiet import profiler_noise_filtered
 from suites.atomic import write_text_atomic
 
@@ -36,10 +40,14 @@ class ProfileConfig:
 
 @dataclass(frozen=True)
 class ProfileResult:
-    """Paths of the Chrome/TensorBoard trace and of the operator table."""
+    """Paths of the Chrome/TensorBoard trace, the operator table and the phase summary (text
+    and JSON), and the summary itself."""
 
     trace: Path
     op_table: Path
+    phases: Path
+    phases_json: Path
+    summary: PhaseSummary
 
 
 def profile_steps(
@@ -50,7 +58,8 @@ def profile_steps(
     device: torch.device | str = "cpu",
 ) -> ProfileResult:
     """Run `step()` wait + warmup + active times under the profiler; write into `out_dir` the
-    trace `<worker>.<ns>.pt.trace.json` and `<worker>.op_table.txt`."""
+    trace `<worker>.<ns>.pt.trace.json`, `<worker>.op_table.txt` and the phase summary
+    `<worker>.phases.txt` / `.phases.json`."""
     device = torch.device(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,4 +90,9 @@ def profile_steps(
     table = prof.key_averages().table(sort_by=sort_by, row_limit=cfg.table_rows)
     op_table = out_dir / f"{worker}.op_table.txt"
     write_text_atomic(op_table, table + "\n")  # never through a link
-    return ProfileResult(written[0], op_table)
+    summary = summarize(prof.events())
+    phases = out_dir / f"{worker}.phases.txt"
+    write_text_atomic(phases, summary.text() + "\n")
+    phases_json = out_dir / f"{worker}.phases.json"
+    write_text_atomic(phases_json, json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n")
+    return ProfileResult(written[0], op_table, phases, phases_json, summary)

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from bench.kernel_tuning import tuned_kernels
 from bench.measure.cell import Measurements, fixed_batch, measure_model
 from bench.measure.numerics import cuda_phase, numerics
 from bench.oom import is_out_of_memory
@@ -56,6 +57,23 @@ def record_identity(resolved: ResolvedPlan, cell: CellId, run_id: str) -> dict[s
 
 
 def run_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData | Exception,
+    run_id: str,
+    progress: ProgressFactory | None = None,
+    *,
+    run_dir: Path | None = None,
+) -> Record:
+    """`_run_cell` with the plan's grouped-GEMM policy installed (`bench.kernel_tuning`), in
+    whichever process runs the cell."""
+    plan = resolved.plan
+    cache = Path(plan.cache_dir) if plan.cache_dir else None
+    with tuned_kernels(plan.kernels, cache, plan.device):
+        return _run_cell(resolved, cell, data, run_id, progress, run_dir=run_dir)
+
+
+def _run_cell(
     resolved: ResolvedPlan,
     cell: CellId,
     data: TaskData | Exception,

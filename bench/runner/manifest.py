@@ -1,7 +1,8 @@
 """The run manifest (`bench.manifest.Manifest`) written when a run starts: the plan, each task's
 resolved config (the fields every model shares) and the own fields of each planned model that has
 any, the suite's reference model and own figures, the environment, and the grouped-GEMM kernel
-each routed part of each model will use on the run's device."""
+each routed part of each model will use on the run's device, and how those are picked (the
+autotune table or the rule)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from bench.environment import environment
+from bench.kernel_tuning import tuned_kernels
 from bench.manifest import COMMAND_FILE, MANIFEST_FILE, Manifest, write_manifest
 from bench.measure.numerics import numerics
 from bench.records import utc_now
@@ -39,6 +41,9 @@ def start(
     if argv:
         command = shlex.join(["bench", *list(argv)[1:]])
         write_text_atomic(run_dir / COMMAND_FILE, command + "\n")
+    cache = Path(plan.cache_dir) if plan.cache_dir else None
+    with tuned_kernels(plan.kernels, cache, plan.device) as tuning:
+        kernel_paths = kernels(resolved)  # under the run's policy: `describe` names it
     manifest = Manifest(
         run_id=run_dir.name,
         created_at=utc_now(),
@@ -51,7 +56,8 @@ def start(
         launcher=dict(launcher or {"name": "in_process"}),
         reference_model=resolved.suite.reference_model,
         suite_metrics=resolved.suite.metrics,
-        kernels=kernels(resolved),
+        kernels=kernel_paths,
+        kernel_tuning=tuning.to_dict(),
         environment=environment(),
         numerics=numerics(),
     )

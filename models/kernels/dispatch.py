@@ -56,6 +56,12 @@ and at the harness's own LRA shapes (d 32-64, expert width 16-128, E 2-4), fwd+b
 - CUDA, bf16, compute capability >= 9.0, 16-byte aligned K and N -> `torch` (CUTLASS grouped
   kernel, no host sync). Other CUDA cases -> `triton` when triton is installed (torch's own op
   falls back to a host-synced loop there), else `mm`.
+
+That rule (`rule_choice`) is the fallback. The measured policy is an `autotune.Autotuner`
+installed with `use_tuner` (the application does so per run, with its table cached on disk):
+then a call that gives its rows takes the path timed fastest for its shape class on this
+machine (`candidates` lists the paths timed, the rule's choice first). Without a tuner, or
+without `rows`, the rule decides.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from collections.abc import Callable
 
 import torch
 
+from models.kernels.autotune import Autotuner, ShapeClass, wall_seconds
 from models.kernels.concurrent import grouped_mm_concurrent
 from models.kernels.cpu import (
     grouped_mm_bmm,
@@ -104,9 +111,60 @@ CONCURRENT_MAX_ROWS_PER_EXPERT = 256
 CONCURRENT_MIN_WEIGHT_ELEMENTS = 1 << 18  # K x N per expert, e.g. 512 x 512
 
 
+_tuner: Autotuner | None = None
+
+
+def use_tuner(tuner: Autotuner | None) -> Autotuner | None:
+    """Make `tuner` the process's measured policy (None: the rule); returns the previous one."""
+    global _tuner
+    previous, _tuner = _tuner, tuner
+    return previous
+
+
+def active_tuner() -> Autotuner | None:
+    return _tuner
+
+
 def choose(weight: torch.Tensor, rows: int | None = None) -> str:
+    """The implementation for rows x (A, K) times weight (E, K, N): the installed tuner's
+    measured choice for the call's shape class when there is a tuner for this device and
+    `rows` is given, else the rule (`rule_choice`). A tuner made at another intra-op thread
+    count is refused (its timings do not hold here)."""
+    tuner = _tuner
+    if tuner is None or rows is None or weight.is_cuda != (tuner.table.machine.device != "cpu"):
+        return rule_choice(weight, rows)
+    threads = torch.get_num_threads()
+    if tuner.table.machine.threads != threads:
+        raise RuntimeError(
+            f"the grouped_mm tuner was made for {tuner.table.machine.threads} threads but "
+            f"torch now runs {threads}; install a tuner after torch.set_num_threads"
+        )
+    return tuner.choose(weight, rows)
+
+
+def candidates(weight: torch.Tensor, rows: int) -> tuple[str, ...]:
+    """The paths an autotune times for this weight, the rule's choice first: every path that
+    can run it except the reference loop (`mm_concurrent` only with 2 or more threads and
+    experts, where it differs from `mm`; `triton` only on CUDA with triton installed)."""
+    fits_torch_op = torch_grouped_unsupported(weight) is None
+    if weight.is_cuda:
+        paths = ["torch"] if fits_torch_op else []
+        if importlib.util.find_spec("triton") is not None:
+            paths.append("triton")
+        paths += ["mm", "bmm"]
+    else:
+        paths = ["torch"] if fits_torch_op else []
+        paths.append("mm")
+        if weight.shape[0] >= 2 and torch.get_num_threads() >= 2:
+            paths.append("mm_concurrent")
+        paths.append("bmm")
+    first = rule_choice(weight, rows)
+    return (first, *[p for p in paths if p != first])
+
+
+def rule_choice(weight: torch.Tensor, rows: int | None = None) -> str:
     """The implementation `grouped_mm` uses for rows x (A, K) times weight (E, K, N), by the
-    policy in the module doc. Without `rows` it depends on device, dtype and shape, not on the
+    fixed rule in the module doc. Without `rows` it depends on device, dtype and shape, not on the
     routing (x always has the weight's device and dtype: every path checks), so a part knows
     its kernel before any forward. With `rows` = A of this call, a CPU call whose experts
     average at most CONCURRENT_MAX_ROWS_PER_EXPERT rows, each weight at least
@@ -135,13 +193,23 @@ def choose(weight: torch.Tensor, rows: int | None = None) -> str:
 
 def describe(weight: torch.Tensor) -> str:
     """The policy for this weight as one line, for a record made before any forward (the
-    manifest): the static choice, plus the concurrent path's row rule where it can apply."""
-    static = choose(weight)
+    manifest): the static choice, plus the concurrent path's row rule where it can apply; with
+    a tuner for this device, that the rows' shape class picks the path."""
+    tuner = _tuner
+    if tuner is not None and weight.is_cuda == (tuner.table.machine.device != "cpu"):
+        return f"autotuned per shape class (table {tuner.table.machine.digest()})"
+    static = rule_choice(weight)
     small = weight.shape[1] * weight.shape[2] < CONCURRENT_MIN_WEIGHT_ELEMENTS
     if weight.is_cuda or weight.shape[0] < 2 or torch.get_num_threads() < 2 or small:
         return static
     limit = CONCURRENT_MAX_ROWS_PER_EXPERT
     return f"{static}; mm_concurrent at <= {limit} rows per expert"
+
+
+def wall_timer(impl: str, cls: ShapeClass) -> float:
+    """Seconds of one forward + backward of `impl` on synthetic operands of the class: the
+    timer an autotune uses unless a test injects its own."""
+    return wall_seconds(grouped_mm, impl, cls)
 
 
 def multiplied_rows(impl: str, counts: torch.Tensor) -> torch.Tensor:
