@@ -64,8 +64,9 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
         "unknown field model.projlen; model fields: attn_dropout, balance_loss_weight, "
         "capacity_factor, depth, dim, dropout, experts, ffn_dim, heads, norm, pool, rope, top_k; "
         "fields of some models only: linformer: proj_len; performer, performer_relu: "
-        "random_features; switch: z_loss_weight; uoe, uoe_paper, uoe_patch, uoe_sample: "
-        "attn_top_k, capacity_rule, patch_size, routing_level"
+        "random_features; switch: capacity_group, z_loss_weight; "
+        "uoe, uoe_paper, uoe_patch, uoe_sample: attn_top_k, capacity_rule, patch_size, "
+        "routing_level"
     )
     with pytest.raises(ConfigError, match=r"unknown field model\.projlen"):
         check_own({"projlen": 3}, ["linformer"], MODELS, ModelConfig())
@@ -145,7 +146,10 @@ def test_the_manifest_records_own_fields_only_for_the_declaring_models(tmp_path)
     runner.start(resolved, tmp_path / "r", ["bench", "run"])
     manifest = read_manifest(tmp_path / "r")
     assert manifest.model_fields == {
-        "majority": {"linformer": {"proj_len": 8}, "switch": {"z_loss_weight": 0.001}}
+        "majority": {
+            "linformer": {"proj_len": 8},
+            "switch": {"capacity_group": "sequence", "z_loss_weight": 0.001},
+        }
     }
     shared = manifest.configs["majority"]["model"]
     assert not {"proj_len", "z_loss_weight", "random_features", "attn_top_k"} & set(shared)
