@@ -109,7 +109,8 @@ PROTOCOLS: dict[str, Protocol] = {
         {},
         "test (the released code selects checkpoints on test)",
         "not stated",
-        "FLOPs counted with calflops (F.linear only)",
+        "FLOPs counted with calflops 0.3.2 on the released code (its experts baddbmm, its "
+        "attention matmul)",
     ),
 }
 # `--published` names that stand for several sources, each still reported on its own.

@@ -169,7 +169,7 @@ def test_uoe_claims_are_checked_on_complete_rows_in_both_flop_conventions(tmp_pa
             {
                 "accuracy": a,
                 "flops_fwd_per_example": flops[m][0],
-                "flops_fwd_per_example_linear_only": flops[m][1],
+                "flops_fwd_per_example_calflops": flops[m][1],
             },
         )
         for t in TASKS
