@@ -64,13 +64,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.suite:
             raise InputError("bench run needs --suite (bench list suites), or --resume RUN_DIR")
         suite = registries.SUITES.get(args.suite)
+        scale = suite.scales.get(args.scale)  # an unknown one is refused by runner.resolve
         data_dir, task_data_dirs = parse_data_dirs(args.data_dir or [])
         device = args.device or "cpu"
         plan = runner.RunPlan(
             suite=args.suite,
             scale=args.scale,
-            models=_names(args.models, "--models") or tuple(registries.MODELS.names()),
-            tasks=_names(args.tasks, "--tasks") or suite.tasks,
+            models=_names(args.models, "--models")
+            or (scale.models if scale else ())
+            or tuple(registries.MODELS.names()),
+            tasks=_names(args.tasks, "--tasks") or (scale.tasks if scale else ()) or suite.tasks,
             seeds=_seeds(args.seeds),
             overrides=tuple(args.overrides),
             data_dir=data_dir,

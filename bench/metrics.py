@@ -22,9 +22,9 @@ def _fraction(name: str, label: str, direction, kind, description: str) -> Metri
     return Metric(name, label, "fraction", direction, kind, "accuracy", description, PERCENT)
 
 
-def _flops(name: str, label: str, description: str) -> Metric:
+def _flops(name: str, label: str, description: str, replaced_by: str = "") -> Metric:
     return Metric(name, label, "FLOP", "lower", "deterministic", "flops", description, SI4,
-                  cost=True)  # fmt: skip
+                  cost=True, replaced_by=replaced_by)  # fmt: skip
 
 
 def _latency(phase: str, what: str) -> tuple[Metric, ...]:
@@ -104,8 +104,15 @@ HARNESS_METRICS: tuple[Metric, ...] = (
            "the sum of every part's closed-form FLOP formula for the same forward"),
     _flops("flops_fwd_per_example_fvcore", "fvcore forward FLOPs per example",
            "fvcore's count of the same forward as 2 x its multiply-adds (the cross-check)"),
-    _flops("flops_fwd_per_example_linear_only", "forward FLOPs per example (linear only)",
-           "FLOPs of F.linear calls only: the UoE paper's calflops convention"),
+    _flops("flops_fwd_per_example_calflops", "forward FLOPs per example (calflops)",
+           "what calflops 0.3.2, the UoE paper's counter, reports for the same forward: the "
+           "functions it patches (F.linear, matmul, addmm, baddbmm, einsum, softmax, norms, "
+           "activations, mul, add) by its formulas; not @, mm, bmm, SDPA or grouped GEMMs, so it "
+           "depends on which functions a model's code calls"),
+    _flops("flops_fwd_per_example_linear_only", "forward FLOPs per example (F.linear only)",
+           "older records only (replaced by flops_fwd_per_example_calflops): FLOPs of F.linear "
+           "calls alone, once taken for calflops' convention",
+           replaced_by="flops_fwd_per_example_calflops"),
     _flops("flops_train_per_example", "training FLOPs per example",
            "forward plus backward FLOPs of one training step, counted, per example"),
     Metric("flops_fwd_by_op", "forward FLOPs by op", "FLOP", "lower", "deterministic", "flops",

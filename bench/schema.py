@@ -12,7 +12,9 @@ Versions:
    run still says what it measured; the manifest is versioned, its configs hold the measure
    section, and the efficiency ratios are the report's to compute (`bench.report.relative`).
    Later version-4 records of trained cells add the optional `test_predictions`
-   (`bench.predictions`); a record without it reads as `{}` (no migration needed).
+   (`bench.predictions`); a record without it reads as `{}` (no migration needed). Records
+   before `flops_fwd_per_example_calflops` carry `flops_fwd_per_example_linear_only` (F.linear
+   calls alone) instead: another figure, still declared, so it is read as itself (no migration).
 
 Imports nothing heavy: reports read old runs without torch.
 """

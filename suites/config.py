@@ -108,13 +108,17 @@ class Scale:
     """A named preset: the base cell config, per-task overrides as {"train.steps": 100}, and
     its settings of models' own fields as {"proj_len": 32} (each reaches the models that
     declare it; checked against the model registry when a plan is resolved, since the registry
-    is filled after the suites are imported)."""
+    is filled after the suites are imported). `tasks`: the only tasks it runs (empty: all of
+    the suite's); `models`: the models it runs when `--models` names none (empty: every
+    registered model)."""
 
     name: str
     description: str
     base: CellConfig
     per_task: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     model_own: Mapping[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         frozen = {t: MappingProxyType(dict(o)) for t, o in self.per_task.items()}

@@ -63,6 +63,9 @@ class Metric:
     load_steady: a timing that other work on the machine barely moves (process CPU time, not
         wall time): its ratio to a reference model is gated on a busy machine too.
     cost: a column of the report's cost table (size, FLOPs, latency, memory of a model).
+    replaced_by: for a figure no longer written, the one newer records carry instead (a
+        different figure, so it is never read as this one); `bench compare` does not count it
+        missing from a record that has its replacement.
     """
 
     name: str
@@ -78,6 +81,7 @@ class Metric:
     inverse_samples: bool = False
     gated: bool = True
     cost: bool = False
+    replaced_by: str = ""
     load_steady: bool = False
 
     def __post_init__(self) -> None:

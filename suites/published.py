@@ -5,7 +5,8 @@ One CSV row is one published figure: `source` (a key of PROTOCOLS), `paper`, `ta
 paper's own `model` name, our `task` name (or `average`, or a claim's domain for `uoe-paper`),
 `metric` (a key of METRICS: the unit is in the name), `setting` (e.g. `length=4K`, empty when
 none), `value`, `verified` (how the figure was checked against the paper text: `paper-text`, a
-`transcription` of the paper, or `no`), `verified_how` and `note`.
+`transcription` of the paper, read off a `figure` (a plot: approximate), or `no`),
+`verified_how` and `note`.
 
 Imports only the standard library (not `suites.lra`, which loads torch), so `bench report`
 stays light.
@@ -25,11 +26,12 @@ COLUMNS = (
     *("source", "paper", "table", "model", "task", "metric", "setting", "value", "verified"),
     *("verified_how", "note"),
 )
-VERIFIED = ("paper-text", "transcription", "no")
+VERIFIED = ("paper-text", "transcription", "figure", "no")
 METRICS = {
     "accuracy_pct": "test accuracy, %",
     "train_steps_per_s": "training steps per second",
     "memory_peak_train_gb": "peak training memory per device, GB",
+    "train_step_ms": "forward + backward time of one training step, ms",
     "average_gain_over_best_pct": "average LRA score minus the best comparison model's, points",
     "flops_ratio_to_best_moe": "FLOPs relative to the best MoE method",
     "perplexity_reduction_vs_best_moe": "perplexity below the best MoE method's",
@@ -109,7 +111,17 @@ PROTOCOLS: dict[str, Protocol] = {
         {},
         "test (the released code selects checkpoints on test)",
         "not stated",
-        "FLOPs counted with calflops (F.linear only)",
+        "FLOPs counted with calflops 0.3.2 on the released code (its experts baddbmm, its "
+        "attention matmul)",
+    ),
+    "uoe-efficiency": Protocol(
+        "UoE README efficiency figure (runtime and memory against length)",
+        "PyTorch, one GPU (not named)",
+        "not stated (likely the released LRA models: 2 layers, d 64); batch not stated",
+        {},
+        "not applicable (speed and memory)",
+        "not stated",
+        "forward + backward at lengths 64-4096; values read by eye off log-scale plots",
     ),
 }
 # `--published` names that stand for several sources, each still reported on its own.
@@ -129,6 +141,12 @@ MODEL_NAMES: dict[str, dict[str, str]] = {
     "performer": {
         s: "Performer" for s in ("lra-jax", "nystromformer", "skyformer", "lra-efficiency")
     },
+    # The UoE efficiency figure's models (uoe_paper is the released UoE it timed).
+    "xmoe": {"uoe-efficiency": "XMoE"},
+    "deepseek_moe": {"uoe-efficiency": "DeepSeek-MoE"},
+    "skywork_moe": {"uoe-efficiency": "Skywork-MoE"},
+    "deepseek_v3": {"uoe-efficiency": "DeepSeek V3"},
+    "uoe_paper": {"uoe-efficiency": "UoE"},
 }
 
 

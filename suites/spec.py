@@ -67,3 +67,9 @@ class SuiteSpec:
     def __post_init__(self) -> None:
         if self.kind not in SUITE_KINDS:
             raise ValueError(f"suite {self.name!r}: kind must be one of {SUITE_KINDS}")
+        for scale in self.scales.values():
+            unknown = sorted(set(scale.tasks) - set(self.tasks))
+            if unknown:
+                raise ValueError(
+                    f"suite {self.name!r}: scale {scale.name!r} lists tasks it lacks: {unknown}"
+                )

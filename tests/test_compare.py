@@ -208,3 +208,17 @@ def test_ungated_new_figures_are_listed_only_with_verbose(tmp_path, capsys) -> N
     out = _compare(capsys, new)[1]
     assert "load_avg_1m_before" not in out
     assert "load_avg_1m_before" in _compare(capsys, new, "--verbose")[1]
+
+
+def test_a_replaced_figure_is_not_missing_where_its_replacement_is() -> None:
+    """An older record's F.linear-only FLOPs against a newer record with the calflops figure:
+    not a regression (another figure replaced it); against one with neither: missing."""
+    (base,) = [r for r in read_records(BASE) if str(r.cell) == CELL]
+    old = dataclasses.replace(base, metrics={"flops_fwd_per_example_linear_only": 5.0})
+    newer = dataclasses.replace(base, metrics={"flops_fwd_per_example_calflops": 9.0})
+    verdicts = {f.figure: f.verdict for f in compare_records([old], [newer], Tolerances())}
+    assert verdicts["flops_fwd_per_example_linear_only"] == "info"
+    assert verdicts["flops_fwd_per_example_calflops"] == "new"
+    empty = dataclasses.replace(base, metrics={})
+    verdicts = {f.figure: f.verdict for f in compare_records([old], [empty], Tolerances())}
+    assert verdicts["flops_fwd_per_example_linear_only"] == "MISSING"

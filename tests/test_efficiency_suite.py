@@ -114,15 +114,71 @@ def test_random_bytes_are_full_length_and_seeded(tmp_path) -> None:
 
 def test_scales_follow_the_lra_table_at_paper_scale() -> None:
     suite = registries.SUITES.get("lra_efficiency")
-    assert suite.kind == "efficiency" and suite.tasks == ("1k", "2k", "3k", "4k")
+    assert suite.kind == "efficiency"
+    assert suite.tasks == ("64", "128", "256", "512", "1k", "2k", "3k", "4k")
     for scale, batch, lengths in [
         ("paper", 32, [1024, 2048, 3072, 4096]),
         ("small", 8, [512, 1024, 1536, 2048]),
         ("tiny", 4, [256, 512, 768, 1024]),
     ]:
-        configs = [suite.scales[scale].resolve(t) for t in suite.tasks]
+        assert suite.scales[scale].tasks == ("1k", "2k", "3k", "4k")
+        assert suite.scales[scale].models == ()  # every registered model
+        configs = [suite.scales[scale].resolve(t) for t in suite.scales[scale].tasks]
         assert [c.data.max_len for c in configs] == lengths
         assert {c.train.batch_size for c in configs} == {batch}
+
+
+FIGURE_MODELS = ("xmoe", "deepseek_moe", "skywork_moe", "deepseek_v3", "uoe_paper")
+
+
+def test_uoe_scales_are_the_figures_lengths_and_models() -> None:
+    """The UoE README's figure: lengths 64-4096 (the GPU scale), 64-1024 on the CPU, real
+    lengths (not shrunk), the LRA model of the UoE release, its five models."""
+    suite = registries.SUITES.get("lra_efficiency")
+    for scale, batch, lengths in [
+        ("uoe", 32, [64, 128, 256, 512, 1024, 2048, 4096]),
+        ("uoe_cpu", 4, [64, 128, 256, 512, 1024]),
+    ]:
+        spec = suite.scales[scale]
+        assert spec.models == FIGURE_MODELS
+        configs = [spec.resolve(t) for t in spec.tasks]
+        assert [c.data.max_len for c in configs] == lengths
+        assert {c.train.batch_size for c in configs} == {batch}
+        model = configs[0].model
+        assert (model.dim, model.depth, model.heads, model.ffn_dim) == (64, 2, 2, 128)
+
+
+def test_a_scale_runs_its_own_tasks_and_models(monkeypatch, capsys) -> None:
+    """Without --models/--tasks a uoe scale plans its own (the registered ones stand in for
+    rivals not registered yet); a task outside a scale's list is refused."""
+    from dataclasses import replace
+
+    suite = registries.SUITES.get("lra_efficiency")
+    present = tuple(m for m in FIGURE_MODELS if m in registries.MODELS.names())
+    assert "uoe_paper" in present
+    scale = replace(suite.scales["uoe_cpu"], models=(*present, "full_attention"))
+    monkeypatch.setitem(suite.scales, "uoe_cpu", scale)
+    assert main(["run", "--suite", "lra_efficiency", "--scale", "uoe_cpu", "--dry-run"]) == 0
+    cells = [line.split()[1] for line in capsys.readouterr().out.splitlines() if "cell:" in line]
+    want = [
+        f"lra_efficiency/{task}/{model}/uoe_cpu/seed0"
+        for task in ("64", "128", "256", "512", "1k")
+        for model in (*present, "full_attention")
+    ]
+    assert cells == want
+    argv = ["run", "--suite", "lra_efficiency", "--scale", "tiny", "--tasks", "64", "--dry-run"]
+    assert main(argv) == 2
+    assert "scale 'tiny' of lra_efficiency has no task '64'" in capsys.readouterr().err
+
+
+def test_every_figure_model_is_a_registered_name_once_registered() -> None:
+    """The scale names the rivals before they exist; each name registered so far is spelled as
+    the registry spells it, and uoe_paper (the released UoE the figure timed) is there."""
+    registered = set(registries.MODELS.names())
+    assert "uoe_paper" in registered
+    for name in FIGURE_MODELS:
+        near = [m for m in registered if m.replace("_", "") == name.replace("_", "")]
+        assert near in ([], [name]), f"{name!r} is registered as {near}"
 
 
 def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
@@ -162,3 +218,14 @@ def test_ratios_come_from_the_records_in_memory_and_the_suites_reference(
         )
         assert _summary_row(out, task, "full_attention")[8] == f"{by_hand:.2f}"
         assert _summary_row(out, task, "linformer")[5] == "1.00"
+
+
+def test_a_scale_cannot_list_a_task_its_suite_lacks() -> None:
+    from dataclasses import replace
+
+    from suites.spec import SuiteSpec
+
+    suite = registries.SUITES.get("lra_efficiency")
+    scale = replace(suite.scales["tiny"], tasks=("1k", "8k"))
+    with pytest.raises(ValueError, match=r"scale 'tiny' lists tasks it lacks: \['8k'\]"):
+        SuiteSpec("e", "e", suite.tasks, {"tiny": scale}, kind="efficiency")

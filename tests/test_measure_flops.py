@@ -1,7 +1,14 @@
 """FLOP counting: every registered model's counted FLOPs against its analytic figure, our formulas
-against hand-derived counts, the missing-formula guard, and fvcore x 2 against ours."""
+against hand-derived counts, the missing-formula guard, fvcore x 2 against ours, and the calflops
+convention against hand counts and against calflops itself."""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,9 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.measure.flops.analytic import analytic_flops
+from bench.measure.flops.calflops_convention import CalflopsCounter
 from bench.measure.flops.counted import MissingFlopFormula, count_flops
 from bench.measure.flops.fvcore_check import fvcore_flops
-from bench.measure.flops.linear_only import LinearFlopCounter
 from models.config import ModelConfig, ModelTask
 from models.kernels import dispatch
 from models.kernels.cpu import torch_grouped_unsupported
@@ -250,28 +257,118 @@ def test_a_cell_with_an_unformulated_op_records_no_counted_flops() -> None:
     assert metrics["memory_peak_train_bytes"] > 0 and metrics["latency_infer_s_median"] > 0
 
 
-def test_linear_only_flops_count_f_linear_and_nothing_else() -> None:
-    """calflops' convention: an nn.Linear counts 2 x tokens x in x out; `@`, torch.mm and SDPA
-    count nothing. For the dense model that is the hand count without the L x L terms."""
-    lin, x = nn.Linear(8, 16), torch.randn(3, 5, 8)
-    q = torch.randn(2, 1, 7, 4)
-    counter = LinearFlopCounter()
-    with counter:
-        lin(x)
-        x @ torch.randn(8, 2)
-        torch.mm(x[0], torch.randn(8, 2))
+def test_calflops_convention_counts_what_calflops_patches_by_hand() -> None:
+    """Hand counts of calflops 0.3.2's rules (its pytorch_ops.py), call by call: a multiply-add
+    is 2, biases of addmm/baddbmm count, softmax/activations 1 and an affine LayerNorm 5 per
+    element; `@`, torch.mm, torch.bmm, `*`, `.softmax()` and SDPA are not seen."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(3, 5, 8, generator=g), torch.randn(8, 2, generator=g)
+    b1, b2 = torch.randn(4, 3, 6, generator=g), torch.randn(4, 6, 7, generator=g)
+    q = torch.randn(2, 1, 7, 4, generator=g)
+    lin, norm = nn.Linear(8, 16), nn.LayerNorm(8)
+    unseen = CalflopsCounter()
+    with unseen:
+        x @ w
+        torch.mm(x[0], w)
+        torch.bmm(b1, b2)
+        x * x
+        x + x
+        x.softmax(-1)
         F.scaled_dot_product_attention(q, q, q)
-    assert counter.flops == 2 * 3 * 5 * 8 * 16
-    model = _build("full_attention")
-    tokens, lengths = _batch()
-    counter = LinearFlopCounter()
-    with torch.no_grad(), counter:
-        model(tokens, lengths)
-    d, f = CFG.dim, CFG.ffn_dim
-    per_token = 2 * d * 3 * d + 2 * d * d + 2 * 2 * d * f
-    head = 2 * (d * f + f * CLASSES)
-    assert counter.flops == BATCH * (CFG.depth * LENGTH * per_token + head)
-    assert counter.flops < _dense_reference(LENGTH, BATCH, 1)  # the attention scores are missed
+    assert unseen.flops == 0 and unseen.by_function == {}
+    counter = CalflopsCounter()
+    with counter:
+        lin(x)  # F.linear: 2 x 15 tokens x 8 x 16
+        x.matmul(w)  # Tensor.matmul: 2 x 120 x 2
+        torch.matmul(x, w)
+        torch.baddbmm(torch.zeros(4, 3, 7), b1, b2)  # 2 x 4*3*6 x 7 + the 84 added
+        F.softmax(x, dim=-1)  # 120
+        F.gelu(x)  # 120
+        norm(x)  # 5 x 120
+        torch.mul(x, x)  # 120
+        torch.add(x, lin.bias[:8])  # (3, 5, 8) and (8,) aligned from the FIRST dim: 8 x 5 x 8
+        torch.add(torch.ones(2, 1), torch.ones(1, 4))  # max per dim: 2 x 4
+        x.add(1.0)  # a tensor and a number: 120
+        torch.einsum("bld,dk->blk", x, w)  # numpy's path count: 2 x 15 x 8 x 2, + 1 (numpy's)
+    assert counter.by_function == {
+        "F.linear": 2 * 15 * 8 * 16,
+        "Tensor.matmul": 2 * 120 * 2,
+        "torch.matmul": 2 * 120 * 2,
+        "torch.baddbmm": 2 * 72 * 7 + 84,
+        "F.softmax": 120,
+        "F.gelu": 120,
+        "F.layer_norm": 5 * 120,
+        "torch.mul": 120,
+        "torch.add": 8 * 5 * 8 + 2 * 4,
+        "Tensor.add": 120,
+        "torch.einsum": 2 * 15 * 8 * 2 + 1,
+    }
+    assert counter.flops == sum(counter.by_function.values())
+    assert torch.matmul is _ORIGINAL_MATMUL and torch.Tensor.add is _ORIGINAL_ADD  # put back
+    with pytest.raises(RuntimeError, match="do not nest"), counter, CalflopsCounter():
+        pass
+    assert F.linear is _ORIGINAL_LINEAR
+
+
+_ORIGINAL_MATMUL, _ORIGINAL_ADD, _ORIGINAL_LINEAR = torch.matmul, torch.Tensor.add, F.linear
+
+
+def _calflops_counter():
+    """calflops 0.3.2's own `calculate_flops` (calflops/flops_counter.py). The package's
+    __init__ imports transformers (for its Hugging Face helper), which this project does not
+    install; its counter needs torch and numpy only, so it is loaded without the __init__."""
+    spec = importlib.util.find_spec("calflops")
+    if spec is None:
+        pytest.skip("calflops is not installed (a dev dependency: pip install -e .[dev])")
+    package = types.ModuleType("calflops")
+    package.__path__ = list(spec.submodule_search_locations)
+    saved = {k: v for k, v in sys.modules.items() if k == "calflops" or k.startswith("calflops.")}
+    sys.modules["calflops"] = package
+    try:
+        return importlib.import_module("calflops.flops_counter").calculate_flops
+    finally:
+        for name in [k for k in sys.modules if k == "calflops" or k.startswith("calflops.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+class _Positional(nn.Module):
+    """calculate_flops passes tensors only; our models take tuples of inputs and lengths."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model((tokens,), (lengths,)).logits
+
+
+def _calflops_and_ours(model: nn.Module) -> tuple[int, int]:
+    calculate_flops = _calflops_counter()
+    (tokens,), (lengths,) = _batch()
+    with torch.no_grad():
+        theirs, _, _ = calculate_flops(
+            _Positional(model), args=[tokens, lengths], print_results=False, output_as_string=False
+        )
+        with CalflopsCounter() as ours:
+            model((tokens,), (lengths,))
+    return theirs, ours.flops
+
+
+def test_calflops_convention_equals_calflops_itself(model_name: str) -> None:
+    """Every registered model, on a padded batch: our figure is calflops' own count, exactly."""
+    theirs, ours = _calflops_and_ours(_build(model_name))
+    assert ours == theirs > 0
+
+
+def test_calflops_convention_equals_calflops_on_the_released_backbone() -> None:
+    """uoe_paper on the released backbone (RMSNorm, rotary step, sum-over-L pooling) is the
+    released LRA model; its attention's torch.matmul counts there too."""
+    cfg = replace(CFG, norm="rms", rope=True, pool="sum_over_L")
+    torch.manual_seed(0)
+    model = build_model("uoe_paper", cfg, _task(), OWN).eval()
+    theirs, ours = _calflops_and_ours(model)
+    assert ours == theirs > 0
 
 
 @pytest.mark.parametrize("name", ["uoe", "uoe_paper", "mixtral", "switch"])

@@ -77,6 +77,7 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
         "shared_experts; ",
         "skywork_moe: aux_sensitivity, aux_smoothing, gate_scale; ",
         "xmoe: granularity, min_capacity, threshold",
+        "switch: capacity_group, z_loss_weight; ",
     ):
         assert group in message
     with pytest.raises(ConfigError, match=r"unknown field model\.projlen"):
@@ -157,7 +158,10 @@ def test_the_manifest_records_own_fields_only_for_the_declaring_models(tmp_path)
     runner.start(resolved, tmp_path / "r", ["bench", "run"])
     manifest = read_manifest(tmp_path / "r")
     assert manifest.model_fields == {
-        "majority": {"linformer": {"proj_len": 8}, "switch": {"z_loss_weight": 0.001}}
+        "majority": {
+            "linformer": {"proj_len": 8},
+            "switch": {"capacity_group": "sequence", "z_loss_weight": 0.001},
+        }
     }
     shared = manifest.configs["majority"]["model"]
     assert not {"proj_len", "z_loss_weight", "random_features", "attn_top_k"} & set(shared)

@@ -43,6 +43,14 @@ FROM_REFERENCE = {
     ("lra-efficiency", "Linformer", "text", "memory_peak_train_gb", "length=4K"): 0.99,
     ("uoe-paper", "UoE", "lra", "average_gain_over_best_pct", ""): 0.68,
     ("uoe-paper", "UoE", "lra", "flops_ratio_to_best_moe", ""): 0.50,
+    # uoe.md §2, the README's efficiency figure as read off its plots
+    ("uoe-efficiency", "XMoE", "4k", "train_step_ms", "length=4096"): 1050,
+    ("uoe-efficiency", "UoE", "64", "train_step_ms", "length=64"): 37,
+    ("uoe-efficiency", "DeepSeek-MoE", "512", "train_step_ms", "length=512"): 90,
+    ("uoe-efficiency", "Skywork-MoE", "2k", "train_step_ms", "length=2048"): 210,
+    ("uoe-efficiency", "DeepSeek V3", "1k", "train_step_ms", "length=1024"): 120,
+    ("uoe-efficiency", "DeepSeek V3", "2k", "memory_peak_train_gb", "length=2048"): 7.9,
+    ("uoe-efficiency", "UoE", "4k", "memory_peak_train_gb", "length=4096"): 10.4,
 }
 
 
@@ -52,6 +60,12 @@ def test_schema_and_sources() -> None:
     assert all(r.verified in VERIFIED for r in rows)
     # Skyformer's table is only in its PDF: those rows must say they are unverified.
     assert {r.verified for r in rows if r.source == "skyformer"} == {"no"}
+    # The UoE efficiency figure is a plot: every row says it was read off one, at the real
+    # length of an lra_efficiency task (5 models x 7 lengths of time, 5 x 3 of memory).
+    figure = [r for r in rows if r.source == "uoe-efficiency"]
+    assert {r.verified for r in figure} == {"figure"} and len(figure) == 5 * 7 + 5 * 3
+    lengths = {"64": 64, "128": 128, "256": 256, "512": 512, "1k": 1024, "2k": 2048, "4k": 4096}
+    assert all(r.setting == f"length={lengths[r.task]}" for r in figure)
     with open(PUBLISHED_CSV, newline="", encoding="utf-8") as f:
         assert tuple(next(csv.reader(f))) == COLUMNS
 
@@ -143,20 +157,20 @@ def _rows(markdown: str) -> list[str]:
     return [x for x in markdown.splitlines() if x.startswith("| ") and x.count("|") == 8]
 
 
-def _write_run(run_dir: Path, suite: str, tasks, cells) -> None:
-    """A run directory of ok records: cells = [(task, model, metrics)]."""
+def _write_run(run_dir: Path, suite: str, tasks, cells, scale="small", lengths=None) -> None:
+    """A run directory of ok records: cells = [(task, model, metrics)]; lengths: task ->
+    max_len (8 for every task without)."""
     from bench.manifest import Manifest, write_manifest
     from bench.records import Record, RecordStore
     from bench.run_plan import RunPlan
 
     models = tuple(dict.fromkeys(m for _, m, _ in cells))
-    plan = RunPlan(suite, "small", models, tuple(tasks), (0,))
+    plan = RunPlan(suite, scale, models, tuple(tasks), (0,))
     write_manifest(run_dir, Manifest("r", "now", plan, reference_model="full_attention"))
     store = RecordStore(run_dir)
     for task, model, metrics in cells:
-        store.append(
-            Record("r", suite, task, model, "small", 0, "ok", metrics=metrics, data={"max_len": 8})
-        )
+        data = {"max_len": (lengths or {}).get(task, 8)}
+        store.append(Record("r", suite, task, model, scale, 0, "ok", metrics=metrics, data=data))
 
 
 def test_uoe_claims_are_checked_on_complete_rows_in_both_flop_conventions(tmp_path: Path) -> None:
@@ -169,7 +183,7 @@ def test_uoe_claims_are_checked_on_complete_rows_in_both_flop_conventions(tmp_pa
             {
                 "accuracy": a,
                 "flops_fwd_per_example": flops[m][0],
-                "flops_fwd_per_example_linear_only": flops[m][1],
+                "flops_fwd_per_example_calflops": flops[m][1],
             },
         )
         for t in TASKS
@@ -204,3 +218,31 @@ def test_efficiency_ratios_beside_lra_table_2(tmp_path: Path) -> None:
     ]
     switch = next(r for r in rows if r[0] == "switch")
     assert switch[3] == "n/a"  # no published counterpart
+
+
+def test_uoe_efficiency_ratios_beside_the_readme_figure(tmp_path: Path) -> None:
+    """Each figure model's step time and memory over uoe_paper's at the same length, beside the
+    figure's model / UoE at that length (values typed here from uoe.md, not read from the CSV);
+    models the figure lacks and uoe_paper itself get no row."""
+    time = {"uoe_paper": 0.02, "xmoe": 0.03, "deepseek_v3": 0.05, "switch": 0.01}
+    cells = [
+        (task, m, {"latency_train_step_s_median": t * k, "memory_peak_train_bytes": 1e8 * t * k})
+        for task, k in (("64", 1), ("1k", 4))
+        for m, t in time.items()
+    ]
+    lengths = {"64": 64, "1k": 1024}
+    _write_run(tmp_path / "a", "lra_efficiency", ["64", "1k"], cells, "uoe_cpu", lengths)
+    report = build_report([tmp_path / "a"], "md", plots=False, published=["uoe-efficiency"])
+    rows = _table_cells(report.text, "| model")
+    assert [r[:2] for r in rows] == [["xmoe", "64"], ["deepseek_v3", "64"], ["xmoe", "1024"],
+                                     ["deepseek_v3", "1024"]]  # fmt: skip
+    # XMoE at 64: ours 0.03 / 0.02; the figure ~28 / ~37 ms; no memory read at 64
+    assert rows[0][2:] == ["1.50", f"~{28 / 37:.2f}", "1.50", "n/a"]
+    # DeepSeek V3 at 1024: ~120 / ~75 ms, ~3.2 / ~2.5 GB
+    assert rows[3][2:] == ["2.50", f"~{120 / 75:.2f}", "2.50", f"~{3.2 / 2.5:.2f}"]
+    assert "read by eye off the UoE README's log-scale plots" in report.text
+    # A scale that shrinks the lengths (task 1k at 256 tokens) finds no published figure.
+    _write_run(tmp_path / "b", "lra_efficiency", ["1k"], cells[4:], "tiny", {"1k": 256})
+    report = build_report([tmp_path / "b"], "md", plots=False, published=["uoe-efficiency"])
+    assert "beside the UoE README's efficiency figure" not in report.text
+    assert any(n.startswith("published uoe-efficiency: table omitted") for n in report.notes)

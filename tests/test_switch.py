@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from baselines.switch import switch_ffn_config
+from baselines.switch import SwitchFields, switch_ffn_config
 from models.config import ModelConfig, ModelTask
+from models.errors import InputError
 from models.layers.classifier import parameter_counts
 from models.moe.experts import MoEConfig, MoEFFN
 from models.moe.routing import balance_loss, capacity, switch_top1, z_loss
@@ -65,36 +66,83 @@ def expert_reference(ffn: MoEFFN, token: torch.Tensor, expert: int) -> torch.Ten
     return hidden @ ffn.w_down[expert] + ffn.b_down[expert]
 
 
+@pytest.mark.parametrize("group", ["sequence", "batch"])
 @pytest.mark.parametrize("impl", ["loop", "mm", "bmm", None])
-def test_ffn_output_is_gate_times_expert_or_zero(impl: str | None) -> None:
+def test_ffn_output_is_gate_times_expert_or_zero(impl: str | None, group: str) -> None:
+    """A loop over the real tokens in batch-row then position order: each expert keeps the
+    first `capacity` tokens of its queue, the queue and capacity restarting at each sequence
+    (ceil(1.0 * its real tokens / 4)) for "sequence", one queue and ceil(1.0 * 13 / 4) = 4 for
+    "batch". Padded rows included; rows 0 and 2 are long enough to drop tokens."""
     torch.manual_seed(0)
-    cfg = MoEConfig(16, 32, 4, 1, "switch", "gelu", capacity_factor=1.0, impl=impl)
+    cfg = MoEConfig(16, 32, 4, 1, "switch", "gelu", 1.0, capacity_group=group, impl=impl)
     ffn = MoEFFN(cfg)
     with torch.no_grad():
         ffn.b_up.normal_()
         ffn.b_down.normal_()
-    x = torch.randn(2, 6, 16)  # T = 12 real tokens, capacity 3
-    mask = torch.ones(2, 6, dtype=torch.bool)
+    x = torch.randn(3, 6, 16)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[1, 3:] = False  # 6 + 3 + 4 = 13 real tokens
+    mask[2, 4:] = False
     y, aux = ffn(x, mask)
-    tokens = x.reshape(12, 16)
-    probs = torch.softmax(ffn.router(tokens), -1)
-    gate, choice = probs.max(-1)
+    probs = torch.softmax(ffn.router(x), -1)  # (B, L, E)
+    gate, choice = probs.max(-1)  # (B, L) each
+    kept = [0] * 4
+    dropped = 0
     seen = [0] * 4
-    for t in range(12):
-        e = int(choice[t])
-        seen[e] += 1
-        want = gate[t] * expert_reference(ffn, tokens[t], e) if seen[e] <= 3 else torch.zeros(16)
-        torch.testing.assert_close(y.reshape(12, 16)[t], want, rtol=1e-5, atol=1e-5)
-    dropped = sum(max(0, s - 3) for s in seen)
-    assert aux.stats["dropped_fraction"].item() == pytest.approx(dropped / 12)
-    assert aux.stats["tokens_per_expert"].tolist() == [float(min(s, 3)) for s in seen]
-    counts = torch.tensor([float(min(s, 3)) for s in seen])
+    for b in range(3):
+        real = int(mask[b].sum())
+        if group == "sequence":
+            seen, cap = [0] * 4, math.ceil(real / 4)
+        else:
+            cap = math.ceil(13 / 4)
+        for t in range(6):
+            if not mask[b, t]:
+                torch.testing.assert_close(y[b, t], torch.zeros(16))
+                continue
+            e = int(choice[b, t])
+            seen[e] += 1
+            if seen[e] <= cap:
+                want = gate[b, t] * expert_reference(ffn, x[b, t], e)
+                kept[e] += 1
+            else:
+                want = torch.zeros(16)
+                dropped += 1
+            torch.testing.assert_close(y[b, t], want, rtol=1e-5, atol=1e-5)
+    assert dropped > 0
+    assert aux.stats["dropped_fraction"].item() == pytest.approx(dropped / 13)
+    assert aux.stats["tokens_per_expert"].tolist() == [float(k) for k in kept]
+    counts = torch.tensor([float(k) for k in kept])
     assert aux.stats["load_cv"].item() == pytest.approx(
         (counts.std(correction=0) / counts.mean()).item()
     )
     assert aux.stats["load_max_over_mean"].item() == pytest.approx(
         (counts.max() / counts.mean()).item()
     )
+
+
+def test_sequence_capacity_does_not_see_the_batch_mates() -> None:
+    """A sequence's output alone equals its output beside others (capacity_group="sequence");
+    with "batch" a batch-mate that takes an expert's places first drops the sequence's tokens."""
+    torch.manual_seed(4)
+    outputs = {}
+    for group in ("sequence", "batch"):
+        torch.manual_seed(4)
+        ffn = MoEFFN(MoEConfig(8, 16, 2, 1, "switch", "gelu", 1.0, capacity_group=group))
+        x = torch.randn(2, 8, 8)
+        mask = torch.ones(2, 8, dtype=torch.bool)
+        with torch.no_grad():
+            together, _ = ffn(x, mask)
+            alone, _ = ffn(x[1:], mask[1:])
+        outputs[group] = (together[1] - alone[0]).abs().max().item()
+    assert outputs["sequence"] < 1e-6
+    assert outputs["batch"] > 1e-3
+
+
+def test_switch_capacity_group_is_checked() -> None:
+    with pytest.raises(InputError, match="capacity_group"):
+        SwitchFields(capacity_group="row")
+    with pytest.raises(ValueError, match="capacity_group"):
+        MoEConfig(8, 16, 2, 1, "switch", "gelu", capacity_group="row")
 
 
 def test_padding_is_never_routed_and_gets_zero() -> None:

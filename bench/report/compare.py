@@ -150,7 +150,8 @@ def _compare_figures(
     for figure, old in base_values.items():
         metric = catalog.find(figure)
         if figure not in new_values:
-            verdict = "info" if gate(metric) == INFO else "MISSING"
+            retired = metric is not None and metric.replaced_by in new_values
+            verdict = "info" if gate(metric) == INFO or retired else "MISSING"
             findings.append(Finding(cell, figure, old, None, verdict))
             continue
         verdict = _verdict(metric, old, new_values[figure], b.metrics, tol)

@@ -7,7 +7,9 @@ was measured). Accuracy sources (`lra-jax`, `nystromformer`, `skyformer`) compar
 per task; `lra-efficiency` compares speed and memory *ratios to full attention* at each length
 (absolute TPU figures do not transfer); `uoe-paper` checks the abstract's LRA claims (average
 gain over every other model, FLOPs relative to the best MoE, in both FLOP conventions) on the
-models this run measured. Published figures come from `suites.published`.
+models this run measured; `uoe-efficiency` sets each MoE's step time and memory relative to
+uoe_paper beside the UoE README figure's ratios to UoE at each length. Published figures come
+from `suites.published`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from statistics import mean
 
 from bench.manifest import read_manifest
 from bench.report.frame import Runs, metrics_frame, seed_summary
-from bench.report.published_claims import LRA_TASKS, efficiency_tables, uoe_tables
+from bench.report.published_claims import (
+    LRA_TASKS,
+    efficiency_tables,
+    uoe_efficiency_tables,
+    uoe_tables,
+)
 from bench.report.table import MISSING, Cell, Table
 from suites.published import (
     MODEL_NAMES,
@@ -47,14 +54,16 @@ def published_tables(
             built = _accuracy_tables(runs, source, rows, configs)
         elif source == "lra-efficiency":
             built = efficiency_tables(runs, rows)
+        elif source == "uoe-efficiency":
+            built = uoe_efficiency_tables(runs, rows)
         else:
             built = uoe_tables(runs, rows)
         if not built:
-            needs = (
-                "all five LRA tasks for uoe or uoe_paper"
-                if source == "uoe-paper"
-                else "an ok record of a task it reports"
-            )
+            needs = {
+                "uoe-paper": "all five LRA tasks for uoe or uoe_paper",
+                "uoe-efficiency": "an ok record of one of its models at a length it plots "
+                "(lra_efficiency at scale uoe or uoe_cpu)",
+            }.get(source, "an ok record of a task it reports")
             notes.append(f"published {source}: table omitted, the runs lack {needs}")
         tables += built
     return tables, notes

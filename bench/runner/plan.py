@@ -85,6 +85,12 @@ def resolve(plan: RunPlan) -> ResolvedPlan:
     for model in plan.models:
         registries.MODELS.get(model)
     tasks = {t: registries.TASKS.get(f"{plan.suite}/{t}") for t in plan.tasks}
+    outside = [t for t in plan.tasks if scale.tasks and t not in scale.tasks]
+    if outside:
+        raise InputError(
+            f"scale {plan.scale!r} of {plan.suite} has no task {outside[0]!r}; its tasks: "
+            f"{', '.join(scale.tasks)} (drop --tasks, or pick another scale: bench list suites)"
+        )
     if not plan.seeds:
         raise InputError("a run needs at least one seed")
     for task, _ in plan.task_data_dirs:

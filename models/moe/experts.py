@@ -26,16 +26,22 @@ from models.moe.routing import (
     balance_loss,
     capacity,
     load_stats,
+    sequence_capacity,
     switch_top1,
     top_k_softmax,
     z_loss,
 )
 
+CAPACITY_GROUPS = ("sequence", "batch")
+
 
 @dataclass(frozen=True)
 class MoEConfig:
     """router: "switch" (top-1, capacity_factor applies) or "top_k" (dropless);
-    activation: "gelu" (Linear-GELU-Linear experts with biases) or "swiglu" (no biases)."""
+    activation: "gelu" (Linear-GELU-Linear experts with biases) or "swiglu" (no biases);
+    capacity_group: the switch router's capacity counted per "sequence" (each sequence's real
+    tokens, so its output does not depend on its batch-mates) or over the whole "batch" (the
+    real tokens of every sequence, in position order)."""
 
     dim: int
     hidden: int
@@ -47,6 +53,7 @@ class MoEConfig:
     balance_loss_weight: float = 0.0
     z_loss_weight: float = 0.0
     dropout: float = 0.0
+    capacity_group: str = "sequence"  # switch: capacity per "sequence" or over the "batch"
     impl: str | None = None  # force a grouped_mm implementation (tests); None = dispatcher
 
     def __post_init__(self) -> None:
@@ -54,6 +61,10 @@ class MoEConfig:
             raise ValueError(f"router must be 'switch' or 'top_k', got {self.router!r}")
         if self.activation not in ("gelu", "swiglu"):
             raise ValueError(f"activation must be 'gelu' or 'swiglu', got {self.activation!r}")
+        if self.capacity_group not in CAPACITY_GROUPS:
+            raise ValueError(
+                f"capacity_group must be one of {CAPACITY_GROUPS}, got {self.capacity_group!r}"
+            )
         if self.router == "switch" and self.top_k != 1:
             raise ValueError(f"the switch router is top-1; got top_k={self.top_k}")
         if not 1 <= self.top_k <= self.experts:
@@ -79,12 +90,16 @@ class MoEFFN(nn.Module):
         nn.init.uniform_(self.w_up, -(d**-0.5), d**-0.5)
         nn.init.uniform_(self.w_down, -(h**-0.5), h**-0.5)
 
-    def route(self, logits: torch.Tensor) -> Routing:
-        """(T, E) fp32 logits of the real tokens -> Routing."""
-        if self.cfg.router == "switch":
-            cap = capacity(logits.shape[0], self.cfg.experts, self.cfg.capacity_factor)
-            return switch_top1(logits, cap)
-        return top_k_softmax(logits, self.cfg.top_k)
+    def route(self, logits: torch.Tensor, sequence: torch.Tensor) -> Routing:
+        """(T, E) fp32 logits of the real tokens, sequence (T,) int64 the batch row of each
+        (non-decreasing) -> Routing."""
+        cfg = self.cfg
+        if cfg.router == "top_k":
+            return top_k_softmax(logits, cfg.top_k)
+        if cfg.capacity_group == "batch":
+            return switch_top1(logits, capacity(logits.shape[0], cfg.experts, cfg.capacity_factor))
+        cap = sequence_capacity(sequence, cfg.experts, cfg.capacity_factor)  # (T,)
+        return switch_top1(logits, cap, sequence)
 
     def gemm_kernel(self, rows: int | None = None) -> str:
         """The grouped-GEMM implementation both expert GEMMs of a call with `rows` (A) rows use
@@ -114,7 +129,8 @@ class MoEFFN(nn.Module):
             real = None if bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)  # (T,)
             tokens = flat if real is None else flat.index_select(0, real)  # (T, D)
             logits = self.router(tokens).float()  # (T, E); routing math in fp32
-            routing = self.route(logits)
+            flat_ids = torch.arange(batch * length, device=x.device) if real is None else real
+            routing = self.route(logits, flat_ids // length)  # (T,) batch row of each token
         with phase(DISPATCH):
             dispatch = Dispatch.top_k(
                 routing.expert, self.cfg.experts, token_ids=real, num_tokens=batch * length

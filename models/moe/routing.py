@@ -1,5 +1,9 @@
 """Router math for token-choice MoE: Switch top-1 with capacity, Mixtral top-k; losses; stats.
 
+Switch's capacity is counted per sequence by default (`sequence_capacity`), so a sequence's
+routing does not depend on its batch-mates; `capacity` over all the batch's tokens is the
+`capacity_group="batch"` alternative.
+
 Every function takes fp32 router logits of the real (non-padding) tokens only, so padding is
 never routed and never counted. Normalisations (each loss is 1 at perfectly uniform routing):
 
@@ -35,15 +39,40 @@ def capacity(tokens: int, experts: int, capacity_factor: float) -> int:
     return math.ceil(capacity_factor * tokens / experts)
 
 
-def switch_top1(logits: torch.Tensor, expert_capacity: int) -> Routing:
+def sequence_capacity(sequence: torch.Tensor, experts: int, capacity_factor: float) -> torch.Tensor:
+    """sequence (T,) int64, the sequence of each routed token -> (T,) int64: the capacity of the
+    token's sequence, ceil(capacity_factor * its real tokens / experts) (`capacity` per sequence,
+    as Hugging Face's Switch caps each sequence separately)."""
+    if capacity_factor <= 0:
+        raise ValueError(f"capacity_factor must be > 0, got {capacity_factor}")
+    tokens = torch.bincount(sequence).double()  # (S,) real tokens of each sequence
+    return torch.ceil(capacity_factor * tokens / experts).long()[sequence]  # (T,)
+
+
+def switch_top1(
+    logits: torch.Tensor,
+    expert_capacity: int | torch.Tensor,
+    sequence: torch.Tensor | None = None,
+) -> Routing:
     """(T, E) logits -> top-1 routing; gate = the softmax probability of the chosen expert (not
     renormalised, so the router learns). Each expert keeps its first `expert_capacity` tokens
-    in position order; later ones are dropped (their FFN output is 0: the residual carries them)."""
+    in position order; later ones are dropped (their FFN output is 0: the residual carries them).
+
+    `sequence` (T,) int64, non-decreasing, groups the tokens: each expert's places are counted
+    within each group, and `expert_capacity` may then be (T,), the capacity of each token's
+    group (`sequence_capacity`). None: the T tokens are one group."""
     probs = torch.softmax(logits.float(), dim=-1)  # (T, E)
     gate, chosen = probs.max(dim=-1, keepdim=True)  # (T, 1) each
     one_hot = torch.nn.functional.one_hot(chosen[:, 0], logits.shape[1])  # (T, E)
-    position = (torch.cumsum(one_hot, 0) * one_hot).sum(-1, keepdim=True) - 1  # (T, 1)
-    kept = position < expert_capacity
+    seen = torch.cumsum(one_hot, 0)  # (T, E) tokens each expert got up to and including t
+    if sequence is not None:  # minus what the earlier sequences gave each expert
+        first = torch.searchsorted(sequence, sequence)  # (T,) the first token of t's sequence
+        seen = seen - (seen - one_hot)[first]
+    position = (seen * one_hot).sum(-1, keepdim=True) - 1  # (T, 1) place in its expert's queue
+    limit = expert_capacity
+    if isinstance(limit, torch.Tensor):
+        limit = limit.reshape(-1, 1)  # (T, 1)
+    kept = position < limit
     return Routing(
         expert=torch.where(kept, chosen, -1),
         gate=torch.where(kept, gate, torch.zeros_like(gate)),
