@@ -71,8 +71,8 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
     for group in (
         "linformer: proj_len; ",
         "performer, performer_relu: random_features; ",
-        "uoe, uoe_paper, uoe_patch, uoe_sample: attn_top_k, capacity_rule, patch_size, "
-        "routing_level",
+        "uoe, uoe_causal, uoe_paper, uoe_patch, uoe_sample: attn_top_k, capacity_rule, "
+        "patch_size, routing_level",
         "deepseek_moe: active_experts, expert_balance_weight, expert_width, routed_experts, "
         "shared_experts; ",
         "skywork_moe: aux_sensitivity, aux_smoothing, gate_scale; ",

@@ -23,7 +23,7 @@ def _old_forward(ffn: MoEFFN, x: torch.Tensor, mask: torch.Tensor, impl: str):
     real = mask.reshape(-1).nonzero().squeeze(1)  # (T,)
     tokens = x.reshape(-1, dim).index_select(0, real)  # (T, D)
     logits = ffn.router(tokens).float()
-    routing = ffn.route(logits, real // length)  # the batch row of each real token
+    routing = ffn.route(logits, real, batch, length)
     d = Dispatch.top_k(routing.expert, ffn.cfg.experts)
     rows = tokens.index_select(0, d.token_index)  # (A, D)
     hidden = grouped_mm(rows, ffn.w_up, d.offsets, impl=impl)

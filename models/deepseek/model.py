@@ -177,7 +177,9 @@ def build_deepseek_moe(
     return build_classifier(
         cfg,
         task,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
+        make_mixer=lambda _layer: MultiHeadAttention(
+            cfg.dim, cfg.heads, cfg.attn_dropout, causal=task.causal
+        ),
         make_ffn=lambda _layer: deepseek_ffn(ffn),
     )
 

@@ -3,6 +3,8 @@ baselines (Switch, Mixtral, Skywork-MoE, XMoE) differ in is only their FFN part.
 
 from __future__ import annotations
 
+import dataclasses
+
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
@@ -11,17 +13,22 @@ from models.moe.experts import MoEConfig, MoEFFN
 
 
 def build_moe_classifier(cfg: ModelConfig, task: ModelTask, ffn: MoEConfig) -> SequenceClassifier:
-    """Full attention (as in `full_attention`) + `MoEFFN(ffn)` in every block."""
+    """Full attention (as in `full_attention`) + `MoEFFN(ffn)` in every block; for a causal
+    task both in their causal form (causal attention mask; `MoEConfig.causal`)."""
+    ffn = dataclasses.replace(ffn, causal=task.causal)
     return build_routed_classifier(cfg, task, lambda _layer: MoEFFN(ffn))
 
 
 def build_routed_classifier(
     cfg: ModelConfig, task: ModelTask, make_ffn: PartFactory
 ) -> SequenceClassifier:
-    """Full attention (as in `full_attention`) + the FFN part `make_ffn(layer)` in every block."""
+    """Full attention (as in `full_attention`, causal for a causal task) + the FFN part
+    `make_ffn(layer)` in every block."""
     return build_classifier(
         cfg,
         task,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
+        make_mixer=lambda _layer: MultiHeadAttention(
+            cfg.dim, cfg.heads, cfg.attn_dropout, causal=task.causal
+        ),
         make_ffn=make_ffn,
     )

@@ -28,6 +28,7 @@ from models.moe.routing import (
     load_stats,
     sequence_capacity,
     switch_top1,
+    time_major_order,
     top_k_softmax,
     z_loss,
 )
@@ -55,6 +56,10 @@ class MoEConfig:
     dropout: float = 0.0
     capacity_group: str = "sequence"  # switch: capacity per "sequence" or over the "batch"
     impl: str | None = None  # force a grouped_mm implementation (tests); None = dispatcher
+    # Causal form (a language model): no token's drop depends on a later position (per
+    # sequence: position order is so; over the batch: `routing.time_major_order`).
+    # Dropless top-k is causal as it is (a token's routing reads only its own logits).
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.router not in ("switch", "top_k"):
@@ -90,14 +95,23 @@ class MoEFFN(nn.Module):
         nn.init.uniform_(self.w_up, -(d**-0.5), d**-0.5)
         nn.init.uniform_(self.w_down, -(h**-0.5), h**-0.5)
 
-    def route(self, logits: torch.Tensor, sequence: torch.Tensor) -> Routing:
-        """(T, E) fp32 logits of the real tokens, sequence (T,) int64 the batch row of each
-        (non-decreasing) -> Routing."""
+    def route(
+        self, logits: torch.Tensor, flat_ids: torch.Tensor, batch: int, length: int
+    ) -> Routing:
+        """(T, E) fp32 logits of the real tokens, flat_ids (T,) their ids b L + l in the (B, L)
+        batch (increasing) -> Routing. Switch with `capacity_group` "sequence" counts each
+        expert's places within each sequence in position order (causal as it is: a token's drop
+        reads only earlier positions of its sequence); with "batch" over all tokens, in the rows'
+        order, or position by position across the batch in the causal form
+        (`routing.time_major_order`)."""
         cfg = self.cfg
         if cfg.router == "top_k":
             return top_k_softmax(logits, cfg.top_k)
         if cfg.capacity_group == "batch":
-            return switch_top1(logits, capacity(logits.shape[0], cfg.experts, cfg.capacity_factor))
+            cap = capacity(logits.shape[0], cfg.experts, cfg.capacity_factor)
+            order = time_major_order(flat_ids, batch, length) if cfg.causal else None
+            return switch_top1(logits, cap, fill_order=order)
+        sequence = flat_ids // length  # (T,) batch row of each token
         cap = sequence_capacity(sequence, cfg.experts, cfg.capacity_factor)  # (T,)
         return switch_top1(logits, cap, sequence)
 
@@ -130,7 +144,7 @@ class MoEFFN(nn.Module):
             tokens = flat if real is None else flat.index_select(0, real)  # (T, D)
             logits = self.router(tokens).float()  # (T, E); routing math in fp32
             flat_ids = torch.arange(batch * length, device=x.device) if real is None else real
-            routing = self.route(logits, flat_ids // length)  # (T,) batch row of each token
+            routing = self.route(logits, flat_ids, batch, length)
         with phase(DISPATCH):
             dispatch = Dispatch.top_k(
                 routing.expert, self.cfg.experts, token_ids=real, num_tokens=batch * length
