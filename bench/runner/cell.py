@@ -80,6 +80,10 @@ def run_cell(
             reason = f"out of memory loading the data: {data}; lower data.max_len or n_*"
             return _failed(identity, None, "oom", reason, t0)
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
+    if resolved.tasks[cell.task].causal:  # a language-modelling cell (suites/lm)
+        from bench.runner.lm_cell import run_lm_cell
+
+        return run_lm_cell(resolved, cell, data, identity, progress, run_dir, t0)  # type: ignore[arg-type]
     cfg = resolved.config(cell.task, cell.variant)
     counts: tuple[int, int] | None = None
     close = None
