@@ -14,6 +14,8 @@ def build_full_attention(cfg: ModelConfig, task: ModelTask) -> SequenceClassifie
     return build_classifier(
         cfg,
         task,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
+        make_mixer=lambda _layer: MultiHeadAttention(
+            cfg.dim, cfg.heads, cfg.attn_dropout, causal=task.causal
+        ),
         make_ffn=lambda _layer: DenseFFN(cfg.dim, cfg.ffn_dim, cfg.dropout),
     )

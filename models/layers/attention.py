@@ -1,4 +1,5 @@
-"""Dense multi-head self-attention through `scaled_dot_product_attention`, with a padding mask.
+"""Dense multi-head self-attention through `scaled_dot_product_attention`, with a padding mask
+and, for a language model (`causal=True`), a causal mask: query t sees keys <= t only.
 
 The Q/K/V projection is one (D -> 3D) linear whose output is laid out [q | k | v], each split
 into `heads` contiguous slices of D/heads: head h's weights are the column slice h of each,
@@ -18,13 +19,14 @@ from models.layers.ranges import ATTENTION, phase
 class MultiHeadAttention(nn.Module):
     phases = (ATTENTION,)
 
-    def __init__(self, dim: int, heads: int, attn_dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, attn_dropout: float, *, causal: bool = False) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.heads = heads
         self.head_dim = dim // heads
         self.attn_dropout = attn_dropout
+        self.causal = causal
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
@@ -35,6 +37,10 @@ class MultiHeadAttention(nn.Module):
         # Keys at padding are excluded; padded query rows still see the real keys (finite
         # outputs), and pooling ignores them.
         key_mask = mask[:, None, None, :]  # (B, 1, 1, L)
+        if self.causal:
+            # SDPA takes is_causal or a mask, not both: AND them. Query t keeps key 0 whenever
+            # the sequence has a real token, so no row is empty.
+            key_mask = key_mask & causal_mask(length, x.device)  # (B, 1, L, L)
         dropout = self.attn_dropout if self.training else 0.0
         with phase(ATTENTION):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout)
@@ -43,7 +49,8 @@ class MultiHeadAttention(nn.Module):
 
     def analytic_flops(self, x_shape: torch.Size, aux: PartAux) -> dict[str, float]:
         """Forward FLOPs of a call on x (B, L, D): every query attends to every key, padding
-        included (the kernel multiplies those rows too)."""
+        included (the kernel multiplies those rows too; with a causal mask as well: SDPA with
+        an explicit mask computes the full square)."""
         batch, length, dim = x_shape
         tokens = batch * length
         scores = 2.0 * batch * self.heads * length * length * self.head_dim
@@ -53,3 +60,9 @@ class MultiHeadAttention(nn.Module):
             "attn_values": scores,
             "out_proj": 2.0 * tokens * dim * dim,
         }
+
+
+def causal_mask(length: int, device: torch.device) -> torch.Tensor:
+    """(L, L) bool, True where query i may see key j: j <= i."""
+    positions = torch.arange(length, device=device)  # (L,)
+    return positions[None, :] <= positions[:, None]

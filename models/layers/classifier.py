@@ -1,10 +1,8 @@
 """A sequence classifier on the shared encoder, for one input or two (dual encoder), and the
-helper every model file uses to build one."""
+helper every model file uses to build one: `build_classifier` returns the model's causal form,
+a `LanguageModel` (models/layers/language_model.py), when the task is causal."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -12,15 +10,10 @@ from torch import nn
 from models.config import POOLS, ModelConfig, ModelTask
 from models.layers.encoder import Encoder, PartFactory
 from models.layers.heads import ClassificationHead, dual_features, pool
+from models.layers.language_model import LanguageModel, LanguageModelHead
+from models.layers.output import ModelOutput
 
-
-@dataclass(frozen=True)
-class ModelOutput:
-    """logits (B, C); aux_loss a scalar (already weighted); per-layer routing statistics."""
-
-    logits: torch.Tensor
-    aux_loss: torch.Tensor
-    layer_stats: tuple[Mapping[str, Mapping[str, torch.Tensor]], ...]
+__all__ = ["ModelOutput", "SequenceClassifier", "build_classifier", "parameter_counts"]
 
 
 class SequenceClassifier(nn.Module):
@@ -67,9 +60,12 @@ def build_classifier(
     *,
     make_mixer: PartFactory,
     make_ffn: PartFactory,
-) -> SequenceClassifier:
+) -> SequenceClassifier | LanguageModel:
     """The shared classifier with this model's mixer and FFN in every block, on the backbone
-    the config names (`cfg.norm`, `cfg.rope`, `cfg.pool`)."""
+    the config names (`cfg.norm`, `cfg.rope`, `cfg.pool`); for a causal task the language
+    model on the same encoder (the factories must then make causal parts: a model file passes
+    `causal=task.causal` to its mixers, and one without a causal form raises `NoCausalForm`
+    before calling this)."""
     encoder = Encoder(
         vocab_size=task.vocab_size,
         max_len=task.max_len,
@@ -81,6 +77,8 @@ def build_classifier(
         norm=cfg.norm,
         rope_heads=cfg.heads if cfg.rope else 0,
     )
+    if task.causal:
+        return LanguageModel(encoder, LanguageModelHead(cfg.dim, task.num_classes))
     in_dim = cfg.dim * (4 if task.num_inputs == 2 else 1)
     head = ClassificationHead(in_dim, cfg.ffn_dim, task.num_classes)
     return SequenceClassifier(encoder, head, task.num_inputs, cfg.pool)

@@ -14,6 +14,8 @@ def build_moe_classifier(cfg: ModelConfig, task: ModelTask, ffn: MoEConfig) -> S
     return build_classifier(
         cfg,
         task,
-        make_mixer=lambda _layer: MultiHeadAttention(cfg.dim, cfg.heads, cfg.attn_dropout),
+        make_mixer=lambda _layer: MultiHeadAttention(
+            cfg.dim, cfg.heads, cfg.attn_dropout, causal=task.causal
+        ),
         make_ffn=lambda _layer: MoEFFN(ffn),
     )

@@ -1,10 +1,11 @@
 """The analytic FLOPs of a forward: every part's own formula, summed over the calls it made.
 
-Each part (`models.layers.parts.Part`) and the classification head give the FLOPs of one call
-from its input shape (and, for a part, the aux that call returned). `analytic_flops` hooks the
-outermost of them, so a composite part (`models.layers.composite`) is counted once, through its
-own formula (the sum of its children's), and its children are not counted again. The kernels
-the calls ran (`PartAux.kernel`, a composite's children's included) are collected on the way.
+Each part (`models.layers.parts.Part`) and the classification (or language-model) head give
+the FLOPs of one call from its input shape (and, for a part, the aux that call returned).
+`analytic_flops` hooks the outermost of them, so a composite part (`models.layers.composite`) is
+counted once, through its own formula (the sum of its children's), and its children are not
+counted again. The kernels the calls ran (`PartAux.kernel`, a composite's children's included)
+are collected on the way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from models.layers.heads import ClassificationHead
+from models.layers.language_model import LanguageModelHead
 from models.layers.parts import NoAnalyticFlops, Part, kernel_paths
 
 
@@ -79,7 +81,7 @@ def _outermost_counted(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in model.named_modules():
         if any(name.startswith(p) for p in prefixes):
             continue
-        if isinstance(module, Part | ClassificationHead):
+        if isinstance(module, Part | ClassificationHead | LanguageModelHead):
             found.append((name, module))
             prefixes.append(f"{name}." if name else "")
     return found
