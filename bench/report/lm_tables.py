@@ -1,0 +1,123 @@
+"""The language-modelling table of a report: models x tasks, each cell the task's test figure
+(bits per byte for byte-level data, perplexity for word-level; lower is better: the catalog's
+direction), mean over the seeds that finished, with the forward FLOPs per token beside it.
+
+A model the causality probe caught seeing later tokens is marked `§` in every cell it leaked in
+and is never ranked (its figure was scored with the answer in view); the notes say why, give the
+evaluation protocol (segments, no memory) and each corpus's identity (name, Python version for
+the stdlib corpus, test split hash), since a figure is comparable only on the same corpus.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import mean
+
+from bench.records import Record
+from bench.report.display import column_scale, header, number
+from bench.report.frame import Runs, model_label
+from bench.report.table import MISSING, Cell, Table
+
+HEADLINES = ("test_bits_per_byte", "test_perplexity")
+LEAK_MARK = " §"
+LEAK_NOTE = (
+    "§ leaks the future: the causality probe saw an output at position t move when only tokens "
+    "after t changed ({}); its figure is not a language-modelling result and is not ranked."
+)
+
+
+def _headline(record: Record) -> str | None:
+    return next((h for h in HEADLINES if h in record.metrics), None)
+
+
+def lm_tables(runs: Runs) -> list[Table]:
+    """One table per (suite, scale) whose ok records carry a test bits/byte or perplexity."""
+    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in runs.records:
+        if r.status == "ok" and _headline(r):
+            groups[(r.suite, r.scale)].append(r)
+    return [_table(runs, suite, scale, recs) for (suite, scale), recs in groups.items()]
+
+
+def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
+    tasks = [t for t in runs.tasks(suite) if any(r.task == t for r in records)]
+    models = list(dict.fromkeys(model_label(r) for r in records))
+    by_cell: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in records:
+        by_cell[(model_label(r), r.task)].append(r)
+    figure = {t: _headline(next(r for r in records if r.task == t)) for t in tasks}
+    leaked: set[str] = set()
+    rows: dict[str, list[Cell]] = {m: [Cell(m)] for m in models}
+    flops_scale = {}
+    for task in tasks:
+        metric = runs.catalog.get(figure[task])  # type: ignore[arg-type]
+        flops = runs.catalog.get("flops_fwd_per_token")
+        in_task = [r.metrics["flops_fwd_per_token"] for r in records if r.task == task
+                   and "flops_fwd_per_token" in r.metrics]  # fmt: skip
+        flops_scale[task] = column_scale(flops, in_task or [1.0])
+        values: dict[str, float] = {}
+        for model in models:
+            mine = by_cell.get((model, task), [])
+            seeds = [r.metrics[metric.name] for r in mine if metric.name in r.metrics]
+            leaks = any(r.metrics.get("causal_leak") for r in mine)
+            if not seeds:
+                rows[model] += [Cell(MISSING), Cell(MISSING)]
+                continue
+            value = mean(seeds)
+            text = number(metric, value)
+            if leaks:
+                leaked.add(f"{model} on {task}")
+                text += LEAK_MARK
+            elif "causal_leak" in mine[0].metrics:  # probed and causal: may be ranked
+                values[model] = value
+            per_token = [
+                r.metrics["flops_fwd_per_token"] for r in mine if "flops_fwd_per_token" in r.metrics
+            ]
+            rows[model] += [
+                Cell(text, value if model in values else None),
+                Cell(number(flops, mean(per_token), flops_scale[task]) if per_token else MISSING),
+            ]
+        ordered = sorted(values, key=values.get, reverse=metric.direction == "higher")  # type: ignore[arg-type]
+        rank = {m: i + 1 for i, m in enumerate(ordered[:2])} if len(ordered) > 1 else {}
+        column = 1 + 2 * tasks.index(task)
+        for model, r in rank.items():
+            cell = rows[model][column]
+            rows[model][column] = Cell(cell.text, cell.value, r)
+    headers = ["model"]
+    for task in tasks:
+        label = runs.catalog.get(figure[task]).label  # type: ignore[arg-type]
+        per_token = header(runs.catalog.get("flops_fwd_per_token"), flops_scale[task])
+        headers += [f"{task}: {label}", f"{task}: {per_token}"]
+    notes = [
+        "Lower is better; mean over the seeds that finished. Best (bold) and second "
+        "(underlined) among the models the causality probe found causal."
+    ]
+    notes += sorted(_protocols(records))
+    notes += sorted(_corpora(records))
+    if leaked:
+        notes.append(LEAK_NOTE.format(", ".join(sorted(leaked))))
+    return Table(
+        name=f"lm_{suite}_{scale}",
+        title=f"Language modelling on {suite} at scale {scale}",
+        headers=tuple(headers),
+        rows=tuple(tuple(rows[m]) for m in models),
+        notes=tuple(notes),
+    )
+
+
+def _protocols(records: list[Record]) -> set[str]:
+    found = {(r.task, r.data.get("eval_protocol")) for r in records if r.data.get("eval_protocol")}
+    return {f"Evaluation ({task}): {protocol}." for task, protocol in found}
+
+
+def _corpora(records: list[Record]) -> set[str]:
+    out = set()
+    for r in records:
+        corpus = r.data.get("corpus") or {}
+        test = corpus.get("test") or {}
+        digest = test.get("sha256") or corpus.get("sha256") or ""
+        version = f", Python {corpus['python_version']}" if "python_version" in corpus else ""
+        if corpus:
+            out.add(f"Corpus ({r.task}): {corpus.get('name', '?')}{version}, test sha256 "
+                    f"{digest[:16]}.")  # fmt: skip
+    return out
