@@ -1,5 +1,6 @@
-"""One language-modelling cell (a task with `TaskSpec.causal`, suites/lm): build the model in its
-causal form, train it on next-token loss, probe its causality, measure it, and record it.
+"""The pieces of a language-modelling cell (a task with `TaskSpec.causal`, suites/lm) that
+`bench.runner.cell` runs: build the model in its causal form, train it on next-token loss, probe
+its causality, and its figures.
 
 Outcomes as every cell (`bench.runner.cell`), plus: a model whose builder raises `NoCausalForm`
 is `skipped` with its reason. The record's figures: the loss in nats, perplexity (word level) or
@@ -10,114 +11,70 @@ corpus's hashes and sizes.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import math
-import traceback
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from bench.causality import CausalityProbe, probe_causality
-from bench.measure.numerics import cuda_phase, numerics
-from bench.oom import is_out_of_memory
-from bench.records import CellId, Record
-from bench.runner.cell import (
-    _OOM_WHILE_MEASURING,
-    ProgressFactory,
-    _failed,
-    _measure,
-    _measure_after_training,
-    _ok,
-)
+from bench.cell_id import CellId
 from bench.runner.plan import ResolvedPlan
-from bench.train import TrainingDiverged
+from bench.train import ProgressFn
 from bench.train_lm import LMTrainResult, check_lm_output, train_language_model
-from models.errors import NoCausalForm
-from models.layers.classifier import parameter_counts
 from models.registry import build_model
 from suites.lm.segments import LMTaskData
-
-log = logging.getLogger(__name__)
 
 PROBE_EXAMPLES = 8  # test segments the causality probe runs on
 
 
-def run_lm_cell(
-    resolved: ResolvedPlan,
-    cell: CellId,
-    data: LMTaskData,
-    identity: dict[str, Any],
-    progress: ProgressFactory | None,
-    run_dir: Path | None,
-    t0: float,
-) -> Record:
-    """Train, probe and measure one language-modelling cell; every outcome becomes a record."""
-    if not isinstance(data, LMTaskData):
-        reason = f"data: a causal task's loader must return LMTaskData, got {type(data).__name__}"
-        return _failed(identity, None, "error", reason, t0)
+@dataclass(frozen=True)
+class LMTrained:
+    """A trained language-modelling cell: its training result and its causality probe."""
+
+    result: LMTrainResult
+    probe: CausalityProbe
+
+
+def build_causal(resolved: ResolvedPlan, cell: CellId) -> torch.nn.Module:
+    """The cell's model in its causal form; `NoCausalForm` (the cell is skipped) passes up."""
     spec = resolved.tasks[cell.task]
     cfg = resolved.config(cell.task, cell.variant)
-    counts: tuple[int, int] | None = None
-    close = None
-    try:
-        torch.manual_seed(cell.seed)
-        task = spec.model_task(cfg.data.max_len)
-        own = resolved.own(cell.task, cell.variant)
-        try:
-            model = build_model(cell.model, cfg.model, task, own)
-        except NoCausalForm as exc:
-            return Record(**identity, status="skipped", reason=f"no causal form: {exc}")
-        counts = parameter_counts(model)
-        device = torch.device(resolved.plan.device)
-        model.to(device)
-        check_lm_output(model, data.train, spec.num_classes, device)
-        step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
-        phases: dict[str, Any] = {}
-        with cuda_phase(device, "training_loop", phases):
-            result = train_language_model(
-                model, data, cfg.train, seed=cell.seed, device=device, progress=step_fn
-            )
-        probe = run_probe(model, data, spec.vocab_size, cell.seed, device)
-    except TrainingDiverged as exc:
-        return _failed(identity, counts, "error", f"diverged: {exc}", t0)
-    except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
-        if is_out_of_memory(exc):
-            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
-            return _failed(identity, counts, "oom", reason, t0)
-        log.error("%s failed:\n%s", cell, traceback.format_exc())
-        return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
-    finally:
-        if close is not None:
-            close()
-    measured, failure = _measure_after_training(
-        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+    task = spec.model_task(cfg.data.max_len)
+    return build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
+
+
+def train_and_probe(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    model: torch.nn.Module,
+    data: LMTaskData,
+    device: torch.device,
+    progress: ProgressFn | None,
+) -> LMTrained:
+    """Check the model returns per-position logits, train it, then probe its causality."""
+    spec = resolved.tasks[cell.task]
+    cfg = resolved.config(cell.task, cell.variant)
+    model.to(device)
+    check_lm_output(model, data.train, spec.num_classes, device)
+    result = train_language_model(
+        model, data, cfg.train, seed=cell.seed, device=device, progress=progress
     )
-    if failure.startswith(_OOM_WHILE_MEASURING):
-        return _failed(identity, counts, "oom", failure, t0)
-    measured_metrics = measured.metrics if measured else {}
-    metrics = {
-        **lm_metrics(result, data.info.token_unit),
-        **probe.metrics(),
-        **measured_metrics,
-        **per_token_metrics(measured_metrics, data, cfg.data.max_len, cfg.train.batch_size),
-        **phases,
-        "numerics": numerics(),
+    return LMTrained(result, run_probe(model, data, spec.vocab_size, cell.seed, device))
+
+
+def lm_cell_metrics(
+    trained: LMTrained, data: LMTaskData, measured: dict[str, Any], resolved: ResolvedPlan,
+    cell: CellId,
+) -> dict[str, Any]:  # fmt: skip
+    """The LM figures of a trained and measured cell (the measured ones are added by the
+    caller): loss and its headline, the probe, FLOPs per token and inference tokens/s."""
+    cfg = resolved.config(cell.task, cell.variant)
+    return {
+        **lm_metrics(trained.result, data.info.token_unit),
+        **trained.probe.metrics(),
+        **per_token_metrics(measured, data, cfg.data.max_len, cfg.train.batch_size),
     }
-    record = _ok(
-        identity,
-        counts,  # type: ignore[arg-type]
-        metrics,
-        measured,
-        data,
-        cfg,
-        run_dir,
-        t0,
-        routing=result.routing,
-        measurement_error=failure,
-    )
-    return dataclasses.replace(record, data={**record.data, **data.info.record_fields(data)})
 
 
 def run_probe(
