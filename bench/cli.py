@@ -186,8 +186,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SOURCE",
         help="add tables of published figures beside ours: lra-jax, lra-pytorch (= "
-        "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper "
-        "(repeatable)",
+        "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper, "
+        "transformer-xl (repeatable)",
     )
     report.add_argument(
         "--vs",

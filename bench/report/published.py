@@ -7,7 +7,8 @@ was measured). Accuracy sources (`lra-jax`, `nystromformer`, `skyformer`) compar
 per task; `lra-efficiency` compares speed and memory *ratios to full attention* at each length
 (absolute TPU figures do not transfer); `uoe-paper` checks the abstract's LRA claims (average
 gain over every other model, FLOPs relative to the best MoE, in both FLOP conventions) on the
-models this run measured. Published figures come from `suites.published`.
+models this run measured; `transformer-xl` and the abstract's LM claim are language modelling's
+(`bench.report.published_lm`). Published figures come from `suites.published`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from statistics import mean
 from bench.manifest import read_manifest
 from bench.report.frame import Runs, metrics_frame, seed_summary
 from bench.report.published_claims import LRA_TASKS, efficiency_tables, uoe_tables
+from bench.report.published_lm import transformer_xl_tables, uoe_lm_tables
 from bench.report.table import MISSING, Cell, Table
 from suites.published import (
     MODEL_NAMES,
@@ -47,11 +49,13 @@ def published_tables(
             built = _accuracy_tables(runs, source, rows, configs)
         elif source == "lra-efficiency":
             built = efficiency_tables(runs, rows)
+        elif source == "transformer-xl":
+            built = transformer_xl_tables(runs, rows)
         else:
-            built = uoe_tables(runs, rows)
+            built = uoe_tables(runs, rows) + uoe_lm_tables(runs, rows)
         if not built:
             needs = (
-                "all five LRA tasks for uoe or uoe_paper"
+                "all five LRA tasks, or WikiText-103, for uoe or uoe_paper"
                 if source == "uoe-paper"
                 else "an ok record of a task it reports"
             )
