@@ -3,7 +3,8 @@
 
 Keys and values are projected along the sequence to k = `model.proj_len` slots (Linformer's own
 field; k = max_len when it is no shorter), one projection per layer shared by the heads (the
-paper's headwise sharing).
+paper's headwise sharing). It has no causal (language-model) form: every slot is a weighted sum
+over all L positions, so each position sees later tokens; a causal task raises `NoCausalForm`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.config import ModelConfig, ModelTask, check_field
+from models.errors import NoCausalForm
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
 from models.layers.linformer import LinformerAttention
@@ -37,6 +39,12 @@ class LinformerFields:
 def build_linformer(
     cfg: ModelConfig, task: ModelTask, own: LinformerFields = LinformerFields()
 ) -> SequenceClassifier:
+    if task.causal:
+        raise NoCausalForm(
+            "linformer has no causal form: its keys and values are projected along the "
+            "sequence (E K, F V over all L positions), so every slot, and every position "
+            "attending to it, mixes in later tokens"
+        )
     return build_classifier(
         cfg,
         task,

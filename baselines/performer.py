@@ -4,7 +4,8 @@
 `performer`: FAVOR+ positive orthogonal random features approximating softmax attention,
 `model.random_features` (the Performers' own field) features per head, one projection shared by
 the heads of a layer (as in the paper's code). `performer_relu`: the "generalized" kernel
-relu(W x) that the LRA code uses by default.
+relu(W x) that the LRA code uses by default. A causal task gets unidirectional FAVOR+ (prefix
+sums, models/layers/performer.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ def _build(
         cfg,
         task,
         make_mixer=lambda layer: PerformerAttention(
-            cfg.dim, cfg.heads, own.random_features, seed=base_seed + layer, kernel=kernel
+            cfg.dim,
+            cfg.heads,
+            own.random_features,
+            seed=base_seed + layer,
+            kernel=kernel,
+            causal=task.causal,
         ),
         make_ffn=lambda _layer: DenseFFN(cfg.dim, cfg.ffn_dim, cfg.dropout),
     )

@@ -26,6 +26,7 @@ from models.moe.routing import (
     capacity,
     load_stats,
     switch_top1,
+    time_major_order,
     top_k_softmax,
     z_loss,
 )
@@ -47,6 +48,10 @@ class MoEConfig:
     z_loss_weight: float = 0.0
     dropout: float = 0.0
     impl: str | None = None  # force a grouped_mm implementation (tests); None = dispatcher
+    # Causal form (a language model): switch fills capacity position by position across the
+    # batch (`routing.time_major_order`), so no token's drop depends on a later position.
+    # Dropless top-k is causal as it is (a token's routing reads only its own logits).
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if self.router not in ("switch", "top_k"):
@@ -78,11 +83,12 @@ class MoEFFN(nn.Module):
         nn.init.uniform_(self.w_up, -(d**-0.5), d**-0.5)
         nn.init.uniform_(self.w_down, -(h**-0.5), h**-0.5)
 
-    def route(self, logits: torch.Tensor) -> Routing:
-        """(T, E) fp32 logits of the real tokens -> Routing."""
+    def route(self, logits: torch.Tensor, fill_order: torch.Tensor | None = None) -> Routing:
+        """(T, E) fp32 logits of the real tokens -> Routing; `fill_order` (T,) the order in
+        which switch experts fill their capacity (None: the rows' order)."""
         if self.cfg.router == "switch":
             cap = capacity(logits.shape[0], self.cfg.experts, self.cfg.capacity_factor)
-            return switch_top1(logits, cap)
+            return switch_top1(logits, cap, fill_order)
         return top_k_softmax(logits, self.cfg.top_k)
 
     def gemm_kernel(self, rows: int | None = None) -> str:
@@ -106,7 +112,11 @@ class MoEFFN(nn.Module):
             real = None if bool(mask.all()) else mask.reshape(-1).nonzero().squeeze(1)  # (T,)
             tokens = flat if real is None else flat.index_select(0, real)  # (T, D)
             logits = self.router(tokens).float()  # (T, E); routing math in fp32
-            routing = self.route(logits)
+            fill_order = None
+            if self.cfg.causal and self.cfg.router == "switch":
+                ids = torch.arange(batch * length, device=x.device) if real is None else real
+                fill_order = time_major_order(ids, batch, length)  # (T,)
+            routing = self.route(logits, fill_order)
         with phase(DISPATCH):
             dispatch = Dispatch.top_k(
                 routing.expert, self.cfg.experts, token_ids=real, num_tokens=batch * length

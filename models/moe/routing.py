@@ -35,10 +35,18 @@ def capacity(tokens: int, experts: int, capacity_factor: float) -> int:
     return math.ceil(capacity_factor * tokens / experts)
 
 
-def switch_top1(logits: torch.Tensor, expert_capacity: int) -> Routing:
+def switch_top1(
+    logits: torch.Tensor, expert_capacity: int, fill_order: torch.Tensor | None = None
+) -> Routing:
     """(T, E) logits -> top-1 routing; gate = the softmax probability of the chosen expert (not
     renormalised, so the router learns). Each expert keeps its first `expert_capacity` tokens
-    in position order; later ones are dropped (their FFN output is 0: the residual carries them)."""
+    in the rows' order, or in `fill_order` (T,) (a permutation of the rows) when given; later
+    ones are dropped (their FFN output is 0: the residual carries them)."""
+    if fill_order is not None:
+        ordered = switch_top1(logits[fill_order], expert_capacity)
+        back = torch.empty_like(fill_order)
+        back[fill_order] = torch.arange(len(fill_order), device=fill_order.device)  # inverse
+        return Routing(ordered.expert[back], ordered.gate[back], ordered.chosen[back])
     probs = torch.softmax(logits.float(), dim=-1)  # (T, E)
     gate, chosen = probs.max(dim=-1, keepdim=True)  # (T, 1) each
     one_hot = torch.nn.functional.one_hot(chosen[:, 0], logits.shape[1])  # (T, E)
@@ -103,3 +111,13 @@ def load_stats(routing: Routing, experts: int, balance: torch.Tensor) -> dict[st
         "dropped_fraction": torch.tensor(float(dropped)),
         "aux_loss": balance.detach().float(),
     }
+
+
+def time_major_order(token_ids: torch.Tensor, batch: int, length: int) -> torch.Tensor:
+    """token_ids (T,) flat ids b L + l of (B, L) tokens -> the permutation (T,) that visits them
+    position by position (l, then b). Filling capacity in this order makes Switch causal: a
+    token's drop depends only on tokens at earlier positions (and on the same position of
+    earlier sequences), never on a later position of any sequence; the rows' own order (b, then
+    l) would let sequence b's early tokens be dropped for sequence b-1's later ones."""
+    key = (token_ids % length) * batch + token_ids // length  # (T,)
+    return torch.argsort(key, stable=True)
