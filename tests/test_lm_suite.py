@@ -13,21 +13,20 @@ import pytest
 import torch
 from torch import nn
 
-from bench.causality import LEAK_TOLERANCE, probe_causality
 from bench.cli import main
 from bench.metric_catalog import catalog_for
 from bench.records import read_records
 from bench.report.frame import load_runs
 from bench.report.lm_tables import lm_tables
 from bench.runner import RunPlan, resolve
-from bench.runner.lm_cell import lm_metrics
+from bench.runner.lm_cell import lm_metrics, probe_metrics, run_probe
 from bench.train_lm import evaluate_loss
 from bench.train_step import task_loss
 from models import registry
 from models.errors import NoCausalForm
 from models.layers.classifier import ModelOutput
 from suites.lm.metrics import LM_METRICS
-from suites.lm.segments import IGNORE_INDEX, segments
+from suites.lm.segments import IGNORE_INDEX, LMInfo, LMTaskData, segments
 
 
 class ToyLM(nn.Module):
@@ -55,6 +54,11 @@ class ToyLM(nn.Module):
         return ModelOutput(self.head(h), torch.zeros(()), ())
 
 
+def _lm_data(stream: torch.Tensor, max_len: int) -> LMTaskData:
+    split = segments(stream, max_len, 100)
+    return LMTaskData(split, split, split, "test stream", LMInfo("byte", "p", {}))
+
+
 def test_task_loss_is_the_mean_over_scored_positions() -> None:
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 5, 7, generator=g)
@@ -79,30 +83,31 @@ def test_evaluate_loss_sums_every_scored_token_once() -> None:
     assert total == pytest.approx(float(expected), rel=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("ahead", "whole", "moved"),
-    [(0, False, 0), (1, False, 1), (3, False, 3)],
-)
-def test_probe_counts_the_positions_that_see_later_tokens(ahead, whole, moved) -> None:
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_the_probe_run_by_lm_cells_counts_the_positions_that_see_later_tokens(ahead) -> None:
+    """A look-ahead of k moves, at cut t, the positions p <= t with p + k > t that have a token
+    k ahead (p + k < 32): over the default cuts of a 32-token segment (0, 8, 16, 24, 30) that
+    share of the sum(t + 1) = 83 checked positions per sequence and trial."""
     torch.manual_seed(0)
-    tokens = torch.randint(1, 20, (4, 32))
-    lengths = torch.full((4,), 32)
-    probe = probe_causality(ToyLM(20, ahead, whole), tokens, lengths, 20)
-    assert probe.leaks == (moved > 0)
-    # a look-ahead of k moves exactly the k positions before each cut
-    assert probe.moved_positions == moved
-    assert all(m == moved for _, m in probe.per_cut.values())
-    if not moved:
+    data = _lm_data(torch.randint(1, 20, (200,)), max_len=32)
+    probe = run_probe(ToyLM(20, ahead), data, 20, seed=0, device=torch.device("cpu"))
+    cuts = (0, 8, 16, 24, 30)
+    assert probe.cuts == cuts
+    moved = sum(1 for t in cuts for p in range(t + 1) if p + ahead > t and p + ahead < 32)
+    assert probe.fraction_changed == pytest.approx(moved / sum(t + 1 for t in cuts))
+    assert probe.leaks == (ahead > 0)
+    metrics = probe_metrics(probe)
+    assert metrics["causal_leak"] == int(ahead > 0)
+    assert metrics["causal_fraction_changed"] == probe.fraction_changed
+    if not ahead:
         assert probe.max_rel_change == 0.0
 
 
-def test_probe_sees_a_whole_sequence_leak_at_every_earlier_position() -> None:
+def test_a_whole_sequence_leak_moves_every_checked_position() -> None:
     torch.manual_seed(0)
-    tokens = torch.randint(1, 20, (4, 32))
-    probe = probe_causality(ToyLM(20, whole=True), tokens, torch.full((4,), 32), 20)
-    assert probe.leaks and probe.max_rel_change > 100 * LEAK_TOLERANCE
-    assert probe.per_cut == {t: probe.per_cut[t] for t in (8, 16, 24)}
-    assert [m for _, m in probe.per_cut.values()] == [9, 17, 25]  # positions 0..t
+    data = _lm_data(torch.randint(1, 20, (200,)), max_len=32)
+    probe = run_probe(ToyLM(20, whole=True), data, 20, seed=0, device=torch.device("cpu"))
+    assert probe.leaks and probe.fraction_changed == 1.0
 
 
 def test_bits_per_byte_and_perplexity_from_nats() -> None:

@@ -5,7 +5,7 @@ its causality, and its figures.
 Outcomes as every cell (`bench.runner.cell`), plus: a model whose builder raises `NoCausalForm`
 is `skipped` with its reason. The record's figures: the loss in nats, perplexity (word level) or
 bits per byte (byte level), token throughput, forward FLOPs per token, the causality probe's
-verdict (`bench.causality`); its `data` says the token unit, the evaluation protocol and the
+verdict (`models.causality`); its `data` says the token unit, the evaluation protocol and the
 corpus's hashes and sizes.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from bench.causality import CausalityProbe, probe_causality
 from bench.cell_id import CellId
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn
 from bench.train_lm import LMTrainResult, check_lm_output, train_language_model
+from models.causality import CausalityProbe, probe_causality
 from models.registry import build_model
 from suites.lm.segments import LMTaskData
 
@@ -72,7 +72,7 @@ def lm_cell_metrics(
     cfg = resolved.config(cell.task, cell.variant)
     return {
         **lm_metrics(trained.result, data.info.token_unit),
-        **trained.probe.metrics(),
+        **probe_metrics(trained.probe),
         **per_token_metrics(measured, data, cfg.data.max_len, cfg.train.batch_size),
     }
 
@@ -89,6 +89,16 @@ def run_probe(
     batch = data.test.select(index)
     tokens, lengths = batch.inputs[0].to(device), batch.lengths[0].to(device)
     return probe_causality(model, tokens, lengths, vocab_size, seed=seed)
+
+
+def probe_metrics(probe: CausalityProbe) -> dict[str, Any]:
+    """The probe's figures for the record (declared in suites/lm/metrics.py)."""
+    return {
+        "causal_leak": int(probe.leaks),
+        "causal_max_rel_change": probe.max_rel_change,
+        "causal_fraction_changed": probe.fraction_changed,
+        "causal_probe": {k: v for k, v in probe.to_record().items() if k != "leaks"},
+    }
 
 
 def lm_metrics(result: LMTrainResult, token_unit: str) -> dict[str, Any]:

@@ -36,11 +36,13 @@ LM_METRICS: tuple[Metric, ...] = (
            "else 0; a leaking model's loss is marked and never ranked", _COUNT),
     Metric("causal_max_rel_change", "causality probe: max relative change", "fraction",
            "lower", "deterministic", "diagnostics",
-           "largest relative change of an output at positions <= t when only tokens > t "
-           "changed, over the probed cut points t", _NUMBER),
-    Metric("causal_leaking_positions", "causality probe: moved positions", "count", "lower",
+           "largest change of a logit at a position <= t when only tokens > t changed, over "
+           "that position's largest logit (models/causality.py)", _NUMBER),
+    Metric("causal_fraction_changed", "causality probe: positions moved", "fraction", "lower",
            "deterministic", "diagnostics",
-           "most earlier positions whose output moved when only later tokens changed", _COUNT),
+           "share of the checked (sequence, position <= t, cut, trial) rows whose logits moved "
+           "beyond the probe's tolerance when only later tokens changed", _NUMBER),
     Metric("causal_probe", "causality probe", "", "neither", "deterministic", "diagnostics",
-           "the probe's settings and per-cut figures", _NUMBER, "mapping"),
+           "the probe's figures and settings: cuts, trials, tolerance, noise floor, positions "
+           "checked", _NUMBER, "mapping"),
 )  # fmt: skip
