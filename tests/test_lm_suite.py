@@ -143,7 +143,7 @@ def toy_models(monkeypatch):
         return ToyLM(task.num_classes, whole=True)
 
     def no_causal(cfg, task):
-        raise NoCausalForm("toy_nocausal projects along the sequence")
+        raise NoCausalForm("toy_nocausal has no causal form: it projects along the sequence")
 
     entries = dict(registry.MODELS._entries)
     for name, build in (("toy_causal", causal), ("toy_leak", leaking), ("toy_nocausal", no_causal)):

@@ -48,6 +48,7 @@ def lm_summary(records: Sequence[Record]) -> str:
     for r in records:
         m, ok = r.metrics, r.status == "ok"
         name, value = headline(r) if ok else ("", MISSING)
+        value = f"{value} {name}".strip()
         if leaks(r):
             value, any_leak = f"{value} {LEAK_MARK}", True
         causal = MISSING
@@ -60,7 +61,7 @@ def lm_summary(records: Sequence[Record]) -> str:
                 model_label(r),
                 r.seed,
                 status_text(r),
-                f"{value} {name}".strip() if ok else MISSING,
+                value if ok else MISSING,
                 _number(m.get("test_loss_nats"), ".4f"),
                 causal,
                 _number(m.get("train_tokens_per_s"), ".0f"),

@@ -174,7 +174,7 @@ def _run_lm_cell(
         with cuda_phase(device, "training_loop", phases):
             trained = lm_cell.train_and_probe(resolved, cell, model, data, device, step_fn)
     except NoCausalForm as exc:
-        return Record(**identity, status="skipped", reason=f"no causal form: {exc}")
+        return Record(**identity, status="skipped", reason=str(exc))  # it says why
     except TrainingDiverged as exc:
         return _failed(identity, counts, "error", f"diverged: {exc}", t0)
     except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
