@@ -53,6 +53,7 @@ class LMTrainResult:
     examples_per_s: float
     train_tokens_per_s: float
     test_scored_tokens: int
+    test_segment_loss_nats: list[float]  # mean loss of each test segment, in split order
     loss_curve: list[float]
     dev_loss_curve: list[tuple[int, float]]
     train_loss_curve: list[tuple[int, float]]
@@ -78,28 +79,36 @@ def check_lm_output(model: nn.Module, split: Split, num_classes: int, device: to
 
 
 @torch.no_grad()
-def evaluate_loss(
+def segment_losses(
     model: nn.Module, split: Split, batch_size: int, device: torch.device
-) -> tuple[float, int]:
-    """(summed next-token cross-entropy in nats, scored tokens) over every segment of `split`."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per segment of `split`: (summed next-token cross-entropy in nats, scored tokens), each
+    (N,) float64 / int64."""
     model.eval()
-    total, count = 0.0, 0
+    sums, counts = [], []
     for start in range(0, len(split), batch_size):
         batch = split.select(torch.arange(start, min(start + batch_size, len(split))))
         inputs, lengths, labels = _to_device(batch, device)
         logits = model(inputs, lengths).logits  # (B, L, V)
-        total += float(
-            F.cross_entropy(
-                logits.flatten(0, 1).float(),
-                labels.flatten(),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
-        )
-        count += int((labels != IGNORE_INDEX).sum())
-    if count == 0:
+        loss = F.cross_entropy(
+            logits.transpose(1, 2).float(),  # (B, V, L)
+            labels,
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+        )  # (B, L), 0 at ignored positions
+        sums.append(loss.double().sum(1).cpu())
+        counts.append((labels != IGNORE_INDEX).sum(1).cpu())
+    return torch.cat(sums), torch.cat(counts)
+
+
+def evaluate_loss(
+    model: nn.Module, split: Split, batch_size: int, device: torch.device
+) -> tuple[float, int]:
+    """(summed next-token cross-entropy in nats, scored tokens) over every segment of `split`."""
+    sums, counts = segment_losses(model, split, batch_size, device)
+    if int(counts.sum()) == 0:
         raise ValueError("no scored token in the split: every label is padding")
-    return total, count
+    return float(sums.sum()), int(counts.sum())
 
 
 def mean_loss(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> float:
@@ -179,7 +188,10 @@ def train_language_model(
 
     routing = _routing_lists(output.layer_stats)
     model.load_state_dict(best[2])
-    test_total, test_count = evaluate_loss(model, data.test, cfg.batch_size, device)
+    sums, counts = segment_losses(model, data.test, cfg.batch_size, device)
+    test_total, test_count = float(sums.sum()), int(counts.sum())
+    if test_count == 0:
+        raise ValueError("no scored token in the test split: every label is padding")
     return LMTrainResult(
         test_loss_nats=test_total / test_count,
         dev_loss_nats=best[0],
@@ -190,6 +202,7 @@ def train_language_model(
         examples_per_s=examples / compute_s,
         train_tokens_per_s=tokens / compute_s,
         test_scored_tokens=test_count,
+        test_segment_loss_nats=(sums / counts.clamp_min(1)).tolist(),
         loss_curve=loss_curve,
         dev_loss_curve=dev_curve,
         train_loss_curve=train_loss_curve,

@@ -12,12 +12,24 @@ from bench.report.published_lm import transformer_xl_tables, uoe_lm_tables
 from suites.lm.metrics import LM_METRICS
 from suites.published import load_published
 
+SEGMENTS = [3.0, 3.4, 2.8, 3.1, 3.3, 2.9, 3.2, 3.0]
 
-def _record(model: str, ppl: float, leak: int, flops: float, seed: int = 0) -> Record:
+
+def _record(
+    model: str,
+    ppl: float,
+    leak: int,
+    flops: float,
+    seed: int = 0,
+    shift: float = 0.0,
+    task: str = "wikitext103",
+) -> Record:
+    segments = [x + shift * (1 + 0.3 * (i % 2)) + 0.01 * (i % 3) for i, x in enumerate(SEGMENTS)]
     return Record(
-        run_id="r", suite="lm", task="wikitext103", model=model, scale="tiny", seed=seed,
+        run_id="r", suite="lm", task=task, model=model, scale="tiny", seed=seed,
         status="ok",
-        metrics={"test_perplexity": ppl, "causal_leak": leak, "flops_fwd_per_token": flops},
+        metrics={"test_perplexity": ppl, "causal_leak": leak, "flops_fwd_per_token": flops,
+                 "test_segment_loss_nats": segments},
         data={"eval_protocol": "non-overlapping segments of 64 tokens, no memory",
               "corpus": {"name": "wikitext-103", "test": {"sha256": "ab" * 32}}},
     )  # fmt: skip
@@ -27,7 +39,7 @@ RECORDS = (
     _record("full_attention", 30.0, 0, 1000.0),
     _record("full_attention", 32.0, 0, 1000.0, seed=1),
     _record("linformer", 10.0, 1, 800.0),
-    _record("switch", 28.0, 0, 2000.0),
+    _record("switch", 28.0, 0, 2000.0, shift=0.2),
     _record("uoe", 27.0, 0, 1500.0),
     _record("uoe_paper", 5.0, 1, 1200.0),
 )
@@ -44,6 +56,20 @@ def test_lm_table_marks_a_leak_and_ranks_only_causal_models() -> None:
     assert ranks == {"full_attention": 0, "linformer": 0, "switch": 2, "uoe": 1, "uoe_paper": 0}
     assert any("linformer on wikitext103, uoe_paper on wikitext103" in n for n in table.notes)
     assert any("no memory" in n for n in table.notes)
+
+
+def test_no_bold_best_when_the_paired_test_cannot_separate_the_two_lowest() -> None:
+    records = (
+        _record("switch", 28.0, 0, 1.0, task="enwik8"),
+        _record("mixtral", 28.1, 0, 1.0, task="enwik8"),
+    )
+    # identical segment losses: p = 1, so the lower mean is marked, not bold
+    runs = Runs(records, {"lm": ("enwik8",)}, catalog=catalog_for(LM_METRICS))
+    (table,) = lm_tables(runs)
+    rows = {row[0].text: row for row in table.rows}
+    assert rows["switch"][1].text == "28 ≈" and rows["switch"][1].rank == 0
+    assert rows["mixtral"][1].rank == 0
+    assert any("switch vs mixtral on enwik8 (p = 1)" in n for n in table.notes)
 
 
 def test_transformer_xl_beside_ours_without_a_difference_for_a_leak() -> None:

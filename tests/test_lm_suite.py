@@ -20,7 +20,7 @@ from bench.report.frame import load_runs
 from bench.report.lm_tables import lm_tables
 from bench.runner import RunPlan, resolve
 from bench.runner.lm_cell import lm_metrics, probe_metrics, run_probe
-from bench.train_lm import evaluate_loss
+from bench.train_lm import evaluate_loss, segment_losses
 from bench.train_step import task_loss
 from models import registry
 from models.errors import NoCausalForm
@@ -83,6 +83,20 @@ def test_evaluate_loss_sums_every_scored_token_once() -> None:
     assert total == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_segment_losses_are_each_segments_own_mean() -> None:
+    torch.manual_seed(0)
+    model = ToyLM(11)
+    split = segments(torch.randint(1, 11, (23,)), max_len=5, max_segments=100)
+    sums, counts = segment_losses(model, split, batch_size=2, device=torch.device("cpu"))
+    assert counts.tolist() == [5, 5, 5, 5, 2]
+    with torch.no_grad():
+        logp = model(split.inputs, split.lengths).logits.log_softmax(-1)  # (N, L, V)
+    for i in range(len(split)):
+        scored = split.labels[i] != IGNORE_INDEX
+        picked = logp[i][scored].gather(1, split.labels[i][scored][:, None])
+        assert float(sums[i]) == pytest.approx(float(-picked.sum()), rel=1e-5)
+
+
 @pytest.mark.parametrize("ahead", [0, 1, 3])
 def test_the_probe_run_by_lm_cells_counts_the_positions_that_see_later_tokens(ahead) -> None:
     """A look-ahead of k moves, at cut t, the positions p <= t with p + k > t that have a token
@@ -113,7 +127,9 @@ def test_a_whole_sequence_leak_moves_every_checked_position() -> None:
 def test_bits_per_byte_and_perplexity_from_nats() -> None:
     from bench.train_lm import LMTrainResult
 
-    result = LMTrainResult(2.0, 2.1, 3, 2.2, 1.0, 0.5, 10.0, 100.0, 50, [2.2], [], [], [], [], [])
+    result = LMTrainResult(
+        2.0, 2.1, 3, 2.2, 1.0, 0.5, 10.0, 100.0, 50, [2.0], [2.2], [], [], [], [], []
+    )
     assert lm_metrics(result, "byte")["test_bits_per_byte"] == pytest.approx(2.0 / math.log(2))
     assert "test_perplexity" not in lm_metrics(result, "byte")
     assert lm_metrics(result, "word")["test_perplexity"] == pytest.approx(math.exp(2.0))
@@ -181,6 +197,7 @@ def test_lm_cells_record_skips_leaks_and_the_report_never_ranks_a_leak(
         assert m["test_bits_per_byte"] == pytest.approx(m["test_loss_nats"] / math.log(2))
         assert m["flops_fwd_per_token"] == pytest.approx(m["flops_fwd_per_example"] / 64)
         assert m["test_scored_tokens"] == r.data["scored_tokens"]["test"]
+        assert len(m["test_segment_loss_nats"]) == r.data["n_test"]
         assert r.data["token_unit"] == "byte" and "no memory" in r.data["eval_protocol"]
         assert len(r.data["corpus"]["test"]["sha256"]) == 64
     assert "LEAKS" in out and "no causal form" in out

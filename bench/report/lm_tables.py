@@ -1,6 +1,8 @@
 """The language-modelling table of a report: models x tasks, each cell the task's test figure
 (bits per byte for byte-level data, perplexity for word-level; lower is better: the catalog's
-direction), mean over the seeds that finished, with the forward FLOPs per token beside it.
+direction), mean over the seeds that finished, with the forward FLOPs per token beside it. Best
+is bold (second underlined) only when a paired t-test over the test segments separates the two;
+otherwise the lowest is marked `≈` and the notes give the p-value.
 
 A model the causality probe caught seeing later tokens is marked `§` in every cell it leaked in
 and is never ranked (its figure was scored with the answer in view); the notes say why, give the
@@ -13,6 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import mean
 
+import numpy as np
+from scipy import stats
+
 from bench.records import Record
 from bench.report.display import column_scale, header, number
 from bench.report.frame import Runs, model_label
@@ -20,6 +25,12 @@ from bench.report.table import MISSING, Cell, Table
 
 HEADLINES = ("test_bits_per_byte", "test_perplexity")
 LEAK_MARK = " §"
+SEPARABLE_P = 0.05
+TIE_MARK = " ≈"
+TIE_NOTE = (
+    "≈ lowest mean, but not separable from the runner-up by the paired test at 5 % (so neither "
+    "is bold): {}."
+)
 LEAK_NOTE = (
     "§ leaks the future: the causality probe saw an output at position t move when only tokens "
     "after t changed ({}); its figure is not a language-modelling result and is not ranked."
@@ -47,6 +58,7 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
         by_cell[(model_label(r), r.task)].append(r)
     figure = {t: _headline(next(r for r in records if r.task == t)) for t in tasks}
     leaked: set[str] = set()
+    ties: list[str] = []
     rows: dict[str, list[Cell]] = {m: [Cell(m)] for m in models}
     flops_scale = {}
     for task in tasks:
@@ -78,11 +90,19 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
                 Cell(number(flops, mean(per_token), flops_scale[task]) if per_token else MISSING),
             ]
         ordered = sorted(values, key=values.get, reverse=metric.direction == "higher")  # type: ignore[arg-type]
-        rank = {m: i + 1 for i, m in enumerate(ordered[:2])} if len(ordered) > 1 else {}
         column = 1 + 2 * tasks.index(task)
-        for model, r in rank.items():
-            cell = rows[model][column]
-            rows[model][column] = Cell(cell.text, cell.value, r)
+        if len(ordered) > 1:
+            first, second = ordered[:2]
+            p = paired_p(by_cell[(first, task)], by_cell[(second, task)])
+            if p is not None and p < SEPARABLE_P:
+                for model, r in ((first, 1), (second, 2)):
+                    cell = rows[model][column]
+                    rows[model][column] = Cell(cell.text, cell.value, r)
+            else:
+                cell = rows[first][column]
+                rows[first][column] = Cell(cell.text + TIE_MARK, cell.value)
+                why = "no per-segment test losses" if p is None else f"p = {p:.2g}"
+                ties.append(f"{first} vs {second} on {task} ({why})")
     headers = ["model"]
     for task in tasks:
         label = runs.catalog.get(figure[task]).label  # type: ignore[arg-type]
@@ -90,8 +110,11 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
         headers += [f"{task}: {label}", f"{task}: {per_token}"]
     notes = [
         "Lower is better; mean over the seeds that finished. Best (bold) and second "
-        "(underlined) among the models the causality probe found causal."
+        "(underlined) among the models the causality probe found causal, when a paired t-test "
+        "over the test segments (each segment's loss, mean over seeds) separates them at 5 %."
     ]
+    if ties:
+        notes.append(TIE_NOTE.format("; ".join(ties)))
     notes += sorted(_protocols(records))
     notes += sorted(_corpora(records))
     if leaked:
@@ -103,6 +126,24 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
         rows=tuple(tuple(rows[m]) for m in models),
         notes=tuple(notes),
     )
+
+
+def paired_p(first: list[Record], second: list[Record]) -> float | None:
+    """Two-sided p of a paired t-test between two cells' per-segment test losses (each the
+    mean over the cell's seeds); None when either lacks them or the segments differ."""
+    a, b = _segment_means(first), _segment_means(second)
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return None
+    if np.allclose(a, b, rtol=0, atol=0):
+        return 1.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
+def _segment_means(records: list[Record]) -> np.ndarray | None:
+    runs = [r.metrics.get("test_segment_loss_nats") for r in records]
+    if not runs or any(not isinstance(x, list) for x in runs) or len({len(x) for x in runs}) > 1:
+        return None
+    return np.mean(np.array(runs, dtype=float), axis=0)
 
 
 def _protocols(records: list[Record]) -> set[str]:

@@ -113,6 +113,7 @@ def lm_metrics(result: LMTrainResult, token_unit: str) -> dict[str, Any]:
         "dev_loss_nats": result.dev_loss_nats,
         **headline,
         "test_scored_tokens": result.test_scored_tokens,
+        "test_segment_loss_nats": result.test_segment_loss_nats,
         "train_loss_final": result.train_loss_final,
         "train_time_s": result.train_time_s,
         "train_compute_s": result.train_compute_s,

@@ -23,6 +23,9 @@ LM_METRICS: tuple[Metric, ...] = (
            "test_loss_nats / ln 2 per byte: byte-level corpora only", _LOSS),
     Metric("dev_loss_curve", "dev loss curve", "nats", "lower", "seeded", "training",
            "[step, mean dev next-token loss] at each evaluation", _LOSS, "curve"),
+    Metric("test_segment_loss_nats", "test loss per segment", "nats", "lower", "seeded",
+           "accuracy", "mean next-token loss of each test segment, in split order (the report "
+           "pairs models segment by segment before calling one better)", _LOSS, "samples"),
     Metric("test_scored_tokens", "scored test tokens", "count", "neither", "deterministic",
            "accuracy", "test tokens whose next-token loss the test figures average", _COUNT),
     Metric("train_tokens_per_s", "training tokens/s", "1/s", "higher", "timing", "throughput",
