@@ -14,6 +14,8 @@ from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.language_model import LanguageModel
 from models.registry import build_model
+from models.uoe.model import from_dense
+from models.uoe.routing import Capacity, RoutingConfig
 
 CFG = ModelConfig(dim=32, depth=2, heads=4, ffn_dim=64)
 VOCAB = 23
@@ -62,7 +64,12 @@ def test_attention_matches_a_looped_masked_softmax(causal: bool) -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["full_attention", "mixtral"])
+# Models whose causal output is defined as the model run on the prefix; not Switch, whose
+# capacity is a share of the batch's tokens (a prefix batch has fewer, so drops differ).
+PREFIX_DEFINED = ["full_attention", "mixtral", "performer", "performer_relu", "uoe_causal"]
+
+
+@pytest.mark.parametrize("name", PREFIX_DEFINED)
 def test_logits_at_t_equal_the_prefix_run_alone(name: str) -> None:
     """Position t's logits from the full segment equal the last logits of tokens[:t+1] alone."""
     torch.manual_seed(2)
@@ -74,6 +81,29 @@ def test_logits_at_t_equal_the_prefix_run_alone(name: str) -> None:
             prefix = tokens[:, : t + 1]
             alone = model((prefix,), (torch.full((2,), t + 1),)).logits[:, -1]  # (B, V)
             torch.testing.assert_close(full[:, t], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_causal_uoe_with_every_expert_equals_the_causal_dense_model() -> None:
+    """The decomposition holds in causal form: SMHA's per-head causal mask over its slots is
+    the dense causal mask when every head takes every token (uniform gate: weight 1)."""
+    torch.manual_seed(4)
+    dense = build_model("full_attention", CFG, TASK).eval()
+    every = [
+        RoutingConfig(n, n, Capacity("max_load"), balance_loss_weight=0.0)
+        for n in (CFG.heads, CFG.experts)
+    ]
+    uoe = from_dense(dense, CFG, "corrected", routing=(every[0], every[1])).eval()
+    with torch.no_grad():
+        for name, p in uoe.named_parameters():
+            if "router" in name:
+                p.zero_()
+    tokens = _tokens(3, 16, seed=5)
+    lengths = torch.tensor([16, 11, 4])
+    with torch.no_grad():
+        want = dense((tokens,), (lengths,)).logits
+        got = uoe((tokens,), (lengths,)).logits
+    real = torch.arange(16)[None, :] < lengths[:, None]
+    torch.testing.assert_close(got[real], want[real], atol=1e-5, rtol=1e-5)
 
 
 def test_classifier_mode_is_unchanged_by_the_causal_argument() -> None:

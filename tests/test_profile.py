@@ -124,6 +124,7 @@ EXPECTED_PHASES = {
     "uoe_paper": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
     "uoe_patch": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
     "uoe_sample": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
+    "uoe_causal": {("mixer", p) for p in (*MOE_PHASES, ATTENTION)} | _MOE_FFN,
 }
 
 

@@ -101,6 +101,7 @@ def test_bench_list_describes_the_uoe_models(capsys) -> None:
         "uoe_patch": "patch-wise data selection",
         "uoe_sample": "per-sample expert selection",
         "uoe_paper": "as released",
+        "uoe_causal": "nothing dropped",
     }.items():
         line = next(line for line in out.splitlines() if line.split()[:1] == [name])
         assert words in line, line

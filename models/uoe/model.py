@@ -27,7 +27,22 @@ Both honour the hierarchical routing options, the UoE models' own fields (`UoEFi
                  sample level max_load everywhere, since in the released per-sample code each
                  chosen expert processes the whole sample.
 Registered on top: `uoe_patch` = uoe with patches (UOE_PATCH_TOKENS unless model.patch_size is
-set) and `uoe_sample` = uoe with routing_level "sample".
+set), `uoe_sample` = uoe with routing_level "sample", and `uoe_causal` = uoe with the only
+routing that has a causal form (`causal_fields`).
+
+Causal form (a language model, `ModelTask.causal`): SMHA masks, within each head-expert, the
+slots holding later tokens; the routing must be causal too (`routing.causal_obstacle`).
+- "paper" is built as released whatever the routing: its MLP experts keep the top L/2 tokens of
+  the segment and its attention fills free slots with unchosen tokens, so position t's output
+  moves with later tokens (reference/uoe.md section 1.6). Kept on purpose: the causality probe
+  must find it, and the LM suite marks it.
+- "corrected" raises `NoCausalForm` naming the obstacle unless its routing has none: token-level
+  selection, patches of one token, capacity max_load. `uoe_causal` is that configuration.
+  What it gives up against `uoe`: the second routing level (no expert chooses its data: every
+  token keeps its own top-k experts, so there is no capacity limit and an expert's work is its
+  demand, kept even only by the balance loss), patches, and per-sample selection. What it keeps:
+  the exact decomposition (every expert taking every token is still the dense model), SMHA's
+  head-experts chosen per query token, the gate-weighted union and the balance loss.
 
 Layout as released: attention = `heads` head-experts, top `attn_top_k`; MLP = `experts` slices
 of `ffn_dim / experts`, top `top_k`.
@@ -42,12 +57,13 @@ from dataclasses import dataclass
 from torch import nn
 
 from models.config import ModelConfig, ModelTask, check_choice, check_field
-from models.errors import InputError
+from models.errors import InputError, NoCausalForm
 from models.layers.attention import MultiHeadAttention
 from models.layers.classifier import SequenceClassifier, build_classifier
 from models.layers.ffn import DenseFFN
+from models.layers.language_model import LanguageModel
 from models.uoe.decompose import split_attention, split_mlp
-from models.uoe.routing import Capacity, RoutingConfig
+from models.uoe.routing import Capacity, RoutingConfig, causal_obstacle
 from models.uoe.smha import SelectiveAttention
 from models.uoe.uome import UnionMLP
 
@@ -153,22 +169,41 @@ def sample_fields(own: UoEFields) -> UoEFields:
     return dataclasses.replace(own, routing_level="sample")
 
 
+def causal_fields(own: UoEFields) -> UoEFields:
+    """uoe_causal's fields: capacity max_load (drops nothing) unless model.capacity_rule is set;
+    token level and patches of one token as in uoe (module doc)."""
+    rule = "max_load" if own.capacity_rule == "default" else own.capacity_rule
+    return dataclasses.replace(own, capacity_rule=rule)
+
+
 def build_uoe(
     cfg: ModelConfig,
     task: ModelTask,
     behaviour: str,
     own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
+    *,
+    name: str = "uoe",
 ) -> SequenceClassifier:
-    """A UoE classifier; `routing` replaces the behaviour's (attention, MLP) routing if given."""
+    """A UoE classifier, or for a causal task its causal form (module doc; `name`, the
+    registered model, words a `NoCausalForm`); `routing` replaces the behaviour's (attention,
+    MLP) routing if given."""
     own.check_shape(cfg)
     attn, mlp = routing or routing_configs(cfg, own, behaviour)
     released = behaviour == "paper"
+    if task.causal and not released:
+        for part, part_routing in (("attention", attn), ("MLP", mlp)):
+            obstacle = causal_obstacle(part_routing)
+            if obstacle is not None:
+                raise NoCausalForm(
+                    f"{name} has no causal form: in its {part}, {obstacle} (uoe_causal is UoE's "
+                    "causal variant: token-choice top-k with nothing dropped)"
+                )
     return build_classifier(
         cfg,
         task,
         make_mixer=lambda _layer: SelectiveAttention(
-            cfg.dim, cfg.heads, attn, cfg.attn_dropout, released=released
+            cfg.dim, cfg.heads, attn, cfg.attn_dropout, released=released, causal=task.causal
         ),
         make_ffn=lambda _layer: UnionMLP(
             cfg.dim, cfg.ffn_dim, mlp, cfg.dropout, released_max_len=task.max_len * released
@@ -177,16 +212,18 @@ def build_uoe(
 
 
 def from_dense(
-    dense: SequenceClassifier,
+    dense: SequenceClassifier | LanguageModel,
     cfg: ModelConfig,
     behaviour: str,
     own: UoEFields = DEFAULT_FIELDS,
     routing: tuple[RoutingConfig, RoutingConfig] | None = None,
-) -> SequenceClassifier:
-    """A UoE copy of a full_attention classifier (trained or not) with identical weights.
+) -> SequenceClassifier | LanguageModel:
+    """A UoE copy of a full_attention classifier or language model (trained or not) with
+    identical weights.
 
     Embeddings, norms and head are copied; every block's attention and MLP become SMHA and UoME
-    holding the exact decomposition of the dense weights; routers are freshly initialised.
+    holding the exact decomposition of the dense weights (SMHA causal where the dense attention
+    is); routers are freshly initialised.
     """
     attn, mlp = routing or routing_configs(cfg, own, behaviour)
     released = behaviour == "paper"
@@ -212,7 +249,9 @@ def _smha_from(
             f"dense attention has dim {dim}, {dense.heads} heads but the config says "
             f"dim {cfg.dim}, {cfg.heads} heads; pass the config the dense model was built with"
         )
-    part = SelectiveAttention(dim, dense.heads, routing, dense.attn_dropout, released=released)
+    part = SelectiveAttention(
+        dim, dense.heads, routing, dense.attn_dropout, released=released, causal=dense.causal
+    )
     q, o = dense.qkv, dense.out
     part.load_experts(split_attention(q.weight, q.bias, o.weight, o.bias, dense.heads))
     return part.to(q.weight.device)

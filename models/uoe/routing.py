@@ -29,6 +29,12 @@ Two behaviours, set by `mask_padding`:
     was chosen by fewer than c patches, the free slots are filled with unchosen patches
     (in position order here; arbitrary ties in the released code) that are processed as real;
     max_load is taken over the whole batch, as released.
+Causal form (a language model, `causal_obstacle`): a token's routing and whether it is kept must
+not depend on later tokens. That holds only for token-level selection of patches of one token,
+with padding masked and a capacity that drops nothing (max_load): then every token keeps its
+own top-k experts whatever the rest of the sequence does. Sample-level selection (the sequence's
+mean), patches (a patch's mean score) and any binding capacity (an expert keeping its best c
+tokens of the segment: expert choice) all read later tokens; the released fillers do too.
 Attention keys are always restricted to real tokens (the released code masks them too; how a
 head row with no real key is handled is SMHA's business, `smha.py`).
 """
@@ -118,6 +124,33 @@ class Selection:
     weight: torch.Tensor | None
     aux_loss: torch.Tensor | None
     stats: Mapping[str, torch.Tensor]
+
+
+def causal_obstacle(cfg: RoutingConfig) -> str | None:
+    """Why this routing has no causal form (module doc), or None when it has one."""
+    if cfg.level == "sample":
+        return (
+            "expert selection per sample gates the mean over the whole sequence, so every "
+            "token's experts depend on later tokens"
+        )
+    if cfg.patch_size > 1:
+        return (
+            f"patch-wise data selection scores a patch of {cfg.patch_size} tokens by their mean "
+            "and lets each expert rank the patches of the whole sequence, so a token's routing "
+            "depends on later tokens"
+        )
+    if not cfg.mask_padding:
+        return (
+            "the released routing fills an expert's free slots with tokens it did not choose, "
+            "so what a token gets depends on the other tokens' choices"
+        )
+    if cfg.capacity.rule != "max_load":
+        return (
+            f"capacity rule {cfg.capacity.rule!r} lets each expert keep its best-scored tokens "
+            "of the whole sequence (expert choice), so whether token t is kept depends on "
+            "later tokens' scores; only a capacity that drops nothing (max_load) is causal"
+        )
+    return None
 
 
 def balance_loss(

@@ -15,6 +15,11 @@ With every head taking every token this is exactly the dense `MultiHeadAttention
   key (padding routed to a head) gets a near-unmasked softmax over its slots instead of NaN.
   Those rows are read: padding is scatter-added back and later competes for the MLP's slots.
 The corrected behaviour gives such a row slot 0 as its only key (its outputs are never read).
+
+`causal=True` (a language model): a slot sees only the slots of its head holding tokens at or
+before its own position (slots carry their token's position, `Selection.positions`), on top of
+the key mask. Whether the routing itself is causal is the router's business
+(`routing.causal_obstacle`); the released routing is not, and is kept so.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class SelectiveAttention(nn.Module):
         attn_dropout: float,
         *,
         released: bool = False,
+        causal: bool = False,
     ) -> None:
         super().__init__()
         if routing.num_experts != heads:
@@ -60,6 +66,7 @@ class SelectiveAttention(nn.Module):
         self.head_dim = dim // heads
         self.attn_dropout = attn_dropout
         self.released = released
+        self.causal = causal
         self.router = Router(dim, routing)
         head_dim = self.head_dim
         if released:
@@ -106,7 +113,10 @@ class SelectiveAttention(nn.Module):
             buffer = buffer.index_copy(0, plan.order, qkv)
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
 
-        keys = sel.key_mask.transpose(0, 1)  # (E, B, C)
+        keys = sel.key_mask.transpose(0, 1)[:, :, None, :]  # (E, B, 1, C)
+        if self.causal:
+            where = sel.positions.transpose(0, 1)  # (E, B, C) token position of each slot
+            keys = keys & (where[:, :, None, :] <= where[:, :, :, None])  # (E, B, C, C)
         with phase(ATTENTION):
             if self.released:
                 attended = self._released_attention(q, k, v, keys)  # (E, B, C, Dh)
@@ -135,22 +145,21 @@ class SelectiveAttention(nn.Module):
     def _attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
     ) -> torch.Tensor:
-        """q, k, v (E, B, C, Dh), keys (E, B, C) bool -> (E, B, C, Dh) through SDPA."""
+        """q, k, v (E, B, C, Dh), keys (E, B, 1 or C, C) bool -> (E, B, C, Dh) through SDPA."""
         # A row with no real key would give NaN; its outputs are never read, so any key will do.
-        empty = ~keys.any(-1, keepdim=True)  # (E, B, 1)
+        empty = ~keys.any(-1, keepdim=True)  # (E, B, 1 or C, 1)
         first = torch.arange(keys.shape[-1], device=keys.device) == 0  # (C,)
         keys = keys | (empty & first)
         dropout = self.attn_dropout if self.training else 0.0
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=keys[:, :, None, :], dropout_p=dropout
-        )
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=dropout)
 
     def _released_attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
     ) -> torch.Tensor:
-        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, in that op order."""
+        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, in that op order;
+        keys (E, B, 1 or C, C) bool."""
         scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (E, B, C, C)
-        scores = scores - RELEASED_KEY_PENALTY * (1.0 - keys[:, :, None, :].to(scores.dtype))
+        scores = scores - RELEASED_KEY_PENALTY * (1.0 - keys.to(scores.dtype))
         weights = F.dropout(scores.softmax(-1), self.attn_dropout, self.training)
         return torch.matmul(weights, v)  # (E, B, C, Dh)
 
