@@ -40,7 +40,7 @@ RECORDS = (
     _record("full_attention", 32.0, 0, 1000.0, seed=1),
     _record("linformer", 10.0, 1, 800.0),
     _record("switch", 28.0, 0, 2000.0, shift=0.2),
-    _record("uoe", 27.0, 0, 1500.0),
+    _record("uoe_causal", 27.0, 0, 1500.0),
     _record("uoe_paper", 5.0, 1, 1200.0),
 )
 RUNS = Runs(RECORDS, {"lm": ("stdlib", "wikitext103", "enwik8")}, catalog=catalog_for(LM_METRICS))
@@ -52,8 +52,10 @@ def test_lm_table_marks_a_leak_and_ranks_only_causal_models() -> None:
     assert rows["full_attention"][1].text == "31"  # mean of the two seeds
     assert rows["linformer"][1].text == "10 §" and rows["uoe_paper"][1].text == "5 §"
     ranks = {m: row[1].rank for m, row in rows.items()}
-    # lowest causal perplexity first: uoe 27, switch 28; the leaks (10, 5) are not ranked
-    assert ranks == {"full_attention": 0, "linformer": 0, "switch": 2, "uoe": 1, "uoe_paper": 0}
+    # lowest causal perplexity first: uoe_causal 27, switch 28; leaks (10, 5) are not ranked
+    assert ranks == {
+        "full_attention": 0, "linformer": 0, "switch": 2, "uoe_causal": 1, "uoe_paper": 0
+    }  # fmt: skip
     assert any("linformer on wikitext103, uoe_paper on wikitext103" in n for n in table.notes)
     assert any("no memory" in n for n in table.notes)
 
@@ -86,7 +88,8 @@ def test_uoe_lm_claim_against_the_best_causal_moe() -> None:
     rows = [r for r in load_published() if r.source == "uoe-paper"]
     (table,) = uoe_lm_tables(RUNS, rows)
     body = {row[0].text: [c.text for c in row] for row in table.rows}
-    # best causal MoE: switch (28); uoe is 1.00 below it at 1500 / 2000 of its FLOPs
-    assert body["uoe"] == ["uoe", "27.00", "switch", "+1.00", ">= 2.38", "0.75", "0.76"]
+    # best causal MoE: switch (28); uoe_causal is 1.00 below it at 1500 / 2000 of its FLOPs
+    row = ["uoe_causal", "27.00", "switch", "+1.00", ">= 2.38", "0.75", "0.76"]
+    assert body["uoe_causal"] == row
     # a leaking UoE is shown marked, and the claim is not checked on it
     assert body["uoe_paper"][1] == "5.00 §" and body["uoe_paper"][3] == "n/a"
