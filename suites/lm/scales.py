@@ -1,8 +1,9 @@
 """The language-modelling scale presets.
 
 paper: the released UoE WikiText-103 recipe (Transformer-XL base code, shared/reference/uoe.md
-  3.3): 16 layers, d 400, 10 heads, d_inner 2100 (4 FFN experts, top 2), dropout 0.1, segment
-  150, batch 60, 200,000 steps, lr 2.5e-4, weight decay 0.01, clipping 0.25. Protocol
+  3.3): 16 layers, d 400, 10 heads (UoE: 10 head-experts, top 5), d_inner 2100 (4 FFN experts,
+  top 2, capacity 1.0), dropout 0.1, segment 150, batch 60, 200,000 steps, lr 2.5e-4, weight
+  decay 0.01, clipping 0.25. Protocol
   differences (stated in every record's `eval_protocol` and the published-figures notes): no
   Transformer-XL segment recurrence (no memory: each segment is scored alone, so its first
   positions see little context, which raises the loss), evaluation on non-overlapping segments of
@@ -89,6 +90,7 @@ PAPER = Scale(
             attn_dropout=0.0,
             experts=4,
             top_k=2,
+            capacity_factor=1.0,  # the release's capacity 1.0: L * top_k / experts = L / 2
         ),
         train=TrainConfig(
             batch_size=60,
@@ -103,6 +105,8 @@ PAPER = Scale(
         data=DataConfig(max_len=150, n_train=WHOLE_SPLIT, n_dev=WHOLE_SPLIT, n_test=WHOLE_SPLIT),
         measure=MEASURE_PAPER,
     ),
+    # the release's attention: 10 head-experts, top n_head // 2
+    model_own={"attn_top_k": 5, "proj_len": 64, "random_features": 128},
 )
 
 LM_SCALES = {s.name: s for s in (TINY, SMALL, PAPER)}
