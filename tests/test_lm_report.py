@@ -4,6 +4,8 @@ UoE abstract's LM claim are set beside ours with the differences computed by han
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.metric_catalog import catalog_for
 from bench.records import Record
 from bench.report.frame import Runs
@@ -72,6 +74,17 @@ def test_no_bold_best_when_the_paired_test_cannot_separate_the_two_lowest() -> N
     assert rows["switch"][1].text == "28 ≈" and rows["switch"][1].rank == 0
     assert rows["mixtral"][1].rank == 0
     assert any("switch vs mixtral on enwik8 (p = 1)" in n for n in table.notes)
+
+
+def test_a_cell_the_probe_did_not_judge_is_marked_and_not_ranked() -> None:
+    unjudged = _record("mixtral", 20.0, 0, 1.0)
+    metrics = {k: v for k, v in unjudged.metrics.items() if k != "causal_leak"}
+    records = (*RECORDS, replace(unjudged, metrics=metrics))
+    (table,) = lm_tables(Runs(records, {}, catalog=catalog_for(LM_METRICS)))
+    rows = {row[0].text: row for row in table.rows}
+    assert rows["mixtral"][1].text == "20 °" and rows["mixtral"][1].value is None
+    assert rows["uoe_causal"][1].rank == 1  # the lowest judged causal model
+    assert any("did not judge" in n and "mixtral on wikitext103" in n for n in table.notes)
 
 
 def test_transformer_xl_beside_ours_without_a_difference_for_a_leak() -> None:

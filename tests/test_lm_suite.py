@@ -19,7 +19,7 @@ from bench.records import read_records
 from bench.report.frame import load_runs
 from bench.report.lm_tables import lm_tables
 from bench.runner import RunPlan, resolve
-from bench.runner.lm_cell import lm_metrics, probe_metrics, run_probe
+from bench.runner.lm_cell import lm_metrics, probe_figures, probe_metrics, run_probe
 from bench.train_lm import evaluate_loss, segment_losses
 from bench.train_step import task_loss
 from models import registry
@@ -122,6 +122,21 @@ def test_a_whole_sequence_leak_moves_every_checked_position() -> None:
     data = _lm_data(torch.randint(1, 20, (200,)), max_len=32)
     probe = run_probe(ToyLM(20, whole=True), data, 20, seed=0, device=torch.device("cpu"))
     assert probe.leaks and probe.fraction_changed == 1.0
+
+
+class NoisyLM(ToyLM):
+    """Not deterministic in eval mode: the probe refuses to judge it."""
+
+    def forward(self, inputs, lengths) -> ModelOutput:
+        out = super().forward(inputs, lengths)
+        return ModelOutput(out.logits + torch.randn_like(out.logits), out.aux_loss, ())
+
+
+def test_a_model_the_probe_cannot_judge_is_recorded_so() -> None:
+    data = _lm_data(torch.randint(1, 20, (200,)), max_len=32)
+    figures = probe_figures(NoisyLM(20), data, 20, seed=0, device=torch.device("cpu"))
+    assert set(figures) == {"causal_probe_error"}
+    assert "not deterministic" in figures["causal_probe_error"]
 
 
 def test_bits_per_byte_and_perplexity_from_nats() -> None:

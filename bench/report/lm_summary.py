@@ -54,6 +54,8 @@ def lm_summary(records: Sequence[Record]) -> str:
         causal = MISSING
         if ok and "causal_leak" in m:
             causal = "no (leaks)" if m["causal_leak"] else "yes"
+        elif ok and "causal_probe_error" in m:
+            causal = "not judged"
         flops = m.get("flops_fwd_per_token")
         rows.append(
             [

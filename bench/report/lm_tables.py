@@ -25,6 +25,11 @@ from bench.report.table import MISSING, Cell, Table
 
 HEADLINES = ("test_bits_per_byte", "test_perplexity")
 LEAK_MARK = " §"
+UNJUDGED_MARK = " °"
+UNJUDGED_NOTE = (
+    "° the causality probe did not judge this cell (its record's causal_probe_error) ({}); "
+    "not ranked."
+)
 SEPARABLE_P = 0.05
 TIE_MARK = " ≈"
 TIE_NOTE = (
@@ -59,6 +64,7 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
     figure = {t: _headline(next(r for r in records if r.task == t)) for t in tasks}
     leaked: set[str] = set()
     ties: list[str] = []
+    unjudged: set[str] = set()
     rows: dict[str, list[Cell]] = {m: [Cell(m)] for m in models}
     flops_scale = {}
     for task in tasks:
@@ -80,8 +86,11 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
             if leaks:
                 leaked.add(f"{model} on {task}")
                 text += LEAK_MARK
-            elif "causal_leak" in mine[0].metrics:  # probed and causal: may be ranked
+            elif all("causal_leak" in r.metrics for r in mine):  # probed and causal: ranked
                 values[model] = value
+            else:
+                unjudged.add(f"{model} on {task}")
+                text += UNJUDGED_MARK
             per_token = [
                 r.metrics["flops_fwd_per_token"] for r in mine if "flops_fwd_per_token" in r.metrics
             ]
@@ -119,6 +128,8 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
     notes += sorted(_corpora(records))
     if leaked:
         notes.append(LEAK_NOTE.format(", ".join(sorted(leaked))))
+    if unjudged:
+        notes.append(UNJUDGED_NOTE.format(", ".join(sorted(unjudged))))
     return Table(
         name=f"lm_{suite}_{scale}",
         title=f"Language modelling on {suite} at scale {scale}",

@@ -172,7 +172,9 @@ def _run_lm_cell(
         device = torch.device(resolved.plan.device)
         phases: dict[str, Any] = {}
         with cuda_phase(device, "training_loop", phases):
-            trained = lm_cell.train_and_probe(resolved, cell, model, data, device, step_fn)
+            result = lm_cell.train(resolved, cell, model, data, device, step_fn)
+        vocab = resolved.tasks[cell.task].vocab_size
+        probe = lm_cell.probe_figures(model, data, vocab, cell.seed, device)
     except NoCausalForm as exc:
         return Record(**identity, status="skipped", reason=str(exc))  # it says why
     except TrainingDiverged as exc:
@@ -193,13 +195,13 @@ def _run_lm_cell(
         return _failed(identity, counts, "oom", failure, t0)
     figures = measured.metrics if measured else {}
     metrics = {
-        **lm_cell.lm_cell_metrics(trained, data, figures, resolved, cell),
+        **lm_cell.lm_cell_metrics(result, probe, data, figures, resolved, cell),
         **figures,
         **phases,
         "numerics": numerics(),
     }
     record = _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0,  # type: ignore[arg-type]
-                 routing=trained.result.routing, measurement_error=failure)  # fmt: skip
+                 routing=result.routing, measurement_error=failure)  # fmt: skip
     return dataclasses.replace(record, data={**record.data, **data.info.record_fields(data)})
 
 

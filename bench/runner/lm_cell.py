@@ -12,7 +12,6 @@ corpus's hashes and sizes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,14 +27,6 @@ from suites.lm.segments import LMTaskData
 PROBE_EXAMPLES = 8  # test segments the causality probe runs on
 
 
-@dataclass(frozen=True)
-class LMTrained:
-    """A trained language-modelling cell: its training result and its causality probe."""
-
-    result: LMTrainResult
-    probe: CausalityProbe
-
-
 def build_causal(resolved: ResolvedPlan, cell: CellId) -> torch.nn.Module:
     """The cell's model in its causal form; `NoCausalForm` (the cell is skipped) passes up."""
     spec = resolved.tasks[cell.task]
@@ -44,35 +35,34 @@ def build_causal(resolved: ResolvedPlan, cell: CellId) -> torch.nn.Module:
     return build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
 
 
-def train_and_probe(
+def train(
     resolved: ResolvedPlan,
     cell: CellId,
     model: torch.nn.Module,
     data: LMTaskData,
     device: torch.device,
     progress: ProgressFn | None,
-) -> LMTrained:
-    """Check the model returns per-position logits, train it, then probe its causality."""
+) -> LMTrainResult:
+    """Check the model returns per-position logits, then train it on next-token loss."""
     spec = resolved.tasks[cell.task]
     cfg = resolved.config(cell.task, cell.variant)
     model.to(device)
     check_lm_output(model, data.train, spec.num_classes, device)
-    result = train_language_model(
+    return train_language_model(
         model, data, cfg.train, seed=cell.seed, device=device, progress=progress
     )
-    return LMTrained(result, run_probe(model, data, spec.vocab_size, cell.seed, device))
 
 
 def lm_cell_metrics(
-    trained: LMTrained, data: LMTaskData, measured: dict[str, Any], resolved: ResolvedPlan,
-    cell: CellId,
+    result: LMTrainResult, probe: dict[str, Any], data: LMTaskData, measured: dict[str, Any],
+    resolved: ResolvedPlan, cell: CellId,
 ) -> dict[str, Any]:  # fmt: skip
-    """The LM figures of a trained and measured cell (the measured ones are added by the
-    caller): loss and its headline, the probe, FLOPs per token and inference tokens/s."""
+    """The LM figures of a trained, probed and measured cell (the measured ones are added by
+    the caller): loss and its headline, the probe, FLOPs per token and inference tokens/s."""
     cfg = resolved.config(cell.task, cell.variant)
     return {
-        **lm_metrics(trained.result, data.info.token_unit),
-        **probe_metrics(trained.probe),
+        **lm_metrics(result, data.info.token_unit),
+        **probe,
         **per_token_metrics(measured, data, cfg.data.max_len, cfg.train.batch_size),
     }
 
@@ -89,6 +79,17 @@ def run_probe(
     batch = data.test.select(index)
     tokens, lengths = batch.inputs[0].to(device), batch.lengths[0].to(device)
     return probe_causality(model, tokens, lengths, vocab_size, seed=seed)
+
+
+def probe_figures(
+    model: torch.nn.Module, data: LMTaskData, vocab_size: int, seed: int, device: torch.device
+) -> dict[str, Any]:
+    """The probe's figures, or `causal_probe_error` when it refuses to judge the model (not
+    deterministic in eval mode): the cell's loss stands but, unprobed, is never ranked."""
+    try:
+        return probe_metrics(run_probe(model, data, vocab_size, seed, device))
+    except ValueError as exc:  # recorded in the cell's figures, never ranked
+        return {"causal_probe_error": f"{exc}"[:300]}
 
 
 def probe_metrics(probe: CausalityProbe) -> dict[str, Any]:

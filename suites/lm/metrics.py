@@ -45,6 +45,9 @@ LM_METRICS: tuple[Metric, ...] = (
            "deterministic", "diagnostics",
            "share of the checked (sequence, position <= t, cut, trial) rows whose logits moved "
            "beyond the probe's tolerance when only later tokens changed", _NUMBER),
+    Metric("causal_probe_error", "causality probe refused", "", "neither", "deterministic",
+           "diagnostics", "why the probe could not judge the model (not deterministic in eval "
+           "mode); the cell's loss is then never ranked", _NUMBER, "text"),
     Metric("causal_probe", "causality probe", "", "neither", "deterministic", "diagnostics",
            "the probe's figures and settings: cuts, trials, tolerance, noise floor, positions "
            "checked", _NUMBER, "mapping"),
