@@ -106,3 +106,15 @@ def test_uoe_lm_claim_against_the_best_causal_moe() -> None:
     assert body["uoe_causal"] == row
     # a leaking UoE is shown marked, and the claim is not checked on it
     assert body["uoe_paper"][1] == "5.00 §" and body["uoe_paper"][3] == "n/a"
+
+
+def test_the_lm_plot_draws_a_leak_hollow_and_says_so() -> None:
+    from bench.report.plots_lm import LEAK_LABEL, lm_vs_flops
+
+    ((stem, fig),) = lm_vs_flops(RUNS)
+    assert stem == "lm_perplexity_vs_flops_lm_wikitext103_tiny"
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "linformer" + LEAK_LABEL in labels and "uoe_paper" + LEAK_LABEL in labels
+    assert "switch" in labels and "switch" + LEAK_LABEL not in labels
+    assert any("leaks the future" in t.get_text() for t in ax.texts)

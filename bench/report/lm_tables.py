@@ -131,7 +131,7 @@ def _table(runs: Runs, suite: str, scale: str, records: list[Record]) -> Table:
     if unjudged:
         notes.append(UNJUDGED_NOTE.format(", ".join(sorted(unjudged))))
     return Table(
-        name=f"lm_{suite}_{scale}",
+        name=f"language_modelling_{suite}_{scale}",
         title=f"Language modelling on {suite} at scale {scale}",
         headers=tuple(headers),
         rows=tuple(tuple(rows[m]) for m in models),
