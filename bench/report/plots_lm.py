@@ -30,6 +30,8 @@ def lm_vs_flops(runs: Runs) -> list[Plot]:
         headline = next((h for h in HEADLINES if h in r.metrics), None)
         if r.status == "ok" and headline and FLOPS in r.metrics:
             groups[(r.suite, r.scale, r.task)].append(r)
+    if not groups:  # no LM records: the catalog may lack the LM figures
+        return []
     x_figure = runs.catalog.get(FLOPS)
     plots = []
     for (suite, scale, task), records in groups.items():
