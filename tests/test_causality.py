@@ -129,3 +129,30 @@ def test_released_uoe_leak_is_large(name: str) -> None:
     assert result.leaks
     assert result.max_rel_change > 1e-2
     assert result.fraction_changed > 0.05
+
+
+@pytest.mark.parametrize(
+    ("fields", "cause"),
+    [
+        ({"capacity_rule": "factor"}, "capacity rule 'factor'"),
+        ({"capacity_rule": "half"}, "capacity rule 'fraction'"),
+        ({"patch_size": 4}, "patch-wise data selection"),
+        ({"routing_level": "sample"}, "expert selection per sample"),
+    ],
+)
+def test_uoe_causal_refuses_routing_that_reads_later_tokens(fields: dict, cause: str) -> None:
+    """uoe_causal's causal form exists only for its own routing; a field that makes an expert
+    choose its data is refused, naming the cause, while the classifier form still builds."""
+    cfg = ModelConfig()
+    with pytest.raises(NoCausalForm, match=f"uoe_causal has no causal form: .*{cause}"):
+        build_model("uoe_causal", cfg, TASK, fields)
+    classifier = ModelTask(num_classes=3, vocab_size=VOCAB, num_inputs=1, max_len=MAX_LEN)
+    build_model("uoe_causal", cfg, classifier, fields)
+
+
+def test_uoe_with_a_capacity_that_drops_nothing_has_a_causal_form() -> None:
+    """The obstacle is the routing, not the name: uoe set to max_load is uoe_causal's routing."""
+    torch.manual_seed(0)
+    model = build_model("uoe", ModelConfig(), TASK, {"capacity_rule": "max_load"})
+    tokens, lengths = _batch()
+    assert not probe_causality(model, tokens, lengths, VOCAB, trials=1).leaks

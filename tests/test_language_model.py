@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+from bench.measure.flops import analytic_flops, count_flops
 from models.config import ModelConfig, ModelTask
 from models.layers.attention import MultiHeadAttention
 from models.layers.language_model import LanguageModel
@@ -118,3 +119,21 @@ def test_classifier_mode_is_unchanged_by_the_causal_argument() -> None:
     x2[:, -1] += 1.0
     after, _ = attn(x2, mask)
     assert (before[:, 0] - after[:, 0]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["full_attention", "performer", "switch", "uoe_causal"])
+def test_language_model_analytic_flops_match_the_counted(name: str) -> None:
+    """The LM head and the causal parts have formulas that add up to what runs."""
+    torch.manual_seed(5)
+    model = build_model(name, CFG, TASK).eval()
+    tokens = _tokens(2, 16, seed=6)
+    lengths = torch.tensor([16, 10])
+
+    def forward() -> None:
+        with torch.no_grad():
+            model((tokens,), (lengths,))
+
+    analytic = analytic_flops(model, forward)
+    assert not analytic.missing
+    assert analytic.components["lm_head"] == 2.0 * 2 * 16 * CFG.dim * VOCAB
+    assert sum(analytic.components.values()) == pytest.approx(count_flops(forward).total)
