@@ -216,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="add tables of published figures beside ours: lra-jax, lra-pytorch (= "
         "nystromformer and skyformer), nystromformer, skyformer, lra-efficiency, uoe-paper, "
-        "uoe-efficiency (repeatable)",
+        "uoe-efficiency, transformer-xl (repeatable)",
     )
     report.add_argument(
         "--vs",
@@ -283,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="download task data (verified) or show what is present")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("download", help="fetch, verify (SHA-256) and unpack a task's data")
-    fetch.add_argument("task", help="text | image | retrieval | listops")
+    fetch.add_argument("task", help="text | image | retrieval | listops | wikitext103 | enwik8")
     fetch.add_argument("--url", help="fetch from this URL instead (any urllib scheme, file://)")
     fetch.add_argument("--sha256", help="expected SHA-256 (needed where none is known)")
     fetch.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")

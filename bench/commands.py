@@ -158,6 +158,10 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
         raise
     if resolved.suite.kind == "efficiency":
         print(efficiency_summary(records, resolved.suite.reference_model))
+    elif any(task.causal for task in resolved.tasks.values()):
+        from bench.report.lm_summary import lm_summary
+
+        print(lm_summary(records))
     else:
         print(summary_table(records))
     print(f"\nrecords: {run_dir / 'records.jsonl'}")

@@ -106,6 +106,13 @@ def data(args: argparse.Namespace) -> int:
     from suites.lra import download
 
     cache_dir = resolve_cache_dir(args.cache_dir)
+    from suites.lm import download as lm_download
+
+    if args.data_command == "download" and args.task in lm_download.ZIPS:
+        lm_download.download(
+            args.task, cache_dir, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive
+        )
+        return 0
     if args.data_command == "download":
         download.download(
             args.task,
@@ -116,6 +123,7 @@ def data(args: argparse.Namespace) -> int:
         )
         return 0
     rows = download.status(cache_dir, args.data_dir)
+    rows += [download.TaskStatus(*row) for row in lm_download.status_rows(cache_dir, args.data_dir)]
     width = max(len(r.task) for r in rows)
     for r in rows:
         size = f"{r.size_bytes} bytes" if r.size_bytes is not None else "-"

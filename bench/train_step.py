@@ -1,7 +1,8 @@
 """One training step, the one definition both training (`bench.train`) and its measurement
 (`bench.measure.cell`: latency, memory, profiler trace) run, so the timed step is the step that
 trains: the configured AdamW (betas 0.9/0.999, eps 1e-6, `train.weight_decay`), the linear
-warmup-then-decay schedule, cross-entropy plus the model's aux loss, a NaN/inf check, backward,
+warmup-then-decay schedule, cross-entropy (per example, or per scored
+position of a language model) plus the model's aux loss, a NaN/inf check, backward,
 gradient-norm clipping, the optimizer and schedule steps.
 """
 
@@ -26,6 +27,23 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
+
+
+IGNORE_INDEX = -100  # a language model's padded position (suites.lm.segments.IGNORE_INDEX)
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy: of each example's class (logits (B, C), labels (B,)), or of each
+    scored position's next token for a language model (logits (B, L, V), labels (B, L) with
+    IGNORE_INDEX at padding)."""
+    if logits.dim() == 3:
+        if labels.shape != logits.shape[:2]:
+            raise ValueError(
+                f"language-model logits {tuple(logits.shape)} need labels (B, L), got "
+                f"{tuple(labels.shape)}"
+            )
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(logits, labels)
 
 
 class TrainStep:
@@ -58,7 +76,7 @@ class TrainStep:
     ) -> tuple[float, Any]:
         """Forward, loss, the divergence check, fresh gradients and backward: (loss, output)."""
         output = self.model(inputs, lengths)
-        loss = F.cross_entropy(output.logits, labels) + output.aux_loss
+        loss = task_loss(output.logits, labels) + output.aux_loss
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             step = self.steps_done + 1

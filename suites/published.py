@@ -3,10 +3,10 @@ and the protocol each source trained under.
 
 One CSV row is one published figure: `source` (a key of PROTOCOLS), `paper`, `table`, the
 paper's own `model` name, our `task` name (or `average`, or a claim's domain for `uoe-paper`),
-`metric` (a key of METRICS: the unit is in the name), `setting` (e.g. `length=4K`, empty when
-none), `value`, `verified` (how the figure was checked against the paper text: `paper-text`, a
-`transcription` of the paper, read off a `figure` (a plot: approximate), or `no`),
-`verified_how` and `note`.
+`metric` (a key of METRICS: the unit is in the name, or is the figure's), `setting` (e.g.
+`length=4K`, empty when none), `value`, `verified` (how the figure was checked against the
+paper text: `paper-text`, a `transcription` of the paper, read off a `figure` (a plot:
+approximate), or `no`), `verified_how` and `note`.
 
 Imports only the standard library (not `suites.lra`, which loads torch), so `bench report`
 stays light.
@@ -36,6 +36,8 @@ METRICS = {
     "flops_ratio_to_best_moe": "FLOPs relative to the best MoE method",
     "perplexity_reduction_vs_best_moe": "perplexity below the best MoE method's",
     "accuracy_gain_over_best_pct": "accuracy minus the best comparison model's, points",
+    "perplexity": "test perplexity, word level (lower is better)",
+    "bits_per_byte": "test bits per byte (enwik8's bits per character; lower is better)",
 }
 
 
@@ -122,6 +124,20 @@ PROTOCOLS: dict[str, Protocol] = {
         "not applicable (speed and memory)",
         "not stated",
         "forward + backward at lengths 64-4096; values read by eye off log-scale plots",
+    ),
+    "transformer-xl": Protocol(
+        "Transformer-XL base, kimiyoung/transformer-xl pytorch/README.md",
+        "PyTorch, 4 GPUs",
+        "WikiText-103 base (run_wt103_base.sh): 16 layers, d 410, 10 heads x 41, d_inner 2100, "
+        "adaptive softmax; enwik8 base (run_enwik8_base.sh): 12 layers",
+        {"wikitext103": 200_000},
+        "valid (the best-valid checkpoint is evaluated on test)",
+        "1 run",
+        "segment recurrence: training segments of 150 (WikiText-103) with 150 memory, "
+        "evaluation segments of 64 with 640 memory (clamped at 400) and same-length attention, "
+        "relative positions. We carry no memory and score non-overlapping segments of the "
+        "training length with absolute positions, a full softmax, a linear schedule: our "
+        "perplexity is higher for the same model, so only the order of models transfers",
     ),
 }
 # `--published` names that stand for several sources, each still reported on its own.

@@ -14,7 +14,7 @@ from suites.metric import Metric
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A classification task: the shape of its input and a loader for its data.
+    """A classification or (causal) language-modelling task: its input shape and its loader.
 
     `load` returns the task's data or raises `suites.data.DataUnavailable` with the fix.
     """
@@ -29,6 +29,9 @@ class TaskSpec:
     # the `data.generator` names its loader can draw with; the first is the default (an empty
     # `data.generator` resolves to it, so the manifest and records name it)
     generators: tuple[str, ...] = ()
+    # a next-token language-modelling task: its models are built in their causal form and its
+    # labels are (N, L) next tokens (suites/lm)
+    causal: bool = False
 
     @property
     def key(self) -> str:
@@ -37,7 +40,9 @@ class TaskSpec:
 
     def model_task(self, max_len: int) -> ModelTask:
         """What a model builder needs of this task, at the padded length `max_len`."""
-        return ModelTask(self.num_classes, self.vocab_size, self.num_inputs, max_len)
+        return ModelTask(
+            self.num_classes, self.vocab_size, self.num_inputs, max_len, causal=self.causal
+        )
 
 
 SUITE_KINDS = ("accuracy", "efficiency")

@@ -162,6 +162,12 @@ def test_a_figure_no_catalog_declares_is_printed_but_never_gated(tmp_path, capsy
 def test_bench_list_metrics_prints_every_figure(capsys) -> None:
     assert main(["list", "metrics"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(HARNESS)
+    from bench import registries
+
+    registries.discover()
+    own = sum(len(e.obj.metrics) for e in registries.SUITES.entries())
+    assert len(lines) == len(HARNESS) + own
+    perplexity = next(line for line in lines if line.split()[0] == "test_perplexity")
+    assert perplexity.split()[1:3] == ["lower", "seeded"] and perplexity.endswith("(suite lm)")
     accuracy = next(line for line in lines if line.split()[0] == "accuracy")
     assert accuracy.split()[1:4] == ["[fraction]", "higher", "seeded"]

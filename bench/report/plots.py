@@ -269,4 +269,6 @@ def all_plots(runs: Runs) -> tuple[list[Plot], list[str]]:
         plots += made
         if not made:
             omitted.append(f"{name} plot omitted: no ok record carries {needs}")
-    return plots, omitted
+    from bench.report.plots_lm import lm_vs_flops  # language modelling (suites/lm) only
+
+    return lm_vs_flops(runs) + plots, omitted

@@ -8,8 +8,9 @@ per task; `lra-efficiency` compares speed and memory *ratios to full attention* 
 (absolute TPU figures do not transfer); `uoe-paper` checks the abstract's LRA claims (average
 gain over every other model, FLOPs relative to the best MoE, in both FLOP conventions) on the
 models this run measured; `uoe-efficiency` sets each MoE's step time and memory relative to
-uoe_paper beside the UoE README figure's ratios to UoE at each length. Published figures come
-from `suites.published`.
+uoe_paper beside the UoE README figure's ratios to UoE at each length; `transformer-xl` and
+the abstract's LM claim are language modelling's (`bench.report.published_lm`). Published
+figures come from `suites.published`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.report.published_claims import (
     uoe_efficiency_tables,
     uoe_tables,
 )
+from bench.report.published_lm import transformer_xl_tables, uoe_lm_tables
 from bench.report.table import MISSING, Cell, Table
 from suites.published import (
     MODEL_NAMES,
@@ -56,11 +58,13 @@ def published_tables(
             built = efficiency_tables(runs, rows)
         elif source == "uoe-efficiency":
             built = uoe_efficiency_tables(runs, rows)
+        elif source == "transformer-xl":
+            built = transformer_xl_tables(runs, rows)
         else:
-            built = uoe_tables(runs, rows)
+            built = uoe_tables(runs, rows) + uoe_lm_tables(runs, rows)
         if not built:
             needs = {
-                "uoe-paper": "all five LRA tasks for uoe or uoe_paper",
+                "uoe-paper": "all five LRA tasks, or WikiText-103, for uoe or uoe_paper",
                 "uoe-efficiency": "an ok record of one of its models at a length it plots "
                 "(lra_efficiency at scale uoe or uoe_cpu)",
             }.get(source, "an ok record of a task it reports")

@@ -77,7 +77,9 @@ def report_tables(runs: Runs) -> tuple[list[Table], list[str]]:
             tables += built
         else:
             omitted.append(f"{kind} table omitted: no ok record carries {needs}")
-    return tables, omitted
+    from bench.report.lm_tables import lm_tables  # language modelling (suites/lm) only
+
+    return lm_tables(runs) + tables, omitted
 
 
 def accuracy_tables(runs: Runs, tasks: Sequence[str] | None = None) -> list[Table]:

@@ -3,12 +3,14 @@ measure it), measure it, and turn every outcome into exactly one record.
 
 Outcomes: `ok`; `ok` with `measurement_error` when training finished but a measurement failed
 (the accuracy stands, the measured figures are absent, the run exits non-zero); `skipped` (data
-absent: where it looked and what to run); `error` (diverged loss, or an exception, with its
+absent: where it looked and what to run; or, in a language-modelling task, a model without a
+causal form: why); `error` (diverged loss, or an exception, with its
 message; the traceback is logged); `oom`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -25,12 +27,15 @@ from bench.measure.numerics import cuda_phase, numerics
 from bench.oom import is_out_of_memory
 from bench.predictions import encode as encode_predictions
 from bench.records import CellId, Record, utc_now
+from bench.runner import lm_cell
 from bench.runner.plan import ResolvedPlan
 from bench.train import ProgressFn, TrainingDiverged, TrainResult, train_and_evaluate
+from models.errors import NoCausalForm
 from models.layers.classifier import parameter_counts
 from models.registry import build_model
 from suites.config import CellConfig
 from suites.data import DataUnavailable, TaskData
+from suites.lm.segments import LMTaskData
 from suites.safe_files import one_component, real_dirs
 
 log = logging.getLogger(__name__)
@@ -98,6 +103,8 @@ def _run_cell(
             reason = f"out of memory loading the data: {data}; lower data.max_len or n_*"
             return _failed(identity, None, "oom", reason, t0)
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
+    if resolved.tasks[cell.task].causal:  # a language-modelling cell (suites/lm)
+        return _run_lm_cell(resolved, cell, data, identity, progress, run_dir, t0)
     cfg = resolved.config(cell.task, cell.variant)
     counts: tuple[int, int] | None = None
     close = None
@@ -156,6 +163,64 @@ def _run_cell(
             data.test.content_sha256, result.test_predicted.numpy(), data.test.labels.numpy()
         ),
     )
+
+
+def _run_lm_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData,
+    identity: dict[str, Any],
+    progress: ProgressFactory | None,
+    run_dir: Path | None,
+    t0: float,
+) -> Record:
+    """A language-modelling cell (`bench.runner.lm_cell`): as `run_cell`, plus `skipped` for a
+    model with no causal form, the causality probe, and the corpus's facts in the record."""
+    if not isinstance(data, LMTaskData):
+        reason = f"data: a causal task's loader must return LMTaskData, got {type(data).__name__}"
+        return _failed(identity, None, "error", reason, t0)
+    cfg = resolved.config(cell.task, cell.variant)
+    counts: tuple[int, int] | None = None
+    close = None
+    try:
+        torch.manual_seed(cell.seed)
+        model = lm_cell.build_causal(resolved, cell)
+        counts = parameter_counts(model)
+        step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
+        device = torch.device(resolved.plan.device)
+        phases: dict[str, Any] = {}
+        with cuda_phase(device, "training_loop", phases):
+            result = lm_cell.train(resolved, cell, model, data, device, step_fn)
+        vocab = resolved.tasks[cell.task].vocab_size
+        probe = lm_cell.probe_figures(model, data, vocab, cell.seed, device)
+    except NoCausalForm as exc:
+        return Record(**identity, status="skipped", reason=str(exc))  # it says why
+    except TrainingDiverged as exc:
+        return _failed(identity, counts, "error", f"diverged: {exc}", t0)
+    except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
+        if is_out_of_memory(exc):
+            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
+            return _failed(identity, counts, "oom", reason, t0)
+        log.error("%s failed:\n%s", cell, traceback.format_exc())
+        return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
+    finally:
+        if close is not None:
+            close()
+    measured, failure = _measure_after_training(
+        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+    )
+    if failure.startswith(_OOM_WHILE_MEASURING):
+        return _failed(identity, counts, "oom", failure, t0)
+    figures = measured.metrics if measured else {}
+    metrics = {
+        **lm_cell.lm_cell_metrics(result, probe, data, figures, resolved, cell),
+        **figures,
+        **phases,
+        "numerics": numerics(),
+    }
+    record = _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0,  # type: ignore[arg-type]
+                 routing=result.routing, measurement_error=failure)  # fmt: skip
+    return dataclasses.replace(record, data={**record.data, **data.info.record_fields(data)})
 
 
 def _measure(
