@@ -14,6 +14,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +81,43 @@ def run_cell(
             reason = f"out of memory loading the data: {data}; lower data.max_len or n_*"
             return _failed(identity, None, "oom", reason, t0)
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
+    if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
+        return _measure_only(resolved, cell, data, identity, run_dir, t0)
+    trained = train_cell(resolved, cell, data, identity, progress)
+    if isinstance(trained, Record):
+        return trained
+    return measure_cell(resolved, cell, trained, data, run_dir)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A cell trained and evaluated but not yet measured: what `measure_cell` needs (the
+    parallel launcher keeps it, the weights beside it, in the run's staging directory)."""
+
+    model: torch.nn.Module
+    identity: dict[str, Any]
+    counts: tuple[int, int]
+    result: TrainResult
+    phases: dict[str, Any]
+    train_wall_s: float  # from the cell's start to the end of its training and evaluation
+
+
+def train_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData,
+    identity: dict[str, Any],
+    progress: ProgressFactory | None = None,
+) -> Trained | Record:
+    """Build, train and evaluate one cell; a failure (diverged, exception, oom) is its record."""
+    t0 = time.perf_counter()
     cfg = resolved.config(cell.task, cell.variant)
     counts: tuple[int, int] | None = None
     close = None
     try:
         torch.manual_seed(cell.seed)
-        task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
-        model = build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
+        model = build(resolved, cell)
         counts = parameter_counts(model)
-        if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
-            measured = _measure(resolved, cell, model, data, cfg, run_dir)
-            metrics = {**measured.metrics, "numerics": numerics()}
-            return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
         step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
         device = torch.device(resolved.plan.device)
         phases: dict[str, Any] = {}
@@ -110,6 +136,31 @@ def run_cell(
     finally:
         if close is not None:
             close()
+    return Trained(model, identity, counts, result, phases, time.perf_counter() - t0)
+
+
+def build(resolved: ResolvedPlan, cell: CellId) -> torch.nn.Module:
+    """The cell's model, freshly initialised (the caller seeds torch)."""
+    cfg = resolved.config(cell.task, cell.variant)
+    task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
+    return build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
+
+
+def measure_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    trained: Trained,
+    data: TaskData,
+    run_dir: Path | None,
+) -> Record:
+    """Measure a trained cell (FLOPs, latency, memory) and make its `ok` record; a failed
+    measurement is the record's `measurement_error` (an `oom` one makes it an `oom` record)."""
+    # The cell's duration is its training's plus its measurement's (run side by side with
+    # other cells, the two are apart in time).
+    t0 = time.perf_counter() - trained.train_wall_s
+    cfg = resolved.config(cell.task, cell.variant)
+    identity, counts, result = trained.identity, trained.counts, trained.result
+    model = trained.model
     # The measurements read their own per-phase CUDA peaks (training step, inference), since
     # they reset the peak counters themselves.
     measured, failure = _measure_after_training(
@@ -120,7 +171,7 @@ def run_cell(
     metrics = {
         **_training_metrics(result, data),
         **(measured.metrics if measured else {}),
-        **phases,
+        **trained.phases,
         "numerics": numerics(),
     }
     return _ok(
@@ -138,6 +189,32 @@ def run_cell(
             data.test.content_sha256, result.test_predicted.numpy(), data.test.labels.numpy()
         ),
     )
+
+
+def _measure_only(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData,
+    identity: dict[str, Any],
+    run_dir: Path | None,
+    t0: float,
+) -> Record:
+    """An efficiency cell: build and measure the model, no training."""
+    cfg = resolved.config(cell.task, cell.variant)
+    counts: tuple[int, int] | None = None
+    try:
+        torch.manual_seed(cell.seed)
+        model = build(resolved, cell)
+        counts = parameter_counts(model)
+        measured = _measure(resolved, cell, model, data, cfg, run_dir)
+    except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
+        if is_out_of_memory(exc):
+            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
+            return _failed(identity, counts, "oom", reason, t0)
+        log.error("%s failed:\n%s", cell, traceback.format_exc())
+        return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
+    metrics = {**measured.metrics, "numerics": numerics()}
+    return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
 
 
 def _measure(
