@@ -9,6 +9,7 @@ message; the traceback is logged); `oom`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -100,6 +101,10 @@ class Trained:
     result: TrainResult
     phases: dict[str, Any]
     train_wall_s: float  # from the cell's start to the end of its training and evaluation
+    # The FLOP figures counted beside the training (`count_cell`), or why counting failed;
+    # None: not counted yet (measure_cell then counts and times at once).
+    counted: dict[str, Any] | None = None
+    count_failure: str = ""
 
 
 def train_cell(
@@ -163,9 +168,18 @@ def measure_cell(
     model = trained.model
     # The measurements read their own per-phase CUDA peaks (training step, inference), since
     # they reset the peak counters themselves.
-    measured, failure = _measure_after_training(
-        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
-    )
+    if trained.counted is None:
+        measured, failure = _measure_after_training(
+            lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+        )
+    elif trained.count_failure:
+        measured, failure = None, trained.count_failure
+    else:
+        measured, failure = _measure_after_training(
+            lambda: _measure(resolved, cell, model, data, cfg, run_dir, part="time"), cell
+        )
+        if measured is not None:
+            measured = Measurements({**trained.counted, **measured.metrics}, measured.artifacts)
     if failure.startswith(_OOM_WHILE_MEASURING):  # an `oom` record, rerun on resume
         return _failed(identity, counts, "oom", failure, t0)
     metrics = {
@@ -189,6 +203,17 @@ def measure_cell(
             data.test.content_sha256, result.test_predicted.numpy(), data.test.labels.numpy()
         ),
     )
+
+
+def count_cell(resolved: ResolvedPlan, cell: CellId, trained: Trained, data: TaskData) -> Trained:
+    """`trained` with its FLOP figures counted (or why counting failed): the half of the
+    measurements that may run beside other cells; `measure_cell` then only times it."""
+    cfg = resolved.config(cell.task, cell.variant)
+    counted, failure = _measure_after_training(
+        lambda: _measure(resolved, cell, trained.model, data, cfg, None, part="count"), cell
+    )
+    metrics = counted.metrics if counted is not None else {}
+    return dataclasses.replace(trained, counted=metrics, count_failure=failure)
 
 
 def _measure_only(
@@ -224,8 +249,10 @@ def _measure(
     data: TaskData,
     cfg: CellConfig,
     run_dir: Path | None,
+    part: str = "all",
 ) -> Measurements:
-    """FLOPs, latency and memory on the first batch of the test split; a trace with --profile."""
+    """FLOPs, latency and memory on the first batch of the test split (`part`: all, or only
+    "count" or "time": `bench.measure.cell.measure_model`); a trace with --profile."""
     trace_dir = None
     if resolved.plan.profile and run_dir is not None:
         variant = f"-{cell.variant}" if cell.variant else ""
@@ -240,6 +267,7 @@ def _measure(
         cfg=cfg.measure,
         trace_dir=trace_dir,
         trace_worker=cell.model,
+        part=part,
     )
 
 

@@ -2,9 +2,10 @@
 with `workers` > 1 (`bench run --workers N`; by default one worker per core on CPU).
 
 Cells need no other cell, so their training runs on a pool of forked worker processes (each with
-the run's `--threads` torch threads, one by default); the timing is not taken while another cell
-runs: once every cell has trained, this process measures them (FLOPs, latency, memory) one after
-another, in plan order. Every record says how it was scheduled (`placement.schedule`).
+the run's `--threads` torch threads, one by default), and so does the counting of their FLOPs
+(deterministic: other work beside does not change it); the timing is not taken while another
+cell runs: once every cell has trained, this process times them (latency, memory, the trace) one
+after another, in plan order. Every record says how it was scheduled (`placement.schedule`).
 
 - The same cell trains to the same weights, accuracy and loss curves under either schedule (a
   worker seeds and trains exactly as `bench.runner.cell.run_cell` does); only the training's own
@@ -34,7 +35,15 @@ from typing import Any
 import torch
 
 from bench.records import CellId, Record
-from bench.runner.cell import Trained, build, measure_cell, record_identity, run_cell, train_cell
+from bench.runner.cell import (
+    Trained,
+    build,
+    count_cell,
+    measure_cell,
+    record_identity,
+    run_cell,
+    train_cell,
+)
 from bench.runner.machine_load import load_average, with_load
 from bench.runner.placement import with_placement
 from bench.runner.plan import ResolvedPlan
@@ -145,6 +154,7 @@ def _train_in_worker(cell: CellId) -> Record | float:
     trained = train_cell(resolved, cell, _JOB["data"][_data_key(resolved, cell)], identity)
     if isinstance(trained, Record):
         return trained
+    trained = count_cell(resolved, cell, trained, _JOB["data"][_data_key(resolved, cell)])
     save_staged(run_dir, cell, trained)
     return trained.train_wall_s
 
@@ -165,6 +175,8 @@ def save_staged(run_dir: Path, cell: CellId, trained: Trained) -> None:
         "result": dataclasses.asdict(trained.result),
         "phases": trained.phases,
         "train_wall_s": trained.train_wall_s,
+        "counted": trained.counted,
+        "count_failure": trained.count_failure,
         "state_dict": trained.model.state_dict(),
     }
     buffer = io.BytesIO()
@@ -183,7 +195,16 @@ def load_staged(resolved: ResolvedPlan, run_dir: Path, cell: CellId) -> Trained:
     model.to(torch.device(resolved.plan.device))
     result = TrainResult(**state["result"])
     counts = (int(state["counts"][0]), int(state["counts"][1]))
-    return Trained(model, state["identity"], counts, result, state["phases"], state["train_wall_s"])
+    return Trained(
+        model,
+        state["identity"],
+        counts,
+        result,
+        state["phases"],
+        state["train_wall_s"],
+        state["counted"],
+        state["count_failure"],
+    )
 
 
 def _valid_staged(resolved: ResolvedPlan, run_dir: Path, cell: CellId) -> bool:
