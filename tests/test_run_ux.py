@@ -234,8 +234,8 @@ def test_the_end_table_folds_skipped_cells_into_one_line_per_task_and_reason() -
     assert [line.split("|")[-2].strip() for line in lines[2:4]] == ["[1]", "[1]"]
     assert lines[4:] == [
         "[1] diverged: loss nan",
-        f"text: 2 cells skipped: {reason}",
-        "image: 1 cell skipped: image: CIFAR-10 not found",
+        f"text: 2 cells skipped: {reason.removeprefix('text: ')}",
+        "image: 1 cell skipped: CIFAR-10 not found",
     ]
     only_skipped = summary_table(records[:3]).splitlines()
     assert only_skipped == lines[-2:]  # no empty table

@@ -66,7 +66,8 @@ def summary_table(records: Sequence[Record]) -> str:
     if at_chance:
         lines.append(CHANCE_NOTE)
     for (task, reason), count in skipped.items():
-        lines.append(f"{task}: {count} cell{'s' if count > 1 else ''} skipped: {reason}")
+        why = reason.removeprefix(f"{task}: ")  # a loader's reason names its task first
+        lines.append(f"{task}: {count} cell{'s' if count > 1 else ''} skipped: {why}")
     return "\n".join(lines)
 
 
