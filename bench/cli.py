@@ -302,7 +302,14 @@ def _launcher_arguments(run: argparse.ArgumentParser) -> None:
         "--launcher",
         choices=["in_process", "ray"],
         default="in_process",
-        help="in_process (default): cells one after another here; ray: cells as Ray tasks",
+        help="in_process (default): cells here (--workers); ray: cells as Ray tasks",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        help="in_process: cells trained side by side, each in its own process with --threads "
+        "threads, then timed one at a time (default: cores / --threads on cpu, else 1; "
+        "1 = one cell after another)",
     )
     group.add_argument(
         "--ray-address",

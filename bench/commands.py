@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     # while a Ray cluster is joined (or started) ends the command, with nothing run.
     try:
         with interruptible():
-            launcher = runner.make_launcher(_launch_options(args), resolved.plan.device)
+            options = _launch_options(args, resolved)
+            launcher = runner.make_launcher(options, resolved.plan.device)
     except RunInterrupted as exc:
         return report_connect_interrupt(exc, args.ray_address)
     try:
@@ -169,12 +170,23 @@ def _execute(resolved, run_dir, args: argparse.Namespace, launcher) -> int:
     return _run_exit_code(records, args.allow_measurement_errors)
 
 
-def _launch_options(args: argparse.Namespace) -> LaunchOptions:
+def _launch_options(args: argparse.Namespace, resolved) -> LaunchOptions:
     """The launcher `bench run`'s arguments ask for, as the runner takes it."""
     from bench.runner.launch_options import LaunchOptions
+    from bench.runner.parallel import auto_workers, serial_only_reason
 
+    workers = args.workers
+    if workers is None:
+        plan = resolved.plan
+        in_process = args.launcher == "in_process"
+        workers = auto_workers(plan.threads, plan.device, resolved) if in_process else 1
+    elif workers > 1 and serial_only_reason(resolved):
+        raise InputError(
+            f"--workers {workers}: {serial_only_reason(resolved)}; drop --workers for this suite"
+        )
     return LaunchOptions(
         launcher=args.launcher,
+        workers=workers,
         ray_address=args.ray_address,
         cpus_per_cell=args.cpus_per_cell,
         gpus_per_cell=args.gpus_per_cell,

@@ -78,3 +78,13 @@ def test_no_runner_module_reads_the_command_line() -> None:
         and "argparse" in [getattr(node, "module", None), *(a.name for a in node.names)]
     ]
     assert not readers, f"argparse in bench/runner: {readers}; take LaunchOptions instead"
+
+
+def test_workers_belong_to_the_in_process_launcher(tmp_path, capsys) -> None:
+    with pytest.raises(ValueError, match="--workers is the in-process launcher's"):
+        LaunchOptions(launcher="ray", workers=2)
+    with pytest.raises(ValueError, match="--workers 0: give 1 or more"):
+        LaunchOptions(workers=0)
+    assert main([*RUN, "--out", str(tmp_path), "--workers", "0"]) == 2
+    assert "--workers 0: give 1 or more" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before the run directory exists

@@ -128,6 +128,23 @@ def test_smoke_under_ray_gives_the_in_process_figures(cluster, tmp_path) -> None
     assert manifest["launcher"]["cluster_resources"]["CPU"] == 2.0
 
 
+def test_cells_trained_side_by_side_give_the_ray_figures(cluster, tmp_path) -> None:
+    # one thread per cell under both: two in-process workers, Ray's one cell per node
+    cells = ("--models", "switch,uoe", "--tasks", "majority,match", "--threads", "1")
+    threads = torch.get_num_threads()
+    try:
+        assert _run(tmp_path, "here", *cells, "--workers", "2") == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert _run(tmp_path, "ray", *cells, "--launcher", "ray") == 0
+    here, there = read_records(tmp_path / "here"), read_records(tmp_path / "ray")
+    mine, theirs = _figures(there), _figures(here, tolerant=True)
+    assert len(mine) == 4 and mine.keys() == theirs.keys()
+    assert mine == theirs, _explain(mine, theirs)
+    assert {r.placement["schedule"]["train"] for r in here} == {"parallel"}
+    assert {r.placement["schedule"]["train"] for r in there} == {"one Ray task per cell"}
+
+
 def test_shared_cpu_cells_are_flagged(cluster, tmp_path) -> None:
     extra = ("--models", "switch", "--tasks", "majority", "--set", "train.steps=4")
     assert _run(tmp_path, "r", *extra, "--launcher", "ray", "--share-device") == 0

@@ -221,12 +221,38 @@ def test_bench_profile_writes_under_its_own_folder_not_runs() -> None:
     assert args.out == Path("results") / "profiles", "runs/ holds run directories only"
 
 
-def test_the_end_table_keys_each_reason_and_prints_it_in_full_once() -> None:
+def test_the_end_table_folds_skipped_cells_into_one_line_per_task_and_reason() -> None:
     from bench.report.summary import summary_table
 
     reason = "text: IMDB not found; looked in /a, /b. " + "Fetch it with `bench data download text`"
     records = [_record("text", m, "skipped", reason=reason) for m in ("a", "b")]
     records.append(_record("image", "a", "skipped", reason="image: CIFAR-10 not found"))
+    records.append(_record("listops", "a", "error", reason="diverged: loss nan"))
+    records.append(_record("listops", "b", "error", reason="diverged: loss nan"))
     lines = summary_table(records).splitlines()
-    assert [line.split("|")[-2].strip() for line in lines[2:5]] == ["[1]", "[1]", "[2]"]
-    assert lines[5:] == [f"[1] {reason}", "[2] image: CIFAR-10 not found"]
+    assert len(lines) == 2 + 2 + 3  # header, rule, the two failed rows; their reason; 2 folded
+    assert [line.split("|")[-2].strip() for line in lines[2:4]] == ["[1]", "[1]"]
+    assert lines[4:] == [
+        "[1] diverged: loss nan",
+        f"text: 2 cells skipped: {reason.removeprefix('text: ')}",
+        "image: 1 cell skipped: CIFAR-10 not found",
+    ]
+    only_skipped = summary_table(records[:3]).splitlines()
+    assert only_skipped == lines[-2:]  # no empty table
+
+
+def test_the_end_table_marks_a_chance_accuracy_and_says_what_the_mark_means() -> None:
+    from bench.report.chance import CHANCE_NOTE
+    from bench.report.summary import summary_table
+
+    def cell(model: str, accuracy: float) -> Record:
+        metrics = {"accuracy": accuracy, "majority_accuracy": 0.5}
+        metrics |= {"train_time_s": 1.0, "examples_per_s": 10.0}
+        return _record("pathfinder", model, metrics=metrics, data={"n_test": 200})
+
+    # 2 standard errors of 50 % on 200 examples: 7.07 points
+    lines = summary_table([cell("a", 0.57), cell("b", 0.58)]).splitlines()
+    assert lines[2].split("|")[5].strip() == "57.00°"
+    assert lines[3].split("|")[5].strip() == "58.00"
+    assert lines[-1] == CHANCE_NOTE
+    assert CHANCE_NOTE not in summary_table([cell("b", 0.58)])

@@ -73,13 +73,28 @@ def measure_model(
     cfg: MeasureConfig,
     trace_dir: Path | None = None,
     trace_worker: str = "cell",
+    part: str = "all",
 ) -> Measurements:
     """FLOPs, latency and memory of `model` on `batch`, training as `train` says; a trace into
-    `trace_dir` if given."""
+    `trace_dir` if given. `part`: "all", or one of its two halves: "count" (the FLOPs, which
+    no other work running beside changes) and "time" (latency, memory, the trace: alone)."""
+    if part not in PARTS:
+        raise ValueError(f"measure_model: part {part!r} is not one of {', '.join(PARTS)}")
     bench = TimedModel(model, batch, train=train, device=device)
-    work, optimizer, size = bench.work, bench.optimizer, len(batch)
+    metrics = _count(bench, cfg) if part != "time" else {}
+    if part == "count":
+        return Measurements(metrics, {})
+    timed = _time(bench, device, cfg, trace_dir, trace_worker)
+    return Measurements({**metrics, **timed.metrics}, timed.artifacts)
+
+
+PARTS = ("all", "count", "time")
+
+
+def _count(bench: TimedModel, cfg: MeasureConfig) -> dict[str, Any]:
+    """The FLOP figures (counted, analytic, linear-only, fvcore; forward and training step)."""
+    work, optimizer, size = bench.work, bench.optimizer, len(bench.labels)
     forward, loss_and_backward = bench.forward, bench.loss_and_backward
-    train_step, infer = bench.train_step, bench.infer
     inputs, lengths = bench.inputs, bench.lengths
 
     metrics: dict[str, Any] = {}
@@ -124,7 +139,20 @@ def measure_model(
     else:
         metrics["flops_train_per_example"] = counted.total / size
     optimizer.zero_grad(set_to_none=True)
+    return metrics
 
+
+def _time(
+    bench: TimedModel,
+    device: torch.device,
+    cfg: MeasureConfig,
+    trace_dir: Path | None,
+    trace_worker: str,
+) -> Measurements:
+    """Latency and peak memory of a training step and of an inference batch; the trace."""
+    work, optimizer = bench.work, bench.optimizer
+    train_step, infer = bench.train_step, bench.infer
+    metrics: dict[str, Any] = {}
     train_samples = sample_latency(train_step, latency_rules(cfg), device)
     metrics.update(_latency_metrics("train_step", train_samples))
     metrics["train_steps_per_s"] = 1.0 / train_samples.median_s

@@ -2,9 +2,10 @@
 the test accuracy against the majority-class rate, time and throughput; an efficiency suite the
 length, speed and memory with their ratios to the reference model (`bench.report.relative`, and
 why a cell has none). A cell whose measurements
-failed says so in its status column. Reasons are not cut short: the reason column holds a key
-(`[1]`) and each distinct reason follows the table once, in full (where it looked, the command
-that fetches the data)."""
+failed says so in its status column, an accuracy at chance level carries ° (explained below the
+table). Reasons are not cut short: the reason column holds a key (`[1]`) and each distinct
+reason follows the table once, in full; skipped cells are folded into one line per task and
+reason (where it looked, the command that fetches the data)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.records import Record
+from bench.report.chance import CHANCE_MARK, CHANCE_NOTE, noise_margin
 from bench.report.frame import model_label
 from bench.report.relative import relative_figures
 from bench.report.table import MISSING
@@ -25,20 +27,31 @@ def status_text(record: Record) -> str:
 
 
 def summary_table(records: Sequence[Record]) -> str:
-    """Accuracy suites: status, test accuracy against the majority-class rate, time,
-    throughput, and the reason of a cell that is not cleanly ok."""
+    """Accuracy suites: status, test accuracy against the majority-class rate (° at chance
+    level), time, throughput, and the reason of a cell that is not cleanly ok. Skipped cells
+    are no rows: one line per task and reason after the table says how many and why."""
     rows = []
     reasons: dict[str, str] = {}  # reason -> key
+    skipped: dict[tuple[str, str], int] = {}  # (task, reason) -> cells
+    at_chance = False
     for r in records:
+        if r.status == "skipped":
+            skipped[(r.task, r.reason)] = skipped.get((r.task, r.reason), 0) + 1
+            continue
         m = r.metrics
         ok = r.status == "ok"
+        accuracy = MISSING
+        if ok:
+            chance = _at_chance(r)
+            at_chance |= chance
+            accuracy = f"{100 * m['accuracy']:.2f}{CHANCE_MARK if chance else ''}"
         rows.append(
             [
                 r.task,
                 model_label(r),
                 r.seed,
                 status_text(r),
-                f"{100 * m['accuracy']:.2f}" if ok else MISSING,
+                accuracy,
                 f"{100 * m['majority_accuracy']:.2f}" if ok else MISSING,
                 f"{m['train_time_s']:.1f}" if ok else MISSING,
                 f"{m['examples_per_s']:.0f}" if ok else MISSING,
@@ -47,8 +60,23 @@ def summary_table(records: Sequence[Record]) -> str:
         )
     headers = ["task", "model", "seed", "status", "test acc %", "majority %", "train time s"]
     headers += ["train examples/s", "reason"]
-    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    return table + "".join(f"\n{key} {reason}" for reason, key in reasons.items())
+    lines = [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    lines = lines if rows else []
+    lines += [f"{key} {reason}" for reason, key in reasons.items()]
+    if at_chance:
+        lines.append(CHANCE_NOTE)
+    for (task, reason), count in skipped.items():
+        why = reason.removeprefix(f"{task}: ")  # a loader's reason names its task first
+        lines.append(f"{task}: {count} cell{'s' if count > 1 else ''} skipped: {why}")
+    return "\n".join(lines)
+
+
+def _at_chance(record: Record) -> bool:
+    """An ok cell's accuracy within noise of its majority-class rate (`bench.report.chance`)."""
+    majority = record.metrics["majority_accuracy"]
+    n_test = record.data.get("n_test")
+    margin = noise_margin(majority, n_test if isinstance(n_test, int) else None)
+    return record.metrics["accuracy"] <= majority + margin
 
 
 def _key(reason: str, reasons: dict[str, str]) -> str:

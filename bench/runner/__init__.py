@@ -2,7 +2,8 @@
 configs; `sweep` expands --sweep), `manifest` (what the run directory records at the start),
 `execute` (the driver: pending cells to the launcher it is given, records appended as they
 finish, resume), `launch` (the in-process launcher, and `make_launcher` from a run's
-`launch_options`; `ray_launch` the Ray one, with `ray_options`, `ray_worker`, `ray_progress`),
+`launch_options`; `parallel` its schedule with --workers > 1: training side by side, timing
+alone; `ray_launch` the Ray one, with `ray_options`, `ray_worker`, `ray_progress`),
 `task_data` (a task's data, loaded alike under every launcher), `placement` (where a cell ran),
 `machine_load` (the load average around a cell) and `cell` (one cell -> one record)."""
 

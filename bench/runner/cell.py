@@ -16,6 +16,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,18 +106,47 @@ def _run_cell(
         return _failed(identity, None, "error", f"data: {type(data).__name__}: {data}", t0)
     if resolved.tasks[cell.task].causal:  # a language-modelling cell (suites/lm)
         return _run_lm_cell(resolved, cell, data, identity, progress, run_dir, t0)
+    if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
+        return _measure_only(resolved, cell, data, identity, run_dir, t0)
+    trained = train_cell(resolved, cell, data, identity, progress)
+    if isinstance(trained, Record):
+        return trained
+    return measure_cell(resolved, cell, trained, data, run_dir)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A cell trained and evaluated but not yet measured: what `measure_cell` needs (the
+    parallel launcher keeps it, the weights beside it, in the run's staging directory)."""
+
+    model: torch.nn.Module
+    identity: dict[str, Any]
+    counts: tuple[int, int]
+    result: TrainResult
+    phases: dict[str, Any]
+    train_wall_s: float  # from the cell's start to the end of its training and evaluation
+    # The FLOP figures counted beside the training (`count_cell`), or why counting failed;
+    # None: not counted yet (measure_cell then counts and times at once).
+    counted: dict[str, Any] | None = None
+    count_failure: str = ""
+
+
+def train_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData,
+    identity: dict[str, Any],
+    progress: ProgressFactory | None = None,
+) -> Trained | Record:
+    """Build, train and evaluate one cell; a failure (diverged, exception, oom) is its record."""
+    t0 = time.perf_counter()
     cfg = resolved.config(cell.task, cell.variant)
     counts: tuple[int, int] | None = None
     close = None
     try:
         torch.manual_seed(cell.seed)
-        task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
-        model = build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
+        model = build(resolved, cell)
         counts = parameter_counts(model)
-        if resolved.suite.kind == "efficiency":  # nothing to keep if measuring fails
-            measured = _measure(resolved, cell, model, data, cfg, run_dir)
-            metrics = {**measured.metrics, "numerics": numerics()}
-            return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
         step_fn, close = progress(cell, cfg.train.steps) if progress else (None, None)
         device = torch.device(resolved.plan.device)
         phases: dict[str, Any] = {}
@@ -135,17 +165,51 @@ def _run_cell(
     finally:
         if close is not None:
             close()
+    return Trained(model, identity, counts, result, phases, time.perf_counter() - t0)
+
+
+def build(resolved: ResolvedPlan, cell: CellId) -> torch.nn.Module:
+    """The cell's model, freshly initialised (the caller seeds torch)."""
+    cfg = resolved.config(cell.task, cell.variant)
+    task = resolved.tasks[cell.task].model_task(cfg.data.max_len)
+    return build_model(cell.model, cfg.model, task, resolved.own(cell.task, cell.variant))
+
+
+def measure_cell(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    trained: Trained,
+    data: TaskData,
+    run_dir: Path | None,
+) -> Record:
+    """Measure a trained cell (FLOPs, latency, memory) and make its `ok` record; a failed
+    measurement is the record's `measurement_error` (an `oom` one makes it an `oom` record)."""
+    # The cell's duration is its training's plus its measurement's (run side by side with
+    # other cells, the two are apart in time).
+    t0 = time.perf_counter() - trained.train_wall_s
+    cfg = resolved.config(cell.task, cell.variant)
+    identity, counts, result = trained.identity, trained.counts, trained.result
+    model = trained.model
     # The measurements read their own per-phase CUDA peaks (training step, inference), since
     # they reset the peak counters themselves.
-    measured, failure = _measure_after_training(
-        lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
-    )
+    if trained.counted is None:
+        measured, failure = _measure_after_training(
+            lambda: _measure(resolved, cell, model, data, cfg, run_dir), cell
+        )
+    elif trained.count_failure:
+        measured, failure = None, trained.count_failure
+    else:
+        measured, failure = _measure_after_training(
+            lambda: _measure(resolved, cell, model, data, cfg, run_dir, part="time"), cell
+        )
+        if measured is not None:
+            measured = Measurements({**trained.counted, **measured.metrics}, measured.artifacts)
     if failure.startswith(_OOM_WHILE_MEASURING):  # an `oom` record, rerun on resume
         return _failed(identity, counts, "oom", failure, t0)
     metrics = {
         **_training_metrics(result, data),
         **(measured.metrics if measured else {}),
-        **phases,
+        **trained.phases,
         "numerics": numerics(),
     }
     return _ok(
@@ -163,6 +227,43 @@ def _run_cell(
             data.test.content_sha256, result.test_predicted.numpy(), data.test.labels.numpy()
         ),
     )
+
+
+def count_cell(resolved: ResolvedPlan, cell: CellId, trained: Trained, data: TaskData) -> Trained:
+    """`trained` with its FLOP figures counted (or why counting failed): the half of the
+    measurements that may run beside other cells; `measure_cell` then only times it."""
+    cfg = resolved.config(cell.task, cell.variant)
+    counted, failure = _measure_after_training(
+        lambda: _measure(resolved, cell, trained.model, data, cfg, None, part="count"), cell
+    )
+    metrics = counted.metrics if counted is not None else {}
+    return dataclasses.replace(trained, counted=metrics, count_failure=failure)
+
+
+def _measure_only(
+    resolved: ResolvedPlan,
+    cell: CellId,
+    data: TaskData,
+    identity: dict[str, Any],
+    run_dir: Path | None,
+    t0: float,
+) -> Record:
+    """An efficiency cell: build and measure the model, no training."""
+    cfg = resolved.config(cell.task, cell.variant)
+    counts: tuple[int, int] | None = None
+    try:
+        torch.manual_seed(cell.seed)
+        model = build(resolved, cell)
+        counts = parameter_counts(model)
+        measured = _measure(resolved, cell, model, data, cfg, run_dir)
+    except Exception as exc:  # recorded, not swallowed: the traceback goes to the log
+        if is_out_of_memory(exc):
+            reason = f"out of memory: {exc}; lower train.batch_size or data.max_len"
+            return _failed(identity, counts, "oom", reason, t0)
+        log.error("%s failed:\n%s", cell, traceback.format_exc())
+        return _failed(identity, counts, "error", f"{type(exc).__name__}: {exc}", t0)
+    metrics = {**measured.metrics, "numerics": numerics()}
+    return _ok(identity, counts, metrics, measured, data, cfg, run_dir, t0)
 
 
 def _run_lm_cell(
@@ -230,8 +331,10 @@ def _measure(
     data: TaskData,
     cfg: CellConfig,
     run_dir: Path | None,
+    part: str = "all",
 ) -> Measurements:
-    """FLOPs, latency and memory on the first batch of the test split; a trace with --profile."""
+    """FLOPs, latency and memory on the first batch of the test split (`part`: all, or only
+    "count" or "time": `bench.measure.cell.measure_model`); a trace with --profile."""
     trace_dir = None
     if resolved.plan.profile and run_dir is not None:
         variant = f"-{cell.variant}" if cell.variant else ""
@@ -246,6 +349,7 @@ def _measure(
         cfg=cfg.measure,
         trace_dir=trace_dir,
         trace_worker=cell.model,
+        part=part,
     )
 
 

@@ -14,11 +14,13 @@ LAUNCHERS = ("in_process", "ray")
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """launcher: `in_process` or `ray`; the rest are the Ray launcher's, as `bench run --help`
-    says (show_progress: the Ray launcher's bar over cells; the in-process launcher draws the
+    """launcher: `in_process` or `ray`; workers: the in-process launcher's training processes
+    (`bench.runner.parallel`); the rest are the Ray launcher's, as `bench run --help` says
+    (show_progress: the Ray launcher's bar over cells; the in-process launcher draws the
     per-step bars `bench.commands` hands the driver)."""
 
     launcher: str = "in_process"
+    workers: int = 1
     ray_address: str | None = None
     cpus_per_cell: float | None = None
     gpus_per_cell: float | None = None
@@ -29,6 +31,10 @@ class LaunchOptions:
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
             raise InputError(f"--launcher {self.launcher!r}: use one of {', '.join(LAUNCHERS)}")
+        if self.workers < 1:
+            raise InputError(f"--workers {self.workers}: give 1 or more")
+        if self.launcher == "ray" and self.workers != 1:
+            raise InputError("--workers is the in-process launcher's; Ray places cells itself")
         if self.launcher != "ray":
             given = [
                 flag

@@ -84,5 +84,16 @@ def run_cell_on_worker(
     record = run_cell(resolved, cell, data, Path(run_dir).name, None, run_dir=Path(run_dir))
     record = with_load(record, before, load_average())
     return with_placement(
-        record, "ray", local_plan.device, device_shared=shared, torch_threads=threads, **where
+        record,
+        "ray",
+        local_plan.device,
+        device_shared=shared,
+        torch_threads=threads,
+        schedule=RAY_SCHEDULE,
+        **where,
     )
+
+
+# A cell is timed in its own task right after its training; another cell may run on another
+# node meanwhile (on the same node only with --share-device, which flags the record).
+RAY_SCHEDULE = {"train": "one Ray task per cell", "timing": "in the cell's task, after training"}
