@@ -160,6 +160,24 @@ def test_timings_of_a_cell_that_shared_its_device_are_not_gated(tmp_path, capsys
     assert moved.verdict == "shared" and not moved.regression
 
 
+def test_training_timings_of_a_cell_trained_beside_others_are_not_gated(tmp_path) -> None:
+    """Under the parallel schedule another cell trained beside it: its training wall time and
+    throughput are not gated, its latencies (timed alone afterwards) still are."""
+    new = _planted(tmp_path, examples_per_s=50.0, latency_train_step_s_median=0.05)
+    schedule = {"train": "parallel", "workers": 2, "timing": "serial, after all training"}
+    records = [
+        dataclasses.replace(r, placement={**r.placement, "schedule": schedule})
+        if str(r.cell) == CELL
+        else r
+        for r in read_records(new)
+    ]
+    findings = compare_records(read_records(BASE), records, Tolerances())
+    verdicts = {f.figure: f for f in findings if f.cell == CELL}
+    assert verdicts["examples_per_s"].verdict == "shared"
+    assert not verdicts["examples_per_s"].regression
+    assert verdicts["latency_train_step_s_median"].regression
+
+
 def test_throughput_regresses_when_it_drops(tmp_path, capsys) -> None:
     code, out = _compare(capsys, _planted(tmp_path, examples_per_s=50.0))
     assert code == 1 and f"{CELL}: training examples/s" in out and "(x0.5)" in out, out
