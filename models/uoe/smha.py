@@ -19,8 +19,6 @@ The corrected behaviour gives such a row slot 0 as its only key (its outputs are
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,11 +146,14 @@ class SelectiveAttention(nn.Module):
     def _released_attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
     ) -> torch.Tensor:
-        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, in that op order."""
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (E, B, C, C)
-        scores = scores - RELEASED_KEY_PENALTY * (1.0 - keys[:, :, None, :].to(scores.dtype))
-        weights = F.dropout(scores.softmax(-1), self.attn_dropout, self.training)
-        return torch.matmul(weights, v)  # (E, B, C, Dh)
+        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, through SDPA with
+        that penalty as an additive mask (E, B, 1, C): the same function, without the released
+        code's explicit (E, B, C, C) score and weight matrices, which training kept for the
+        backward (most of uoe_paper's memory). Attention dropout is SDPA's: the same law as the
+        released `F.dropout` of the weights, another random stream."""
+        penalty = -RELEASED_KEY_PENALTY * (1.0 - keys[:, :, None, :].to(q.dtype))  # (E, B, 1, C)
+        dropout = self.attn_dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=penalty, dropout_p=dropout)
 
     def gemm_kernel(self, rows: int | None = None) -> str:
         """The grouped-GEMM implementation of both projections of a call with `rows` (A) rows
