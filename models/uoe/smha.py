@@ -29,6 +29,7 @@ from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
 from models.uoe.decompose import AttentionExperts, split_attention
+from models.uoe.recompute import recomputed
 from models.uoe.release_init import parameter_count, unused_attention_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
@@ -95,10 +96,14 @@ class SelectiveAttention(nn.Module):
         slots = sel.positions.shape[-1]
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
-            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+            flat = x.reshape(batch * length, dim)  # (B L, D)
+            rows = permute(flat, plan)  # (A, D)
         impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
-            qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
+            # The backward gathers the rows again from x (kept by the router) instead of
+            # keeping them (`recompute`); likewise the heads' outputs from SDPA's output.
+            with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
+                qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
             qkv = add_expert_bias(qkv, self.qkv_bias, plan)
             buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
             buffer = buffer.index_copy(0, plan.order, qkv)
@@ -110,8 +115,12 @@ class SelectiveAttention(nn.Module):
                 attended = self._released_attention(q, k, v, keys)  # (E, B, C, Dh)
             else:
                 attended = self._attention(q, k, v, keys)  # (E, B, C, Dh)
-        heads_out = take_rows(attended.reshape(experts * batch * slots, head_dim), plan.order)
-        with phase(EXPERT_GEMM):
+        attended = attended.reshape(experts * batch * slots, head_dim)  # (E B C, Dh)
+        heads_out = take_rows(attended, plan.order)  # (A, Dh)
+        with (
+            phase(EXPERT_GEMM),
+            recomputed((heads_out, lambda: attended.index_select(0, plan.order))),
+        ):
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
             if self.released:
                 out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row

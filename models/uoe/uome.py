@@ -24,6 +24,7 @@ from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.uoe.decompose import MLPExperts, split_mlp
+from models.uoe.recompute import recomputed
 from models.uoe.release_init import parameter_count, unused_mlp_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
@@ -84,14 +85,21 @@ class UnionMLP(nn.Module):
         batch, length, dim = x.shape
         with phase(ROUTER):
             sel = self.router(x, mask)
+        flat = x.reshape(batch * length, dim)  # (B L, D)
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
-            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+            rows = permute(flat, plan)  # (A, D)
         impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
-            hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
-            hidden = self.dropout(F.gelu(add_expert_bias(hidden, self.up_bias, plan)))
-            out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+            # The backward gathers the rows again from x (kept by the router) instead of
+            # keeping them (`recompute`).
+            with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
+                hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
+            pre = add_expert_bias(hidden, self.up_bias, plan)  # (A, Hs), kept by GELU
+            active = F.gelu(pre)
+            hidden = self.dropout(active)  # `active` itself when the dropout is off
+            with recomputed((active, lambda: F.gelu(pre))):
+                out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
             if self.released:
                 out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):

@@ -1,0 +1,55 @@
+"""Activations the backward makes again instead of keeping: UoE's memory diet.
+
+A training step keeps, for the backward, every tensor an op saves. UoE's expert GEMMs save their
+input rows, which are a gather of a tensor kept anyway (`permute(x)`: x is saved by the router's
+gate; the heads' outputs are a gather of the attention output, saved by SDPA), and UoME's down
+GEMM saves GELU's output while GELU keeps its input. Inside `recomputed(...)`, a saved tensor
+that is one of the given tensors is stored as the recipe that makes it (a gather, an
+elementwise GELU) and made again when the backward reads it: the same values, so every
+gradient is unchanged, for a few cheap ops and no matmul (the FLOP counts do not move).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two tensor objects are the same values in the same memory (autograd may hand
+    the hook another Python object for a saved tensor)."""
+    return (
+        a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+        and a.storage_offset() == b.storage_offset()
+        and a.shape == b.shape
+        and a.stride() == b.stride()
+        and a.dtype == b.dtype
+    )
+
+
+class _Recipe:
+    """What a saved tensor becomes: the function that makes it again."""
+
+    def __init__(self, make: Callable[[], torch.Tensor]) -> None:
+        self.make = make
+
+
+@contextmanager
+def recomputed(*recipes: tuple[torch.Tensor, Callable[[], torch.Tensor]]) -> Iterator[None]:
+    """While active, an op that saves one of the `recipes`' tensors saves its `make` instead
+    (which must return the same values from tensors kept anyway, never the tensor itself);
+    under no_grad nothing is saved and this does nothing."""
+
+    def pack(t: torch.Tensor) -> torch.Tensor | _Recipe:
+        for tensor, make in recipes:
+            if _same(t, tensor):
+                return _Recipe(make)
+        return t
+
+    def unpack(saved: torch.Tensor | _Recipe) -> torch.Tensor:
+        return saved.make() if isinstance(saved, _Recipe) else saved
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield
