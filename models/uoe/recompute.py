@@ -17,16 +17,10 @@ from contextlib import contextmanager
 import torch
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether two tensor objects are the same values in the same memory (autograd may hand
-    the hook another Python object for a saved tensor)."""
-    return (
-        a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-        and a.storage_offset() == b.storage_offset()
-        and a.shape == b.shape
-        and a.stride() == b.stride()
-        and a.dtype == b.dtype
-    )
+def _identity(t: torch.Tensor) -> tuple:
+    """What names a tensor's values in memory (autograd may hand the hook another Python object
+    for a saved tensor): storage, offset, shape, strides, dtype."""
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), t.shape, t.stride(), t.dtype)
 
 
 class _Recipe:
@@ -42,11 +36,14 @@ def recomputed(*recipes: tuple[torch.Tensor, Callable[[], torch.Tensor]]) -> Ite
     (which must return the same values from tensors kept anyway, never the tensor itself);
     under no_grad nothing is saved and this does nothing."""
 
+    # Identities, not the tensors: autograd may keep the hooks as long as the graph, and a
+    # hook holding a tensor would keep it alive, the very thing this avoids.
+    makers = {_identity(tensor): make for tensor, make in recipes}
+    del recipes
+
     def pack(t: torch.Tensor) -> torch.Tensor | _Recipe:
-        for tensor, make in recipes:
-            if _same(t, tensor):
-                return _Recipe(make)
-        return t
+        make = makers.get(_identity(t))
+        return t if make is None else _Recipe(make)
 
     def unpack(saved: torch.Tensor | _Recipe) -> torch.Tensor:
         return saved.make() if isinstance(saved, _Recipe) else saved
