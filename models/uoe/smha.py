@@ -36,6 +36,27 @@ from models.uoe.routing import Router, RoutingConfig, dispatch
 RELEASED_KEY_PENALTY = 1e6  # the released score offset of a masked key
 
 
+class _PutUnique(torch.autograd.Function):
+    """rows (A, N) -> (R, N) zeros with row index[i] = rows[i], at DISTINCT indices; backward:
+    the gather of those rows. `index_copy` computes the same but keeps `rows` for its backward
+    (it saves its source), which a distinct-index copy never needs."""
+
+    @staticmethod
+    def forward(ctx, rows, index, total):
+        ctx.save_for_backward(index)
+        return rows.new_zeros(total, rows.shape[1]).index_copy(0, index, rows)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (index,) = ctx.saved_tensors
+        return grad.index_select(0, index), None, None
+
+
+def put_rows(rows: torch.Tensor, index: torch.Tensor, total: int) -> torch.Tensor:
+    """rows (A, N) into a zero (total, N) table at DISTINCT rows `index` (a Dispatch's order)."""
+    return _PutUnique.apply(rows, index, total)
+
+
 class SelectiveAttention(nn.Module):
     phases = (ROUTER, DISPATCH, EXPERT_GEMM, ATTENTION, COMBINE)
 
@@ -105,8 +126,8 @@ class SelectiveAttention(nn.Module):
             with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
                 qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
             qkv = add_expert_bias(qkv, self.qkv_bias, plan)
-            buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
-            buffer = buffer.index_copy(0, plan.order, qkv)
+            buffer = put_rows(qkv, plan.order, experts * batch * slots)  # (E B C, 3 Dh)
+            del rows, qkv  # nothing keeps them for the backward (`recompute`, `put_rows`)
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
 
         keys = sel.key_mask.transpose(0, 1)  # (E, B, C)
@@ -122,6 +143,7 @@ class SelectiveAttention(nn.Module):
             recomputed((heads_out, lambda: attended.index_select(0, plan.order))),
         ):
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+            del heads_out  # the backward takes it again from `attended`
             if self.released:
                 out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row
         with phase(COMBINE):

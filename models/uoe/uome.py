@@ -100,6 +100,7 @@ class UnionMLP(nn.Module):
             hidden = self.dropout(active)  # `active` itself when the dropout is off
             with recomputed((active, lambda: F.gelu(pre))):
                 out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+            del rows, active, hidden  # the backward makes them again: free them now
             if self.released:
                 out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):
