@@ -142,12 +142,18 @@ class SelectiveAttention(nn.Module):
             phase(EXPERT_GEMM),
             recomputed((heads_out, lambda: attended.index_select(0, plan.order))),
         ):
+            # The gate scales each row's Dh values before the output GEMM rather than its D
+            # outputs after (the same sum): the backward keeps (A, Dh) for the gate, not
+            # (A, D). Released: after, as its per-head bias needs.
+            fold = row_weight is not None and not self.released
+            if fold:
+                heads_out = heads_out * row_weight.to(heads_out.dtype)[:, None]  # (A, Dh)
             out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
             del heads_out  # the backward takes it again from `attended`
             if self.released:
                 out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight)  # (B L, D)
+            y = unpermute(out, plan, None if fold else row_weight)  # (B L, D)
             if not self.released:
                 y = y + self.out_bias
 

@@ -98,13 +98,19 @@ class UnionMLP(nn.Module):
             pre = add_expert_bias(hidden, self.up_bias, plan)  # (A, Hs), kept by GELU
             active = F.gelu(pre)
             hidden = self.dropout(active)  # `active` itself when the dropout is off
+            # The gate scales each row's Hs hidden values before the down GEMM rather than
+            # its D outputs after (the same sum, (g h) W = g (h W)): the backward then keeps
+            # (A, Hs) for the gate, not (A, D). Released: after, as its per-expert bias needs.
+            fold = row_weight is not None and not self.released
             with recomputed((active, lambda: F.gelu(pre))):
+                if fold:
+                    hidden = hidden * row_weight.to(hidden.dtype)[:, None]  # (A, Hs)
                 out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
             del rows, active, hidden  # the backward makes them again: free them now
             if self.released:
                 out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight)  # (B L, D)
+            y = unpermute(out, plan, None if fold else row_weight)  # (B L, D)
             if not self.released:
                 y = y + self.down_bias
 
