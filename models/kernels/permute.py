@@ -162,7 +162,7 @@ def _slot_table(token_index: torch.Tensor, num_tokens: int) -> tuple[torch.Tenso
     return row_of_slot, slots
 
 
-SUM_CHUNK_ELEMENTS = 1 << 20  # elements of (rows gathered for one chunk of tokens)
+SUM_CHUNK_ELEMENTS = 1 << 18  # elements of the rows gathered for one chunk of tokens
 
 
 def _sum_per_token(rows: torch.Tensor, row_of_slot: torch.Tensor, tokens: int) -> torch.Tensor:
@@ -186,6 +186,7 @@ def _sum_per_token(rows: torch.Tensor, row_of_slot: torch.Tensor, tokens: int) -
         if not filled:
             part = torch.where((index < count)[..., None], part, 0.0)
         out[start : start + chunk] = part.sum(1)
+        del part  # before the next chunk's gather, so that only one chunk is alive
     return out
 
 

@@ -138,18 +138,22 @@ class SelectiveAttention(nn.Module):
                 attended = self._attention(q, k, v, keys)  # (E, B, C, Dh)
         attended = attended.reshape(experts * batch * slots, head_dim)  # (E B C, Dh)
         heads_out = take_rows(attended, plan.order)  # (A, Dh)
-        with (
-            phase(EXPERT_GEMM),
-            recomputed((heads_out, lambda: attended.index_select(0, plan.order))),
-        ):
-            # The gate scales each row's Dh values before the output GEMM rather than its D
-            # outputs after (the same sum): the backward keeps (A, Dh) for the gate, not
-            # (A, D). Released: after, as its per-head bias needs.
-            fold = row_weight is not None and not self.released
+        recipes = [(heads_out, lambda: attended.index_select(0, plan.order))]
+        # The gate scales each row's Dh values before the output GEMM rather than its D outputs
+        # after (the same sum): the backward keeps (A, Dh) for the gate, not (A, D), and makes
+        # it again from `attended`. Released: after, as its per-head bias needs.
+        fold = row_weight is not None and not self.released
+        with phase(EXPERT_GEMM):
             if fold:
-                heads_out = heads_out * row_weight.to(heads_out.dtype)[:, None]  # (A, Dh)
-            out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
-            del heads_out  # the backward takes it again from `attended`
+                gate = row_weight.to(heads_out.dtype)[:, None]  # (A, 1)
+                with recomputed(*recipes):
+                    scaled = heads_out * gate  # (A, Dh)
+                recipes.append((scaled, lambda: attended.index_select(0, plan.order) * gate))
+                heads_out = scaled
+                del scaled
+            with recomputed(*recipes):
+                out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+            del heads_out, recipes  # the backward takes them again from `attended`
             if self.released:
                 out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row
         with phase(COMBINE):

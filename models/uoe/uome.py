@@ -95,18 +95,27 @@ class UnionMLP(nn.Module):
             # keeping them (`recompute`).
             with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
                 hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
+            del rows  # made again in the backward: free it now (it is the largest)
             pre = add_expert_bias(hidden, self.up_bias, plan)  # (A, Hs), kept by GELU
+            del hidden
             active = F.gelu(pre)
             hidden = self.dropout(active)  # `active` itself when the dropout is off
             # The gate scales each row's Hs hidden values before the down GEMM rather than
             # its D outputs after (the same sum, (g h) W = g (h W)): the backward then keeps
             # (A, Hs) for the gate, not (A, D). Released: after, as its per-expert bias needs.
             fold = row_weight is not None and not self.released
-            with recomputed((active, lambda: F.gelu(pre))):
+            recipes = [(active, lambda: F.gelu(pre))]
+            with recomputed(*recipes):
                 if fold:
-                    hidden = hidden * row_weight.to(hidden.dtype)[:, None]  # (A, Hs)
+                    gate = row_weight.to(hidden.dtype)[:, None]  # (A, 1)
+                    if hidden is active:  # no dropout mask: the scaled rows follow from pre
+                        recipes.append((hidden * gate, lambda: F.gelu(pre) * gate))
+                        hidden = recipes[-1][0]  # (A, Hs)
+                    else:
+                        hidden = hidden * gate  # (A, Hs)
+            with recomputed(*recipes):
                 out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
-            del rows, active, hidden  # the backward makes them again: free them now
+            del active, hidden, recipes  # the backward makes them again: free them now
             if self.released:
                 out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):
