@@ -54,7 +54,7 @@ class _PutUnique(torch.autograd.Function):
 
 def put_rows(rows: torch.Tensor, index: torch.Tensor, total: int) -> torch.Tensor:
     """rows (A, N) into a zero (total, N) table at DISTINCT rows `index` (a Dispatch's order)."""
-    return _PutUnique.apply(rows, index, total)
+    return _PutUnique.apply(rows, index, int(total))  # int(): a plain int under the JIT tracer
 
 
 class SelectiveAttention(nn.Module):
