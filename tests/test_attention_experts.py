@@ -14,8 +14,13 @@ import math
 import pytest
 import torch
 
+from bench.measure.flops.analytic import analytic_flops
+from bench.measure.flops.counted import count_flops
+from models.config import ModelConfig, ModelTask
+from models.layers import moa, switchhead
 from models.layers.moa import MixtureOfAttentionHeads
 from models.layers.switchhead import SwitchHeadAttention
+from models.registry import build_model
 
 DIM, HEAD_DIM, EXPERTS, TOP_K = 8, 4, 4, 2
 LENGTHS = [6, 4, 1]  # a padded batch: three sequences, the longest unpadded
@@ -274,3 +279,24 @@ def test_causal_output_ignores_later_tokens_and_batch_mates(make) -> None:
             # To float32 rounding: the routers' vectorised float32 sigmoid/softmax may round a
             # batch's tail differently by an ulp.
             torch.testing.assert_close(alone[0], together[b], **CLOSE)
+
+
+@pytest.mark.parametrize("impl", ["mm", "torch", "bmm"])
+@pytest.mark.parametrize("name", ["moa", "switchhead"])
+def test_counted_flops_equal_the_analytic_figure_on_every_kernel(name, impl, monkeypatch) -> None:
+    """Exactly, on a padded batch, for each grouped-GEMM kernel (bmm multiplies padded rows:
+    the analytic figure reads the rows the call multiplied)."""
+    for module in (moa, switchhead):  # the parts import `choose` by name
+        monkeypatch.setattr(module, "choose", lambda weight, rows=None: impl)
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64)
+    model = build_model(name, cfg, ModelTask(3, 20, 1, 24), {}).eval()
+    tokens = (torch.randint(1, 20, (3, 24), generator=torch.Generator().manual_seed(0)),)
+    lengths = (torch.tensor([24, 13, 2]),)
+    analytic = []
+    with torch.no_grad():
+        counted = count_flops(
+            lambda: analytic.append(analytic_flops(model, lambda: model(tokens, lengths)))
+        )
+    assert analytic[0].missing == ()
+    assert counted.total == sum(analytic[0].components.values()), (counted.by_op, analytic)
