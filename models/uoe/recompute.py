@@ -1,13 +1,14 @@
 """Activations the backward makes again instead of keeping: UoE's memory diet.
 
 A training step keeps, for the backward, every tensor an op saves. UoE's expert GEMMs save their
-input rows, which are a gather of a tensor kept anyway (`permute(x)`: x is saved by the router's
-gate; the heads' outputs are a gather of the attention output, saved by SDPA), and UoME's down
-GEMM saves GELU's output while GELU keeps its input. Inside `recomputed(...)`, a saved tensor
-that is one of the given tensors is stored as the recipe that makes it (a gather, an
-elementwise GELU) and made again when the backward reads it: the same values, so every
-gradient is unchanged, for a few cheap ops and no matmul (the FLOP counts do not move).
-"""
+input rows, which follow from tensors kept anyway: the gathered tokens (`permute(x)`; x is saved
+by the router's gate), the heads' outputs (a gather of the attention output, saved by SDPA) and
+their gate-scaled copy, UoME's GELU output (GELU keeps its input) and its gate-scaled copy.
+Inside `recomputed(...)`, a saved tensor that is one of the given tensors is stored as the
+recipe that makes it (a gather, an elementwise GELU or product) and made again when the
+backward reads it: the same ops on the same values, so every gradient is unchanged, for a few
+cheap ops and no matmul (the FLOP counts do not move). The part frees its own reference as soon
+as the GEMM has run, so the tensor is gone until the backward."""
 
 from __future__ import annotations
 
