@@ -63,8 +63,9 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
     assert str(err.value) == (
         "unknown field model.projlen; model fields: attn_dropout, balance_loss_weight, "
         "capacity_factor, depth, dim, dropout, experts, ffn_dim, heads, norm, pool, rope, top_k; "
-        "fields of some models only: linformer: proj_len; performer, performer_relu: "
-        "random_features; switch: z_loss_weight; uoe, uoe_paper, uoe_patch, uoe_sample: "
+        "fields of some models only: linformer: proj_len; moa: head_experts, heads_per_token, "
+        "z_loss_weight; performer, performer_relu: random_features; switch: z_loss_weight; "
+        "switchhead: experts_active, experts_per_head; uoe, uoe_paper, uoe_patch, uoe_sample: "
         "attn_top_k, capacity_rule, patch_size, routing_level"
     )
     with pytest.raises(ConfigError, match=r"unknown field model\.projlen"):
