@@ -78,6 +78,8 @@ def test_an_unknown_model_field_lists_the_shared_fields_and_each_models_own() ->
         "skywork_moe: aux_sensitivity, aux_smoothing, gate_scale; ",
         "xmoe: granularity, min_capacity, threshold",
         "switch: capacity_group, z_loss_weight; ",
+        "moa: head_experts, heads_per_token, z_loss_weight; ",
+        "switchhead: experts_active, experts_per_head; ",
     ):
         assert group in message
     with pytest.raises(ConfigError, match=r"unknown field model\.projlen"):

@@ -162,17 +162,32 @@ def _slot_table(token_index: torch.Tensor, num_tokens: int) -> tuple[torch.Tenso
     return row_of_slot, slots
 
 
+SUM_CHUNK_ELEMENTS = 1 << 18  # elements of the rows gathered for one chunk of tokens
+
+
 def _sum_per_token(rows: torch.Tensor, row_of_slot: torch.Tensor, tokens: int) -> torch.Tensor:
-    """(A, N) -> (T, N): each token's rows added in expert order, from zero (gathers only)."""
+    """(A, N) -> (T, N): each token's rows added in expert order, from zero (gathers only).
+    A chunk of tokens at a time, so the gathered (T m, N) table never exists whole (a chunk
+    holds about SUM_CHUNK_ELEMENTS); an empty slot (no row) reads an exact 0 through `where`
+    instead of a zero row appended to a copy of the rows. Each token's sum is the same
+    `sum(1)` over its m slots, whatever the chunk."""
     slots = row_of_slot.numel() // tokens if tokens else 0
-    if slots == 0:
-        return rows.new_zeros(tokens, rows.shape[1])
-    if row_of_slot.numel() == rows.shape[0]:  # every slot filled (dropless top-k): no zero row
-        table = rows.index_select(0, row_of_slot)  # (T m, N)
-    else:
-        with_zero = torch.cat([rows, rows.new_zeros(1, rows.shape[1])])  # (A + 1, N)
-        table = with_zero.index_select(0, row_of_slot)  # (T m, N)
-    return table.view(tokens, slots, rows.shape[1]).sum(1)  # (T, N)
+    count, width = rows.shape
+    if slots == 0 or count == 0:
+        return rows.new_zeros(tokens, width)
+    table = row_of_slot.view(tokens, slots)  # (T, m)
+    filled = row_of_slot.numel() == count  # dropless top-k: every slot holds a row
+    chunk = max(1, SUM_CHUNK_ELEMENTS // (slots * width))
+    out = rows.new_empty(tokens, width)
+    for start in range(0, tokens, chunk):
+        index = table[start : start + chunk]  # (c, m)
+        safe = index if filled else index.clamp(max=count - 1)
+        part = rows.index_select(0, safe.reshape(-1)).view(*index.shape, width)  # (c, m, N)
+        if not filled:
+            part = torch.where((index < count)[..., None], part, 0.0)
+        out[start : start + chunk] = part.sum(1)
+        del part  # before the next chunk's gather, so that only one chunk is alive
+    return out
 
 
 # Both Functions take the index tensors and T explicitly (not the Dispatch), so that the JIT

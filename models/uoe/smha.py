@@ -24,8 +24,6 @@ the key mask. Whether the routing itself is causal is the router's business
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,10 +34,32 @@ from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import ATTENTION, COMBINE, DISPATCH, EXPERT_GEMM, ROUTER, phase
 from models.uoe.decompose import AttentionExperts, split_attention
+from models.uoe.recompute import recomputed
 from models.uoe.release_init import parameter_count, unused_attention_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
 RELEASED_KEY_PENALTY = 1e6  # the released score offset of a masked key
+
+
+class _PutUnique(torch.autograd.Function):
+    """rows (A, N) -> (R, N) zeros with row index[i] = rows[i], at DISTINCT indices; backward:
+    the gather of those rows. `index_copy` computes the same but keeps `rows` for its backward
+    (it saves its source), which a distinct-index copy never needs."""
+
+    @staticmethod
+    def forward(ctx, rows, index, total):
+        ctx.save_for_backward(index)
+        return rows.new_zeros(total, rows.shape[1]).index_copy(0, index, rows)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (index,) = ctx.saved_tensors
+        return grad.index_select(0, index), None, None
+
+
+def put_rows(rows: torch.Tensor, index: torch.Tensor, total: int) -> torch.Tensor:
+    """rows (A, N) into a zero (total, N) table at DISTINCT rows `index` (a Dispatch's order)."""
+    return _PutUnique.apply(rows, index, int(total))  # int(): a plain int under the JIT tracer
 
 
 class SelectiveAttention(nn.Module):
@@ -104,13 +124,17 @@ class SelectiveAttention(nn.Module):
         slots = sel.positions.shape[-1]
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
-            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+            flat = x.reshape(batch * length, dim)  # (B L, D)
+            rows = permute(flat, plan)  # (A, D)
         impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
-            qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
+            # The backward gathers the rows again from x (kept by the router) instead of
+            # keeping them (`recompute`); likewise the heads' outputs from SDPA's output.
+            with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
+                qkv = grouped_mm(rows, self.qkv_weight, plan.offsets, impl=impl)  # (A, 3 Dh)
             qkv = add_expert_bias(qkv, self.qkv_bias, plan)
-            buffer = qkv.new_zeros(experts * batch * slots, 3 * head_dim)
-            buffer = buffer.index_copy(0, plan.order, qkv)
+            buffer = put_rows(qkv, plan.order, experts * batch * slots)  # (E B C, 3 Dh)
+            del rows, qkv  # nothing keeps them for the backward (`recompute`, `put_rows`)
         q, k, v = buffer.view(experts, batch, slots, 3, head_dim).unbind(3)  # each (E, B, C, Dh)
 
         keys = sel.key_mask.transpose(0, 1)[:, :, None, :]  # (E, B, 1, C)
@@ -122,13 +146,28 @@ class SelectiveAttention(nn.Module):
                 attended = self._released_attention(q, k, v, keys)  # (E, B, C, Dh)
             else:
                 attended = self._attention(q, k, v, keys)  # (E, B, C, Dh)
-        heads_out = take_rows(attended.reshape(experts * batch * slots, head_dim), plan.order)
+        attended = attended.reshape(experts * batch * slots, head_dim)  # (E B C, Dh)
+        heads_out = take_rows(attended, plan.order)  # (A, Dh)
+        recipes = [(heads_out, lambda: attended.index_select(0, plan.order))]
+        # The gate scales each row's Dh values before the output GEMM rather than its D outputs
+        # after (the same sum): the backward keeps (A, Dh) for the gate, not (A, D), and makes
+        # it again from `attended`. Released: after, as its per-head bias needs.
+        fold = row_weight is not None and not self.released
         with phase(EXPERT_GEMM):
-            out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+            if fold:
+                gate = row_weight.to(heads_out.dtype)[:, None]  # (A, 1)
+                with recomputed(*recipes):
+                    scaled = heads_out * gate  # (A, Dh)
+                recipes.append((scaled, lambda: attended.index_select(0, plan.order) * gate))
+                heads_out = scaled
+                del scaled
+            with recomputed(*recipes):
+                out = grouped_mm(heads_out, self.out_weight, plan.offsets, impl=impl)  # (A, D)
+            del heads_out, recipes  # the backward takes them again from `attended`
             if self.released:
                 out = add_expert_bias(out, self.out_bias, plan)  # one bias per head-expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight)  # (B L, D)
+            y = unpermute(out, plan, None if fold else row_weight)  # (B L, D)
             if not self.released:
                 y = y + self.out_bias
 
@@ -156,12 +195,14 @@ class SelectiveAttention(nn.Module):
     def _released_attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keys: torch.Tensor
     ) -> torch.Tensor:
-        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, in that op order;
-        keys (E, B, 1 or C, C) bool."""
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (E, B, C, C)
-        scores = scores - RELEASED_KEY_PENALTY * (1.0 - keys.to(scores.dtype))
-        weights = F.dropout(scores.softmax(-1), self.attn_dropout, self.training)
-        return torch.matmul(weights, v)  # (E, B, C, Dh)
+        """The released softmax(q k^T / sqrt(Dh) - 1e6 (1 - key mask)) v, through SDPA with
+        that penalty as an additive mask; keys (E, B, 1 or C, C) bool. The same function,
+        without the released code's explicit (E, B, C, C) score and weight matrices, which
+        training kept for the backward (most of uoe_paper's memory). Attention dropout is
+        SDPA's: the same law as the released `F.dropout` of the weights, another random stream."""
+        penalty = -RELEASED_KEY_PENALTY * (1.0 - keys.to(q.dtype))  # (E, B, 1 or C, C)
+        dropout = self.attn_dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=penalty, dropout_p=dropout)
 
     def gemm_kernel(self, rows: int | None = None) -> str:
         """The grouped-GEMM implementation of both projections of a call with `rows` (A) rows

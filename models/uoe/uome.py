@@ -24,6 +24,7 @@ from models.kernels.permute import add_expert_bias
 from models.layers.parts import PartAux, size
 from models.layers.ranges import COMBINE, DISPATCH, EXPERT_GEMM, MOE_PHASES, ROUTER, phase
 from models.uoe.decompose import MLPExperts, split_mlp
+from models.uoe.recompute import recomputed
 from models.uoe.release_init import parameter_count, unused_mlp_modules, xavier_slices
 from models.uoe.routing import Router, RoutingConfig, dispatch
 
@@ -84,18 +85,41 @@ class UnionMLP(nn.Module):
         batch, length, dim = x.shape
         with phase(ROUTER):
             sel = self.router(x, mask)
+        flat = x.reshape(batch * length, dim)  # (B L, D)
         with phase(DISPATCH):
             plan, row_weight = dispatch(sel, length)
-            rows = permute(x.reshape(batch * length, dim), plan)  # (A, D)
+            rows = permute(flat, plan)  # (A, D)
         impl = self.gemm_kernel(rows.shape[0])  # one kernel for both GEMMs
         with phase(EXPERT_GEMM):
-            hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
-            hidden = self.dropout(F.gelu(add_expert_bias(hidden, self.up_bias, plan)))
-            out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+            # The backward gathers the rows again from x (kept by the router) instead of
+            # keeping them (`recompute`).
+            with recomputed((rows, lambda: flat.index_select(0, plan.token_index))):
+                hidden = grouped_mm(rows, self.up_weight, plan.offsets, impl=impl)  # (A, Hs)
+            del rows  # made again in the backward: free it now (it is the largest)
+            pre = add_expert_bias(hidden, self.up_bias, plan)  # (A, Hs), kept by GELU
+            del hidden
+            active = F.gelu(pre)
+            hidden = self.dropout(active)  # `active` itself when the dropout is off
+            # The gate scales each row's Hs hidden values before the down GEMM rather than
+            # its D outputs after (the same sum, (g h) W = g (h W)): the backward then keeps
+            # (A, Hs) for the gate, not (A, D). Released: after, as its per-expert bias needs.
+            fold = row_weight is not None and not self.released
+            recipes = [(active, lambda: F.gelu(pre))]
+            with recomputed(*recipes):
+                if fold:
+                    gate = row_weight.to(hidden.dtype)[:, None]  # (A, 1)
+                    if hidden is active:  # no dropout mask: the scaled rows follow from pre
+                        recipes.append((hidden * gate, lambda: F.gelu(pre) * gate))
+                        hidden = recipes[-1][0]  # (A, Hs)
+                    else:
+                        hidden = hidden * gate  # (A, Hs)
+            with recomputed(*recipes):
+                out = grouped_mm(hidden, self.down_weight, plan.offsets, impl=impl)  # (A, D)
+            del active, hidden, recipes  # the backward makes them again: free them now
             if self.released:
                 out = add_expert_bias(out, self.down_bias, plan)  # one bias per expert row
         with phase(COMBINE):
-            y = unpermute(out, plan, row_weight)  # (B L, D)
+            y = unpermute(out, plan, None if fold else row_weight)  # (B L, D)
             if not self.released:
                 y = y + self.down_bias
 
