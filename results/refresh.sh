@@ -17,7 +17,9 @@ if [ "${1:-}" != "--report-only" ]; then
     # Run into results/runs (ignored by git) and move the run into place afterwards: removing the
     # old reference first would make the checkout dirty, and the new manifest would say so.
     rm -rf results/runs/smoke
-    "$bench" run --suite smoke --scale tiny --out results/runs --run-id smoke --no-progress
+    # --kernels rule: the fixed dispatcher rule, as .ci/run uses (not the machine's autotune)
+    "$bench" run --suite smoke --scale tiny --out results/runs --run-id smoke --kernels rule \
+        --no-progress
     rm -rf results/reference/smoke
     mv results/runs/smoke results/reference/smoke
 fi

@@ -25,6 +25,9 @@ SLOW_CELLS = [
     *("--suite", "smoke", "--scale", "tiny", "--models", "full_attention", "--no-progress"),
     *("--set", "train.steps=20", "--set", "train.eval_every=10"),
     *("--set", "data.n_train=256", "--set", "data.n_dev=32", "--set", "data.n_test=32"),
+    # One cell at a time, so a record lands while later cells still run (the parallel schedule
+    # appends ok cells only after all have trained: tests/test_parallel_schedule.py stops that)
+    *("--workers", "1"),
 ]
 
 
