@@ -124,16 +124,17 @@ SMALL = Scale(
 
 TINY = Scale(
     name="tiny",
-    description="the README's command: ListOps learns (300 steps, d 32, length 128, 4k "
+    description="the README's command: ListOps learns (200 steps, d 32, length 128, 4k "
     "examples); Pathfinder is a smoke check at 1024 tokens (20 steps: chance, marked so)",
     base=CellConfig(
         model=ModelConfig(dim=32, depth=2, heads=2, ffn_dim=64, dropout=0.0, attn_dropout=0.0),
         train=TrainConfig(
             batch_size=32,
             # ListOps' dev accuracy plateaus by step 200 at this size (0.30-0.33 for all ten
-            # models at step 200, 0.30-0.34 at 600 in the 600-step runs of 2026-12-07)
-            steps=300,
-            warmup_steps=30,
+            # models at step 200, 0.30-0.34 at 600 in the 600-step runs of 2026-12-07); 200
+            # keeps the main command near three minutes with the 17 registered models
+            steps=200,
+            warmup_steps=20,
             lr=2e-3,
             weight_decay=0.01,
             eval_every=100,
@@ -146,17 +147,17 @@ TINY = Scale(
         "image": {"data.max_len": 1024, "train.batch_size": 8, "train.steps": 200},
         # A smoke check: every model runs, trains a few steps and is measured at 1024 tokens;
         # no model learns Pathfinder in a tiny budget (200 steps x batch 8 left all ten at
-        # 50.0 %), so 20 steps, and 460 images (160 seen in training; 200 test examples: the
-        # chance margin is 7 points), generated in seconds.
+        # 50.0 %), so 20 steps, one evaluation at the end, and 310 images (160 seen in
+        # training; 100 test examples: the chance margin is 10 points), generated in seconds.
         "pathfinder": {
             "data.max_len": 1024,
             "train.batch_size": 8,
             "train.steps": 20,
             "train.warmup_steps": 2,
-            "train.eval_every": 10,
+            "train.eval_every": 20,
             "data.n_train": 160,
-            "data.n_dev": 100,
-            "data.n_test": 200,
+            "data.n_dev": 50,
+            "data.n_test": 100,
         },
     },
     # proj_len / random_features below the length, so Linformer and Performer approximate.
