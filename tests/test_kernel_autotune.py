@@ -279,3 +279,15 @@ def test_a_table_spoiled_during_a_run_is_left_alone(tmp_path, capsys) -> None:
         assert dispatch.choose(weight, rows=64) == dispatch.rule_choice(weight, rows=64)
     assert path.read_text() == "spoiled"
     assert "not stored" in capsys.readouterr().err
+
+
+def test_tuning_operands_spread_rows_as_random_routing_does() -> None:
+    """Uneven counts (an even split would hide bmm's padding), summing to the class's rows,
+    the same for the same seed."""
+    cls = autotune.ShapeClass("cpu", "float32", 8, 16, 32, 64)
+    x, weight, offsets, grad = autotune.operands(cls)
+    counts = torch.diff(offsets.long(), prepend=torch.zeros(1, dtype=torch.long))  # (E,)
+    assert int(offsets[-1]) == cls.rows == x.shape[0] == grad.shape[0]
+    assert weight.shape == (8, 16, 32)
+    assert counts.max() > counts.min()  # not an even split
+    assert torch.equal(offsets, autotune.operands(cls)[2])
