@@ -118,3 +118,31 @@ def test_the_lm_plot_draws_a_leak_hollow_and_says_so() -> None:
     assert "linformer" + LEAK_LABEL in labels and "uoe_paper" + LEAK_LABEL in labels
     assert "switch" in labels and "switch" + LEAK_LABEL not in labels
     assert any("leaks the future" in t.get_text() for t in ax.texts)
+
+
+def test_the_end_table_folds_skipped_cells_into_one_line_per_task_and_reason() -> None:
+    from bench.report.lm_summary import lm_summary
+
+    absent = "enwik8: enwik8 not found; fetch it with bench data download enwik8"
+    skipped = [
+        replace(_record(m, 0.0, 0, 0.0, task="enwik8"), status="skipped", reason=absent, metrics={})
+        for m in ("full_attention", "switch", "uoe_paper")
+    ]
+    no_form = "linformer has no causal form: its keys are projected along the sequence"
+    skipped.append(
+        replace(_record("linformer", 0.0, 0, 0.0), status="skipped", reason=no_form, metrics={})
+    )
+    text = lm_summary([*RECORDS[:2], *skipped])
+    lines = text.splitlines()
+    assert (
+        "enwik8: 3 cells skipped: enwik8 not found; fetch it with bench data download enwik8"
+        in lines
+    )
+    assert f"wikitext103: 1 cell skipped: {no_form}" in lines
+    table_rows = [
+        line for line in lines if line.startswith("| wikitext103") or line.startswith("| enwik8")
+    ]
+    assert len(table_rows) == 2  # the two full_attention cells that ran; no skipped row
+    assert (
+        lm_summary(skipped).splitlines()[0].startswith("enwik8: 3 cells skipped")
+    )  # no empty table

@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from bench.records import Record
 from bench.report.frame import model_label
-from bench.report.summary import _key, status_text
+from bench.report.summary import _key, fold_skipped, status_text
 from bench.report.table import MISSING
 
 LEAK_MARK = "LEAKS"
@@ -42,10 +42,14 @@ def leaks(record: Record) -> bool:
 
 
 def lm_summary(records: Sequence[Record]) -> str:
+    """The LM run's end table: the headline figure (bits per byte or perplexity, marked when
+    the model leaks), the causality verdict, throughput and FLOPs; skipped cells (data absent,
+    no causal form) folded into one line per task and reason after it."""
     rows = []
     reasons: dict[str, str] = {}
     any_leak = False
-    for r in records:
+    shown, skipped_lines = fold_skipped(records)
+    for r in shown:
         m, ok = r.metrics, r.status == "ok"
         name, value = headline(r) if ok else ("", MISSING)
         value = f"{value} {name}".strip()
@@ -73,6 +77,8 @@ def lm_summary(records: Sequence[Record]) -> str:
         )
     headers = ["task", "model", "seed", "status", "test", "test loss nats", "causal"]
     headers += ["train tokens/s", "fwd kFLOP/token", "reason"]
-    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    notes = "".join(f"\n{key} {reason}" for reason, key in reasons.items())
-    return table + notes + (f"\n{LEAK_NOTE}" if any_leak else "")
+    lines = [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)]
+    lines = lines if rows else []
+    lines += [f"{key} {reason}" for reason, key in reasons.items()]
+    lines += [LEAK_NOTE] if any_leak else []
+    return "\n".join(lines + skipped_lines)

@@ -32,12 +32,9 @@ def summary_table(records: Sequence[Record]) -> str:
     are no rows: one line per task and reason after the table says how many and why."""
     rows = []
     reasons: dict[str, str] = {}  # reason -> key
-    skipped: dict[tuple[str, str], int] = {}  # (task, reason) -> cells
     at_chance = False
-    for r in records:
-        if r.status == "skipped":
-            skipped[(r.task, r.reason)] = skipped.get((r.task, r.reason), 0) + 1
-            continue
+    shown, skipped_lines = fold_skipped(records)
+    for r in shown:
         m = r.metrics
         ok = r.status == "ok"
         accuracy = MISSING
@@ -65,10 +62,22 @@ def summary_table(records: Sequence[Record]) -> str:
     lines += [f"{key} {reason}" for reason, key in reasons.items()]
     if at_chance:
         lines.append(CHANCE_NOTE)
+    return "\n".join(lines + skipped_lines)
+
+
+def fold_skipped(records: Sequence[Record]) -> tuple[list[Record], list[str]]:
+    """(the records that are not skipped, one line per task and reason saying how many cells
+    were skipped and why): an end-of-run table shows rows only for cells that ran."""
+    shown = [r for r in records if r.status != "skipped"]
+    skipped: dict[tuple[str, str], int] = {}  # (task, reason) -> cells
+    for r in records:
+        if r.status == "skipped":
+            skipped[(r.task, r.reason)] = skipped.get((r.task, r.reason), 0) + 1
+    lines = []
     for (task, reason), count in skipped.items():
         why = reason.removeprefix(f"{task}: ")  # a loader's reason names its task first
         lines.append(f"{task}: {count} cell{'s' if count > 1 else ''} skipped: {why}")
-    return "\n".join(lines)
+    return shown, lines
 
 
 def _at_chance(record: Record) -> bool:
