@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.train_step import TrainingDiverged, TrainStep, lr_factor
+from bench.train_step import IGNORE_INDEX, TrainingDiverged, TrainStep, lr_factor
 from suites.config import TrainConfig
 from suites.data import Split, TaskData
 
@@ -117,6 +118,64 @@ def train_and_evaluate(
     progress: ProgressFn | None = None,
 ) -> TrainResult:
     """Train `model` on data.train, select on data.dev, report test accuracy of the best weights."""
+    loop = training_loop(
+        model, data, cfg, seed=seed, device=device, progress=progress,
+        dev_score=lambda m, dev: evaluate(m, dev, cfg.batch_size, device),
+        higher_is_better=True,
+    )  # fmt: skip
+    test_predicted = predict(model, data.test, cfg.batch_size, device)
+    return TrainResult(
+        accuracy=_accuracy(test_predicted, data.test),
+        dev_accuracy=loop.best_score,
+        best_step=loop.best_step,
+        train_loss_final=loop.loss_curve[-1],
+        train_time_s=loop.train_time_s,
+        train_compute_s=loop.compute_s,
+        examples_per_s=loop.examples / loop.compute_s,
+        loss_curve=loop.loss_curve,
+        dev_curve=loop.dev_curve,
+        train_loss_curve=loop.train_loss_curve,
+        dev_curve_examples=loop.dev_curve_examples,
+        dev_curve_train_s=loop.dev_curve_train_s,
+        routing=loop.routing,
+        test_predicted=test_predicted,
+        stopped_at_step=loop.stopped_at_step,
+    )
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """What the shared training loop measured; the model holds the best weights afterwards."""
+
+    best_score: float  # the dev figure of the selected weights
+    best_step: int
+    loss_curve: list[float]  # mean training loss between evaluations
+    dev_curve: list[tuple[int, float]]  # (step, dev figure)
+    train_loss_curve: list[tuple[int, float]]  # (step, mean loss since the last point)
+    dev_curve_examples: list[int]
+    dev_curve_train_s: list[float]
+    train_time_s: float  # wall time of the loop, evaluations included
+    compute_s: float  # training steps only
+    examples: int
+    tokens: int  # scored labels (`IGNORE_INDEX` excluded) seen in training
+    routing: list[dict[str, dict[str, list[float]]]]
+    stopped_at_step: int | None
+
+
+def training_loop(
+    model: nn.Module,
+    data: TaskData,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    progress: ProgressFn | None,
+    dev_score: Callable[[nn.Module, Split], float],
+    higher_is_better: bool,
+) -> LoopResult:
+    """The steps every objective shares: train on data.train, score data.dev (`dev_score`)
+    every cfg.eval_every steps and at the end, keep the best weights (loaded into `model`
+    before returning), log the training loss, stop on cfg.time_budget_s."""
     if cfg.steps < 1:
         raise ValueError("train.steps must be at least 1")
     model.to(device)
@@ -125,7 +184,7 @@ def train_and_evaluate(
     dev = _eval_subset(data.dev, cfg.eval_examples, generator)
     stream = batches(data.train, cfg.batch_size, generator)
 
-    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    best = (-math.inf if higher_is_better else math.inf, 0, copy.deepcopy(model.state_dict()))
     loss_curve: list[float] = []
     dev_curve: list[tuple[int, float]] = []
     interval_losses: list[float] = []
@@ -135,7 +194,7 @@ def train_and_evaluate(
     dev_examples: list[int] = []
     dev_train_s: list[float] = []
     compute_s = 0.0
-    examples = 0
+    examples = tokens = 0
     stopped_at_step = None
     started = time.perf_counter()
     for step in range(1, cfg.steps + 1):
@@ -145,6 +204,7 @@ def train_and_evaluate(
         loss_value, output = train_step(*_to_device(batch, device))
         compute_s += time.perf_counter() - t0
         examples += len(batch)
+        tokens += int((batch.labels != IGNORE_INDEX).sum())
         interval_losses.append(loss_value)
         log_losses.append(loss_value)
         if progress is not None:
@@ -157,14 +217,14 @@ def train_and_evaluate(
             train_loss_curve.append((step, sum(log_losses) / len(log_losses)))
             log_losses = []
         if step % cfg.eval_every == 0 or step == cfg.steps or over_budget:
-            dev_accuracy = evaluate(model, dev, cfg.batch_size, device)
-            dev_curve.append((step, dev_accuracy))
+            score = dev_score(model, dev)
+            dev_curve.append((step, score))
             dev_examples.append(examples)
             dev_train_s.append(compute_s)
             loss_curve.append(sum(interval_losses) / len(interval_losses))
             interval_losses = []
-            if dev_accuracy > best[0]:
-                best = (dev_accuracy, step, copy.deepcopy(model.state_dict()))
+            if score > best[0] if higher_is_better else score < best[0]:
+                best = (score, step, copy.deepcopy(model.state_dict()))
         if over_budget:
             stopped_at_step = step
             log.warning(
@@ -175,25 +235,20 @@ def train_and_evaluate(
             )
             break
     train_time_s = time.perf_counter() - started
-
-    routing = _routing_lists(output.layer_stats)
     model.load_state_dict(best[2])
-    test_predicted = predict(model, data.test, cfg.batch_size, device)
-    return TrainResult(
-        accuracy=_accuracy(test_predicted, data.test),
-        dev_accuracy=best[0],
+    return LoopResult(
+        best_score=best[0],
         best_step=best[1],
-        train_loss_final=loss_curve[-1],
-        train_time_s=train_time_s,
-        train_compute_s=compute_s,
-        examples_per_s=examples / compute_s,
         loss_curve=loss_curve,
         dev_curve=dev_curve,
         train_loss_curve=train_loss_curve,
         dev_curve_examples=dev_examples,
         dev_curve_train_s=dev_train_s,
-        routing=routing,
-        test_predicted=test_predicted,
+        train_time_s=train_time_s,
+        compute_s=compute_s,
+        examples=examples,
+        tokens=tokens,
+        routing=_routing_lists(output.layer_stats),
         stopped_at_step=stopped_at_step,
     )
 

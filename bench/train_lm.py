@@ -9,27 +9,15 @@ model's aux loss not included), the weights with the lowest dev loss are evaluat
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.train import (
-    ESTIMATE_AFTER_STEPS,
-    ProgressFn,
-    _announce_estimate,
-    _eval_subset,
-    _routing_lists,
-    _to_device,
-    batches,
-    log_every,
-)
-from bench.train_step import IGNORE_INDEX, TrainStep
+from bench.train import ProgressFn, _to_device, training_loop
+from bench.train_step import IGNORE_INDEX
 from suites.config import TrainConfig
 from suites.data import Split, TaskData
 
@@ -126,88 +114,31 @@ def train_language_model(
     progress: ProgressFn | None = None,
 ) -> LMTrainResult:
     """Train on data.train, select the lowest dev loss, report the test loss of those weights."""
-    if cfg.steps < 1:
-        raise ValueError("train.steps must be at least 1")
-    model.to(device)
-    train_step = TrainStep(model, cfg)
-    generator = torch.Generator().manual_seed(seed)
-    dev = _eval_subset(data.dev, cfg.eval_examples, generator)
-    stream = batches(data.train, cfg.batch_size, generator)
-
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
-    loss_curve: list[float] = []
-    dev_curve: list[tuple[int, float]] = []
-    interval_losses: list[float] = []
-    train_loss_curve: list[tuple[int, float]] = []
-    log_losses: list[float] = []
-    every = log_every(cfg.steps)
-    dev_examples: list[int] = []
-    dev_train_s: list[float] = []
-    compute_s = 0.0
-    examples = tokens = 0
-    stopped_at_step = None
-    started = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
-        batch = next(stream)
-        t0 = time.perf_counter()
-        model.train()
-        loss_value, output = train_step(*_to_device(batch, device))
-        compute_s += time.perf_counter() - t0
-        examples += len(batch)
-        tokens += int((batch.labels != IGNORE_INDEX).sum())
-        interval_losses.append(loss_value)
-        log_losses.append(loss_value)
-        if progress is not None:
-            progress(step, loss_value)
-        elapsed_s = time.perf_counter() - started
-        if step == ESTIMATE_AFTER_STEPS < cfg.steps:
-            _announce_estimate(elapsed_s / step, cfg)
-        over_budget = 0 < cfg.time_budget_s <= elapsed_s and step < cfg.steps
-        if step % every == 0 or step == cfg.steps or over_budget:
-            train_loss_curve.append((step, sum(log_losses) / len(log_losses)))
-            log_losses = []
-        if step % cfg.eval_every == 0 or step == cfg.steps or over_budget:
-            dev_loss = mean_loss(model, dev, cfg.batch_size, device)
-            dev_curve.append((step, dev_loss))
-            dev_examples.append(examples)
-            dev_train_s.append(compute_s)
-            loss_curve.append(sum(interval_losses) / len(interval_losses))
-            interval_losses = []
-            if dev_loss < best[0]:
-                best = (dev_loss, step, copy.deepcopy(model.state_dict()))
-        if over_budget:
-            stopped_at_step = step
-            log.warning(
-                "training stopped on train.time_budget_s=%g after step %d of train.steps=%d",
-                cfg.time_budget_s,
-                step,
-                cfg.steps,
-            )
-            break
-    train_time_s = time.perf_counter() - started
-
-    routing = _routing_lists(output.layer_stats)
-    model.load_state_dict(best[2])
+    loop = training_loop(
+        model, data, cfg, seed=seed, device=device, progress=progress,
+        dev_score=lambda m, dev: mean_loss(m, dev, cfg.batch_size, device),
+        higher_is_better=False,
+    )  # fmt: skip
     sums, counts = segment_losses(model, data.test, cfg.batch_size, device)
     test_total, test_count = float(sums.sum()), int(counts.sum())
     if test_count == 0:
         raise ValueError("no scored token in the test split: every label is padding")
     return LMTrainResult(
         test_loss_nats=test_total / test_count,
-        dev_loss_nats=best[0],
-        best_step=best[1],
-        train_loss_final=loss_curve[-1],
-        train_time_s=train_time_s,
-        train_compute_s=compute_s,
-        examples_per_s=examples / compute_s,
-        train_tokens_per_s=tokens / compute_s,
+        dev_loss_nats=loop.best_score,
+        best_step=loop.best_step,
+        train_loss_final=loop.loss_curve[-1],
+        train_time_s=loop.train_time_s,
+        train_compute_s=loop.compute_s,
+        examples_per_s=loop.examples / loop.compute_s,
+        train_tokens_per_s=loop.tokens / loop.compute_s,
         test_scored_tokens=test_count,
         test_segment_loss_nats=(sums / counts.clamp_min(1)).tolist(),
-        loss_curve=loss_curve,
-        dev_loss_curve=dev_curve,
-        train_loss_curve=train_loss_curve,
-        dev_curve_examples=dev_examples,
-        dev_curve_train_s=dev_train_s,
-        routing=routing,
-        stopped_at_step=stopped_at_step,
+        loss_curve=loop.loss_curve,
+        dev_loss_curve=loop.dev_curve,
+        train_loss_curve=loop.train_loss_curve,
+        dev_curve_examples=loop.dev_curve_examples,
+        dev_curve_train_s=loop.dev_curve_train_s,
+        routing=loop.routing,
+        stopped_at_step=loop.stopped_at_step,
     )
